@@ -1,0 +1,45 @@
+//! Array squares (seed 004, "Sharing Data Between Processes Using Array"): a child fills a
+//! shared `Array(i32, 3)` with the squares of [2, 3, 5]; parent and child both print it.
+//!
+//! Python original: `multiprocessing.Array('i', 3)` passed to `Process(target=calc_squares)`.
+//! Look for: `Within process: [4, 9, 25]` and `Outside process: [4, 9, 25]`: the parent sees
+//! what the child wrote, because the array lives in shared memory created before the fork.
+//! (Compare `global_state`, where a plain global is not shared.)
+//!
+//! Run: `just run array_squares` (or `cargo run --release --bin array_squares`)
+
+use clap::Parser;
+use multiproc::{Array, Process};
+use std::process::ExitCode;
+
+/// A child squares numbers into a shared array the parent then reads.
+#[derive(Parser)]
+struct Args {
+    /// The numbers to square (the seed: 2,3,5).
+    #[arg(long, value_delimiter = ',', num_args = 1.., allow_hyphen_values = true, default_values_t = [2i32, 3, 5])]
+    numbers: Vec<i32>,
+}
+
+fn calc_squares(numbers: &[i32], result: &Array<i32>) {
+    for (idx, n) in numbers.iter().enumerate() {
+        result.store(idx, n.wrapping_mul(*n));
+    }
+    println!("Within process: {:?}", result.to_vec());
+    println!("inside={:?}", result.to_vec());
+}
+
+fn run(args: Args) -> multiproc::Result<()> {
+    // Shared memory: created before the process, so both see the same array.
+    let result = Array::<i32>::new(args.numbers.len());
+    let child_view = result.clone();
+    let numbers = args.numbers.clone();
+    let mut p = Process::spawn(move || calc_squares(&numbers, &child_view))?;
+    p.join()?;
+    println!("Outside process: {:?}", result.to_vec());
+    println!("outside={:?}", result.to_vec());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    multiproc::cli::main(run)
+}

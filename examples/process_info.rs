@@ -1,0 +1,71 @@
+//! Process info (seed 004, "Getting Information about Processes"): the parent prints its pid
+//! and starts one child per size; each child sorts that many random numbers and prints its
+//! own pid and its parent's; the parent checks `is_alive()` before and after `join()`.
+//!
+//! Python original: `Process(target=heavy_op1, args=(i, n))`, `os.getpid()`, `p.is_alive()`.
+//! Look for: distinct child pids, none equal to the parent's; every child's parent pid equal
+//! to the parent's pid; `alive` true before `join` and false after. Unlike the seed, each
+//! child waits for the parent to have looked at `is_alive()` before it finishes, so "alive
+//! before join" holds even with tiny sizes (in the seed, a 40M-element sort made it so).
+//!
+//! Run: `just run process_info` (or `cargo run --release --bin process_info`)
+
+use clap::Parser;
+use multiproc::{Event, Process, fresh_rng};
+use rand::RngExt;
+use std::process::ExitCode;
+
+/// Start one process per size; each sorts that many random numbers and reports its pid and
+/// its parent's, while the parent watches `is_alive()` around `join()`.
+#[derive(Parser)]
+struct Args {
+    /// Numbers each child sorts, one child per value (the seed: 40000000,60000000).
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [40_000_000usize, 60_000_000])]
+    n: Vec<usize>,
+}
+
+fn heavy_op(i: usize, n: usize, looked: &Event) {
+    println!("Started with n: {n}");
+    let mut rng = fresh_rng();
+    let mut x: Vec<f64> = (0..n).map(|_| rng.random()).collect();
+    x.sort_unstable_by(f64::total_cmp);
+    println!("Function idx: {i} {}", x.len());
+    println!("Function pid: {}", std::process::id());
+    println!("child_pid={}", std::process::id());
+    println!("child_ppid={}", std::os::unix::process::parent_id());
+    // Finish only after the parent has checked is_alive(), so its "true" is guaranteed.
+    looked.wait();
+}
+
+fn run(args: Args) -> multiproc::Result<()> {
+    let parent = std::process::id();
+    println!("Parent id: {parent}");
+    println!("parent_pid={parent}");
+    let looked = Event::new();
+    let mut processes = Vec::new();
+    for (i, &n) in args.n.iter().enumerate() {
+        let looked = looked.clone();
+        processes.push(Process::spawn(move || heavy_op(i + 1, n, &looked))?);
+    }
+    // Both processes are alive: this runs before join().
+    for (i, p) in processes.iter_mut().enumerate() {
+        let alive = p.is_alive();
+        println!("p{} alive:? {alive}", i + 1);
+        println!("alive_before_join={alive}");
+        println!("started_pid={}", p.pid().expect("started"));
+    }
+    looked.set();
+    for (i, p) in processes.iter_mut().enumerate() {
+        let code = p.join()?;
+        let alive = p.is_alive();
+        println!("p{} alive:? {alive}", i + 1);
+        println!("alive_after_join={alive}");
+        println!("exitcode={code}");
+    }
+    println!("We're done");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    multiproc::cli::main(run)
+}

@@ -1,0 +1,68 @@
+//! Queue with a sentinel (seed 003, "Example: Queue"): `make_work` puts 0..N and then a
+//! "dead" sentinel; `do_work` prints `got i` for each item until it sees the sentinel.
+//!
+//! Python original: `queue.put(work)` ... `queue.put("dead")`; `if work == "dead": break`.
+//! Look for: every item received exactly once, in order, then both processes exit with 0.
+//! The seed mixes ints and the string "dead" in one queue; here the message is an enum, so
+//! the sentinel cannot collide with a real item. The seed never joins its processes; here
+//! the parent joins both.
+//!
+//! Run: `just run queue_sentinel` (or `cargo run --release --bin queue_sentinel`)
+
+use clap::Parser;
+use multiproc::{Process, Queue};
+use serde::{Deserialize, Serialize};
+use std::process::ExitCode;
+
+#[derive(Serialize, Deserialize)]
+enum Work {
+    Item(u64),
+    /// The seed's `"dead"`.
+    Dead,
+}
+
+/// A producer and a consumer hand over items through a queue, ended by a sentinel.
+#[derive(Parser)]
+struct Args {
+    /// How many items to make (the seed: 100).
+    #[arg(long, default_value_t = 100)]
+    n: u64,
+}
+
+fn make_work(queue: &Queue<Work>, n: u64) -> multiproc::Result<()> {
+    for work in 0..n {
+        queue.put(Work::Item(work))?;
+    }
+    queue.put(Work::Dead)
+}
+
+fn do_work(queue: &Queue<Work>) -> multiproc::Result<()> {
+    let mut received = 0u64;
+    loop {
+        match queue.get()? {
+            Work::Dead => break,
+            Work::Item(work) => {
+                println!("got={work}");
+                received += 1;
+            }
+        }
+    }
+    println!("received={received}");
+    Ok(())
+}
+
+fn run(args: Args) -> multiproc::Result<()> {
+    let work_queue = Queue::new();
+    let (q_make, q_do) = (work_queue.clone(), work_queue.clone());
+    let n = args.n;
+    let mut maker = Process::spawn(move || make_work(&q_make, n))?;
+    let mut worker = Process::spawn(move || do_work(&q_do))?;
+    println!("maker_exitcode={}", maker.join()?);
+    println!("worker_exitcode={}", worker.join()?);
+    println!("left_in_queue={}", work_queue.qsize());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    multiproc::cli::main(run)
+}

@@ -1,0 +1,82 @@
+//! Queue squares (seed 004, "Sharing Data Between Processes Using Queue"): two processes
+//! push `{idx, n_sq}` records for [2, 3, 5] and [5, 6, 7] into two queues; the parent joins
+//! both and only then drains the queues.
+//!
+//! Python original: `q.put({'idx': idx, 'n_sq': str(n**2)})`, `while not q1.empty(): q1.get()`.
+//! Look for: records in input order per queue (4, 9, 25 and 25, 36, 49) and both queues empty
+//! at the end. Joining before draining works here for any amount of data (try
+//! `--repeat 100000`); Python deadlocks once a child has put more than a pipe buffer holds.
+//!
+//! Run: `just run queue_squares` (or `cargo run --release --bin queue_squares`)
+
+use clap::Parser;
+use multiproc::{Process, Queue};
+use serde::{Deserialize, Serialize};
+use std::process::ExitCode;
+
+/// The seed's dict `{'idx': 0, 'n_sq': '4'}`.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    idx: usize,
+    n_sq: String,
+}
+
+/// Two producers fill two queues; the parent drains them after joining.
+#[derive(Parser)]
+struct Args {
+    /// Numbers for the first process (the seed: 2,3,5).
+    #[arg(long, value_delimiter = ',', num_args = 1.., allow_hyphen_values = true, default_values_t = [2i64, 3, 5])]
+    numbers1: Vec<i64>,
+    /// Numbers for the second process (the seed: 5,6,7).
+    #[arg(long, value_delimiter = ',', num_args = 1.., allow_hyphen_values = true, default_values_t = [5i64, 6, 7])]
+    numbers2: Vec<i64>,
+    /// Put each list this many times, to show that joining before draining never blocks.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    repeat: u64,
+}
+
+fn calc_squares(numbers: &[i64], repeat: u64, q: &Queue<Record>) -> multiproc::Result<()> {
+    let all = numbers.iter().cycle().take(numbers.len() * repeat as usize);
+    for (idx, n) in all.enumerate() {
+        q.put(Record {
+            idx,
+            n_sq: n.wrapping_mul(*n).to_string(),
+        })?;
+    }
+    Ok(())
+}
+
+fn drain(name: &str, q: &Queue<Record>) -> multiproc::Result<()> {
+    while !q.empty() {
+        let r = q.get()?;
+        println!("Within main: {{'idx': {}, 'n_sq': '{}'}}", r.idx, r.n_sq);
+        println!("{name}_record={}:{}", r.idx, r.n_sq);
+    }
+    Ok(())
+}
+
+fn run(args: Args) -> multiproc::Result<()> {
+    let (q1, q2) = (Queue::new(), Queue::new());
+    let repeat = args.repeat;
+    let mut processes = Vec::new();
+    for (numbers, q) in [(args.numbers1.clone(), &q1), (args.numbers2.clone(), &q2)] {
+        let q = q.clone();
+        processes.push(Process::spawn(move || calc_squares(&numbers, repeat, &q))?);
+    }
+    for p in &mut processes {
+        let code = p.join()?;
+        println!("exitcode={code}");
+    }
+    drain("q1", &q1)?;
+    drain("q2", &q2)?;
+    println!("Is q1 empty: {}", q1.empty());
+    println!("Is q2 empty: {}", q2.empty());
+    println!("q1_empty={}", q1.empty());
+    println!("q2_empty={}", q2.empty());
+    println!("End of main...");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    multiproc::cli::main(run)
+}

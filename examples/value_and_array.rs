@@ -1,0 +1,54 @@
+//! Value and array (seed 004, "Using value"): as `array_squares`, plus a shared
+//! `Value(f64)` the child sets to 5.0.
+//!
+//! Python original: `multiprocessing.Value('d', 0.0)` and `Array('i', 3)`, both passed to
+//! one `Process`.
+//! Look for: `Within process: [4, 9, 25], 5.0` and `Outside process: [4, 9, 25], 5.0`.
+//!
+//! Run: `just run value_and_array` (or `cargo run --release --bin value_and_array`)
+
+use clap::Parser;
+use multiproc::{Array, Process, Value};
+use std::process::ExitCode;
+
+/// A child fills a shared array and sets a shared value; the parent reads both.
+#[derive(Parser)]
+struct Args {
+    /// The numbers to square (the seed: 2,3,5).
+    #[arg(long, value_delimiter = ',', num_args = 1.., allow_hyphen_values = true, default_values_t = [2i32, 3, 5])]
+    numbers: Vec<i32>,
+    /// The value the child stores (the seed: 5.0).
+    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
+    value: f64,
+}
+
+fn calc_squares(numbers: &[i32], result: &Array<i32>, value: &Value<f64>, set_to: f64) {
+    value.store(set_to);
+    for (idx, n) in numbers.iter().enumerate() {
+        result.store(idx, n.wrapping_mul(*n));
+    }
+    println!("Within process: {:?}, {:?}", result.to_vec(), value.load());
+    println!("inside={:?}", result.to_vec());
+    println!("inside_value={:?}", value.load());
+}
+
+fn run(args: Args) -> multiproc::Result<()> {
+    let result = Array::<i32>::new(args.numbers.len());
+    let value = Value::new(0.0f64);
+    let (r, v, numbers, set_to) = (
+        result.clone(),
+        value.clone(),
+        args.numbers.clone(),
+        args.value,
+    );
+    let mut p = Process::spawn(move || calc_squares(&numbers, &r, &v, set_to))?;
+    p.join()?;
+    println!("Outside process: {:?}, {:?}", result.to_vec(), value.load());
+    println!("outside={:?}", result.to_vec());
+    println!("outside_value={:?}", value.load());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    multiproc::cli::main(run)
+}

@@ -1,0 +1,145 @@
+//! A test runner for library checks that fork.
+//!
+//! The cargo test harness is multi-threaded, and forking a multi-threaded process is unsafe,
+//! so library tests that start processes live in `harness = false` test targets whose
+//! `main` calls [`run`]. Each check runs in a forked child that leads a process group of
+//! its own; the runner waits with a timeout, kills the whole group when it fires, and fails
+//! a check that leaves any process of its group behind.
+
+use crate::group;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Time a check may take unless it says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One named check: a function that panics on failure.
+pub struct Check {
+    pub name: &'static str,
+    pub run: fn(),
+    pub timeout: Duration,
+}
+
+/// `Check { name, run, timeout: DEFAULT_TIMEOUT }` for each `name` listed:
+/// `checks![queue_is_fifo, lock_excludes]`.
+#[macro_export]
+macro_rules! checks {
+    ($($f:ident),* $(,)?) => {
+        vec![$($crate::forked::Check {
+            name: stringify!($f),
+            run: $f,
+            timeout: $crate::forked::DEFAULT_TIMEOUT,
+        }),*]
+    };
+}
+
+enum Outcome {
+    Passed,
+    Failed(String),
+}
+
+/// Run the checks whose names contain any non-flag command-line argument (all when none
+/// is given), each in its own forked process group. Call from a single-threaded `main`.
+pub fn run(checks: Vec<Check>) -> ExitCode {
+    group::become_subreaper();
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let chosen: Vec<&Check> = checks
+        .iter()
+        .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
+        .collect();
+    println!("\nrunning {} forked checks", chosen.len());
+    let mut failed = Vec::new();
+    for check in &chosen {
+        let started = Instant::now();
+        let outcome = run_one(check);
+        match &outcome {
+            Outcome::Passed => println!("check {} ... ok ({:.2?})", check.name, started.elapsed()),
+            Outcome::Failed(why) => {
+                println!("check {} ... FAILED: {why}", check.name);
+                failed.push(check.name);
+            }
+        }
+    }
+    println!(
+        "\nforked checks: {} passed; {} failed{}",
+        chosen.len() - failed.len(),
+        failed.len(),
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", failed.join(", "))
+        }
+    );
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run_one(check: &Check) -> Outcome {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: called from the single-threaded main of a harness=false test; the child only
+    // runs the check and `_exit`s.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Outcome::Failed(format!("fork: {}", std::io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        // SAFETY: we are the child; lead a new process group, run, leave without cleanup.
+        unsafe { libc::setpgid(0, 0) };
+        let ok = std::panic::catch_unwind(check.run).is_ok();
+        let _ = std::io::stdout().flush();
+        unsafe { libc::_exit(if ok { 0 } else { 101 }) };
+    }
+    // Also from this side, so the group exists before we could signal it.
+    unsafe { libc::setpgid(pid, pid) };
+    let deadline = Instant::now() + check.timeout;
+    let status = loop {
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // Orphans of the check (a grandchild whose parent the check killed on purpose) were
+    // reparented to us: reap those that have exited, then only the living count as left.
+    group::reap(pid);
+    let leftovers = group::members(pid);
+    if !leftovers.is_empty() || status.is_none() {
+        let uncleared = group::kill_and_reap(pid, Duration::from_secs(5));
+        if status.is_none() {
+            let mut s = 0;
+            unsafe { libc::waitpid(pid, &mut s, 0) };
+            return Outcome::Failed(format!(
+                "timed out after {:?}; killed its process group{}",
+                check.timeout,
+                if uncleared.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (could not clear {uncleared:?})")
+                }
+            ));
+        }
+        let list: Vec<String> = leftovers.iter().map(ToString::to_string).collect();
+        return Outcome::Failed(format!("left processes behind: {}", list.join(", ")));
+    }
+    let status = status.expect("exited");
+    if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+        Outcome::Passed
+    } else if libc::WIFSIGNALED(status) {
+        Outcome::Failed(format!("killed by signal {}", libc::WTERMSIG(status)))
+    } else {
+        Outcome::Failed(format!("exit status {}", libc::WEXITSTATUS(status)))
+    }
+}

@@ -1,0 +1,27 @@
+//! Test harness for multiproc's example programs.
+//!
+//! [`Example`] runs one example binary in a process group of its own, with a timeout that
+//! kills the whole group (assert_cmd's timeout kills only the direct child, and a worker
+//! still holding the stdout pipe would then block the test). After the run it checks that
+//! nothing of that group is left, alive or zombie: an example that leaks a process fails.
+//!
+//! [`Run`] gives stdout, stderr and the status for assert_cmd/predicates, and parses the
+//! `key=value` lines examples print for checking.
+//!
+//! [`catalogue`] reads the example catalogue from Cargo.toml and renders the README table.
+
+pub mod catalogue;
+pub mod forked;
+mod group;
+mod run;
+
+pub use run::{Example, Run};
+
+/// An [`Example`] for the binary target `name` of the package under test, located at
+/// compile time through `CARGO_BIN_EXE_<name>` (so a typo fails to compile).
+#[macro_export]
+macro_rules! example {
+    ($name:literal) => {
+        $crate::Example::new($name, env!(concat!("CARGO_BIN_EXE_", $name)))
+    };
+}

@@ -1,0 +1,299 @@
+//! Running one example and looking at what it did.
+
+use crate::group;
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+/// Default time an example may take before its group is killed and the test fails. Tests
+/// run unoptimised binaries on a loaded 2-core machine: generous, but finite.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One example binary to run.
+#[derive(Clone, Debug)]
+pub struct Example {
+    name: String,
+    path: OsString,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    timeout: Duration,
+}
+
+impl Example {
+    /// The binary at `path`, called `name` in messages. Usually built by [`crate::example!`].
+    pub fn new(name: &str, path: &str) -> Example {
+        Example {
+            name: name.to_string(),
+            path: path.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The binary target `name` next to the running test executable (cargo builds every
+    /// `[[bin]]` of the package into the directory above `deps/` before running
+    /// integration tests). For tests that loop over the catalogue.
+    pub fn by_name(name: &str) -> Example {
+        let exe = std::env::current_exe().expect("current_exe");
+        let dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("test executable lives in target/<profile>/deps");
+        let path = dir.join(name);
+        assert!(
+            path.exists(),
+            "binary {name} not found at {} (is it a [[bin]] of the package?)",
+            path.display()
+        );
+        Example::new(name, path.to_str().expect("utf-8 path"))
+    }
+
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Example {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Example
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Example {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn timeout(mut self, timeout: Duration) -> Example {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Run to completion. Panics, with everything the example printed, when it times out
+    /// (after killing its whole process group) or leaves a process behind.
+    pub fn run(&self) -> Run {
+        group::become_subreaper();
+        let mut cmd = Command::new(&self.path);
+        cmd.args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let started = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.name));
+        let pgid = child.id() as i32;
+        let out_reader = reader(child.stdout.take().expect("piped"));
+        let err_reader = reader(child.stderr.take().expect("piped"));
+
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break Some(status);
+            }
+            if started.elapsed() >= self.timeout {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let elapsed = started.elapsed();
+
+        // Whatever is still in the group now was left behind by the example.
+        let leftovers = group::members(pgid);
+        let uncleared = if status.is_none() || !leftovers.is_empty() {
+            let uncleared = group::kill_and_reap(pgid, Duration::from_secs(5));
+            let _ = child.wait();
+            uncleared
+        } else {
+            Vec::new()
+        };
+        let stdout = out_reader.join().expect("stdout reader");
+        let stderr = err_reader.join().expect("stderr reader");
+        let describe = |what: String| -> String {
+            format!(
+                "{what}\n--- command: {} {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+                self.name,
+                self.args,
+                String::from_utf8_lossy(&stdout),
+                String::from_utf8_lossy(&stderr)
+            )
+        };
+        let Some(status) = status else {
+            panic!(
+                "{}",
+                describe(format!(
+                    "{} timed out after {:?}; killed its process group {pgid}{}",
+                    self.name,
+                    self.timeout,
+                    if uncleared.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (could not clear: {uncleared:?})")
+                    }
+                ))
+            );
+        };
+        if !leftovers.is_empty() {
+            let list: Vec<String> = leftovers.iter().map(ToString::to_string).collect();
+            panic!(
+                "{}",
+                describe(format!(
+                    "{} exited ({status}) but left processes behind: {}",
+                    self.name,
+                    list.join(", ")
+                ))
+            );
+        }
+        Run {
+            output: Output {
+                status,
+                stdout,
+                stderr,
+            },
+            elapsed,
+            name: self.name.clone(),
+        }
+    }
+}
+
+fn reader(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        buf
+    })
+}
+
+/// What one run of an example produced.
+#[derive(Debug)]
+pub struct Run {
+    /// Status, stdout and stderr, as assert_cmd expects (`run.output.clone().assert()`).
+    pub output: Output,
+    /// Wall time of the run (for timeout diagnostics only, never for assertions on speed).
+    pub elapsed: Duration,
+    name: String,
+}
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn status(&self) -> ExitStatus {
+        self.output.status
+    }
+
+    /// The exit code, `None` if killed by a signal.
+    pub fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+
+    /// For assert_cmd/predicates: `run.assert().success().stdout(predicate::...)`.
+    pub fn assert(&self) -> assert_cmd::assert::Assert {
+        use assert_cmd::assert::OutputAssertExt;
+        self.output.clone().assert()
+    }
+
+    /// The context printed when an expectation fails.
+    fn context(&self) -> String {
+        format!(
+            "--- {} exited with {:?} (signal {:?})\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.name,
+            self.output.status.code(),
+            self.output.status.signal(),
+            self.stdout(),
+            self.stderr()
+        )
+    }
+
+    /// Panic with the full output unless the example exited 0.
+    pub fn expect_success(&self) -> &Run {
+        assert!(
+            self.output.status.success(),
+            "expected success\n{}",
+            self.context()
+        );
+        self
+    }
+
+    /// Panic with the full output unless the example exited with `code`.
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "unexpected exit status\n{}",
+            self.context()
+        );
+        self
+    }
+
+    /// Every `key=value` line of stdout, in order (a line's first `=` splits it; keys are
+    /// identifiers: letters, digits, `_`).
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        self.stdout()
+            .lines()
+            .filter_map(|line| {
+                let (k, v) = line.split_once('=')?;
+                let ok = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                ok.then(|| (k.to_string(), v.trim().to_string()))
+            })
+            .collect()
+    }
+
+    /// All values printed for `key`, in order.
+    pub fn values(&self, key: &str) -> Vec<String> {
+        self.pairs()
+            .into_iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    /// All values for `key`, parsed; panics with the output if one does not parse.
+    pub fn parsed<T: FromStr>(&self, key: &str) -> Vec<T>
+    where
+        T::Err: std::fmt::Debug,
+    {
+        self.values(key)
+            .iter()
+            .map(|v| {
+                v.parse().unwrap_or_else(|e| {
+                    panic!("{key}={v} does not parse: {e:?}\n{}", self.context())
+                })
+            })
+            .collect()
+    }
+
+    /// The single value of `key`, parsed; panics with the output if absent or repeated.
+    pub fn one<T: FromStr>(&self, key: &str) -> T
+    where
+        T::Err: std::fmt::Debug,
+    {
+        let mut all = self.parsed::<T>(key);
+        assert_eq!(
+            all.len(),
+            1,
+            "expected exactly one {key}= line\n{}",
+            self.context()
+        );
+        all.remove(0)
+    }
+
+    /// The last value of every key.
+    pub fn map(&self) -> HashMap<String, String> {
+        self.pairs().into_iter().collect()
+    }
+}

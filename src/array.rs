@@ -1,0 +1,185 @@
+//! `Array<T>`: Python's `multiprocessing.Array`, a fixed-length run of `Plain` values in
+//! shared memory with one lock for the whole array.
+//!
+//! As with [`Value`](crate::Value): [`Array::lock`] gives a guard for consistent
+//! multi-element work (Python: `with arr.get_lock():`), while [`Array::load`],
+//! [`Array::store`] and [`Array::to_vec`] skip the lock (Python: `arr[i]`, `arr[i] = x`,
+//! `arr[:]`): each element access is atomic, a whole-array read is not a snapshot.
+
+use crate::lock::{LockResult, TryLockResult, lock_result, timed_acquire};
+use crate::plain::Plain;
+use crate::raw_mutex::{RawGuard, RawMutex};
+use crate::shm::Region;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[repr(C)]
+struct ArrayHeader {
+    lock: RawMutex,
+}
+
+/// `len` values of `T` in shared memory behind one robust lock. Clones share it.
+pub struct Array<T: Plain> {
+    shm: Arc<Region<ArrayHeader>>,
+    len: usize,
+    _t: PhantomData<T>,
+}
+
+impl<T: Plain> Clone for Array<T> {
+    fn clone(&self) -> Self {
+        Array {
+            shm: self.shm.clone(),
+            len: self.len,
+            _t: PhantomData,
+        }
+    }
+}
+
+fn data_offset<T: Plain>() -> usize {
+    std::mem::size_of::<ArrayHeader>().next_multiple_of(std::mem::align_of::<T::Atomic>())
+}
+
+impl<T: Plain> Array<T> {
+    /// `len` zeroes (Python: `Array('i', 3)`).
+    pub fn new(len: usize) -> Array<T> {
+        let bytes = len
+            .checked_mul(std::mem::size_of::<T::Atomic>())
+            .and_then(|b| b.checked_add(data_offset::<T>()))
+            .expect("Array too large");
+        let shm = Region::with_len(bytes, |p: *mut ArrayHeader| unsafe {
+            RawMutex::init(&raw mut (*p).lock)
+        });
+        Array {
+            shm: Arc::new(shm),
+            len,
+            _t: PhantomData,
+        }
+    }
+
+    /// A copy of `values` (Python: `Array('i', [1, 2, 3])`).
+    pub fn from_slice(values: &[T]) -> Array<T> {
+        let a = Array::new(values.len());
+        for (i, v) in values.iter().enumerate() {
+            a.store(i, *v);
+        }
+        a
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn cell(&self, i: usize) -> &T::Atomic {
+        assert!(
+            i < self.len,
+            "index {i} out of range for Array of length {}",
+            self.len
+        );
+        let base = self.shm.byte_ptr(data_offset::<T>()).cast::<T::Atomic>();
+        // SAFETY: `i < len`, the mapping holds `len` atomics from `data_offset` on, all
+        // zero-initialised (a valid state), and lives as long as `self`.
+        unsafe { &*base.add(i) }
+    }
+
+    /// Element `i` without the lock (Python: `arr[i]`). Panics when out of range.
+    pub fn load(&self, i: usize) -> T {
+        T::load(self.cell(i))
+    }
+
+    /// Set element `i` without the lock (Python: `arr[i] = x`). Panics when out of range.
+    pub fn store(&self, i: usize, value: T) {
+        T::store(self.cell(i), value)
+    }
+
+    /// Every element, read one by one without the lock (Python: `arr[:]`).
+    pub fn to_vec(&self) -> Vec<T> {
+        (0..self.len).map(|i| self.load(i)).collect()
+    }
+
+    fn guard<'a>(&'a self, raw: RawGuard<'a>) -> ArrayGuard<'a, T> {
+        ArrayGuard {
+            array: self,
+            _raw: raw,
+        }
+    }
+
+    /// Take the array's lock (Python: `with arr.get_lock():`).
+    pub fn lock(&self) -> LockResult<ArrayGuard<'_, T>> {
+        let (raw, how) = self.shm.get().lock.guard();
+        lock_result(how, self.guard(raw))
+    }
+
+    /// Take the lock only if free.
+    pub fn try_lock(&self) -> TryLockResult<ArrayGuard<'_, T>> {
+        self.lock_timeout(Duration::ZERO)
+    }
+
+    /// Wait at most `timeout` for the lock.
+    pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<ArrayGuard<'_, T>> {
+        timed_acquire(&self.shm.get().lock, Some(timeout), |raw| self.guard(raw))
+    }
+}
+
+/// Holds an [`Array`]'s lock; element access through it is consistent with every other
+/// process that also locks. Dropping it releases the lock.
+pub struct ArrayGuard<'a, T: Plain> {
+    array: &'a Array<T>,
+    _raw: RawGuard<'a>,
+}
+
+impl<T: Plain> ArrayGuard<'_, T> {
+    pub fn len(&self) -> usize {
+        self.array.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.array.len == 0
+    }
+
+    /// Element `i`. Panics when out of range.
+    pub fn get(&self, i: usize) -> T {
+        self.array.load(i)
+    }
+
+    /// Set element `i`. Panics when out of range.
+    pub fn set(&mut self, i: usize, value: T) {
+        self.array.store(i, value)
+    }
+
+    /// Replace element `i` by `f(element)` and return the new value.
+    pub fn update(&mut self, i: usize, f: impl FnOnce(T) -> T) -> T {
+        let v = f(self.get(i));
+        self.set(i, v);
+        v
+    }
+
+    /// A consistent snapshot of the whole array.
+    pub fn to_vec(&self) -> Vec<T> {
+        self.array.to_vec()
+    }
+
+    /// The elements in order.
+    pub fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Overwrite the array with `values`, which must have the same length.
+    pub fn copy_from_slice(&mut self, values: &[T]) {
+        assert_eq!(values.len(), self.len(), "length mismatch");
+        for (i, v) in values.iter().enumerate() {
+            self.set(i, *v);
+        }
+    }
+}
+
+impl<T: Plain> fmt::Debug for Array<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Array").field(&self.to_vec()).finish()
+    }
+}

@@ -1,0 +1,83 @@
+//! What every example program shares: argument parsing with clap (usage errors exit 2,
+//! `--help` exits 0), one line on stderr and exit code 1 for a runtime error, and value
+//! parsers so every example reads and rejects durations the same way.
+
+use std::fmt::Display;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Parse the arguments as `A`, run `body`, and turn its result into the exit code:
+/// `fn main() -> ExitCode { multiproc::cli::main(run) }`.
+pub fn main<A, E>(body: impl FnOnce(A) -> Result<(), E>) -> ExitCode
+where
+    A: clap::Parser,
+    E: Display,
+{
+    let args = A::parse();
+    match body(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let name = std::env::args()
+                .next()
+                .and_then(|p| {
+                    std::path::Path::new(&p)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                })
+                .unwrap_or_default();
+            eprintln!("{name}: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reject arguments that parse but make no sense together: print `message` with the usage
+/// line and exit 2, as clap does for its own checks.
+pub fn usage_error<A: clap::CommandFactory>(message: impl Display) -> ! {
+    A::command()
+        .error(clap::error::ErrorKind::ValueValidation, message)
+        .exit()
+}
+
+/// Parse a non-negative, finite number of seconds (`"0.5"`, `"3"`) into a `Duration`.
+/// Use with clap: `#[arg(long, value_parser = multiproc::cli::seconds)]`.
+pub fn seconds(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("'{s}' is not a non-negative number of seconds"));
+    }
+    Duration::try_from_secs_f64(v).map_err(|e| e.to_string())
+}
+
+/// Parse a whole number of milliseconds into a `Duration`.
+pub fn millis(s: &str) -> Result<Duration, String> {
+    let v: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a whole number of milliseconds"))?;
+    Ok(Duration::from_millis(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_accepts_fractions_and_rejects_nonsense() {
+        assert_eq!(seconds("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(seconds("3"), Ok(Duration::from_secs(3)));
+        assert!(seconds("-1").is_err());
+        assert!(seconds("nan").is_err());
+        assert!(seconds("inf").is_err());
+        assert!(seconds("soon").is_err());
+    }
+
+    #[test]
+    fn millis_rejects_negative() {
+        assert_eq!(millis("100"), Ok(Duration::from_millis(100)));
+        assert!(millis("-5").is_err());
+    }
+}

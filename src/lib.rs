@@ -1,0 +1,47 @@
+//! # multiproc: Python's `multiprocessing`, done right in Rust
+//!
+//! Real OS processes (`fork`), real shared memory, real sockets, with Python's vocabulary:
+//!
+//! | Python (`multiprocessing`) | here | how it differs |
+//! |---|---|---|
+//! | `Process(target=f, name=n)` | [`Process::new`]`(f).name(n)` | closure target; exit code from its return value; dies with its parent |
+//! | `current_process()`, `parent_process()` | [`current_process`], [`parent_process`] | |
+//! | `Value('d', 0.0)` | [`Value<f64>`](Value) | guard-based locked access; `load`/`store` unlocked but atomic |
+//! | `Array('i', 3)` | [`Array<i32>`](Array) | as `Value` |
+//! | `Lock()` | [`Lock`] | robust: a dead holder is reported, not a deadlock; guard releases |
+//! | `Event()` | [`Event`] | lock-free; shareable with pool workers without a Manager |
+//! | `Pipe()`, `Pipe(duplex=False)` | [`Pipe::new`], [`Pipe::one_way`] | typed (serde) and raw bytes; one-way ends are distinct types |
+//! | `Queue()`, `SimpleQueue()`, `JoinableQueue()` | [`Queue`], [`SimpleQueue`], [`JoinableQueue`] | no feeder thread, no join deadlock, exact `qsize`, shared `close` |
+//!
+//! Errors are one enum, [`Error`]; Python's exceptions map onto its variants.
+//!
+//! The rule every type shares: **create shared objects before starting the processes that
+//! use them**, and start processes from a single-threaded program (see [`process`]).
+
+pub mod array;
+pub mod cli;
+mod codec;
+mod deadline;
+pub mod error;
+pub mod event;
+mod futex;
+pub mod lock;
+pub mod pipe;
+pub mod plain;
+pub mod process;
+pub mod queue;
+mod raw_mutex;
+mod shm;
+pub mod value;
+
+pub use array::{Array, ArrayGuard};
+pub use error::{Error, Result};
+pub use event::Event;
+pub use lock::{Lock, LockGuard, LockResult, OwnerDied, TryLockError, TryLockResult};
+pub use pipe::{Connection, Pipe, PipeReceiver, PipeSender};
+pub use plain::Plain;
+pub use process::{
+    ChildOutcome, Process, ProcessInfo, current_process, exit, fresh_rng, parent_process,
+};
+pub use queue::{JoinableQueue, Queue, SimpleQueue};
+pub use value::{Value, ValueGuard};

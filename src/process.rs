@@ -1,0 +1,454 @@
+//! `Process`: Python's `multiprocessing.Process`, a closure run in a forked child.
+//!
+//! The child is a `fork` of the caller: it starts with a copy of the caller's memory, so the
+//! closure can use anything it captured, and every shared primitive created *before*
+//! `start` is shared with it. Python's `fork` start method behaves the same way.
+//!
+//! Differences from Python:
+//! - The target is a Rust closure; its return value gives the exit code (`()` is 0, an
+//!   `i32` is itself, `Err(e)` prints `e` and is 1). A panic prints its message on stderr
+//!   and gives exit code 1, like an uncaught exception.
+//! - Exit codes follow Python: the code returned, or `-N` when killed by signal `N`
+//!   (`terminate` gives -15, `kill` -9).
+//! - A child dies with its parent (`PR_SET_PDEATHSIG`), so a killed parent leaves no
+//!   orphans. The signal is tied to the *thread* that called `start`: start processes from
+//!   a thread that outlives them (normally the main thread).
+//! - Dropping a started handle that was not joined waits for the child, like a non-daemon
+//!   process at Python's exit, so no zombie is left. A daemon handle (`daemon(true)`), or any
+//!   handle dropped while a panic unwinds, terminates the child instead.
+//! - The child leaves with `_exit` after flushing stdout: destructors of the parent's state
+//!   copied into it do not run twice.
+//!
+//! The rule `fork` imposes: start processes from a single-threaded program, or at least
+//! while no other thread holds a lock the child will need (the allocator, stdout, ...).
+
+use crate::error::{Error, Result};
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// What a child's closure may return; it becomes the exit code (Python: `sys.exit(x)`).
+///
+/// A closure that never returns (it loops for ever, or ends in [`exit`]) needs its return
+/// type spelled out, `move || -> () { ... }`: Rust would otherwise infer `!`, which cannot
+/// implement a trait on stable Rust.
+pub trait ChildOutcome {
+    fn into_exit_code(self) -> i32;
+}
+
+impl ChildOutcome for () {
+    fn into_exit_code(self) -> i32 {
+        0
+    }
+}
+
+impl ChildOutcome for i32 {
+    fn into_exit_code(self) -> i32 {
+        self
+    }
+}
+
+impl<T: ChildOutcome, E: std::fmt::Display> ChildOutcome for std::result::Result<T, E> {
+    fn into_exit_code(self) -> i32 {
+        match self {
+            Ok(t) => t.into_exit_code(),
+            Err(e) => {
+                eprintln!("Process {}: error: {e}", current_process().name());
+                1
+            }
+        }
+    }
+}
+
+/// Who this process is: name, identity (for default names), parent.
+struct Me {
+    name: String,
+    identity: Vec<u32>,
+    counter: u32,
+    parent: Option<ProcessInfo>,
+}
+
+static ME: Mutex<Option<Me>> = Mutex::new(None);
+
+fn with_me<R>(f: impl FnOnce(&mut Me) -> R) -> R {
+    let mut guard = ME.lock().unwrap_or_else(|e| e.into_inner());
+    let me = guard.get_or_insert_with(|| Me {
+        name: "MainProcess".to_string(),
+        identity: Vec::new(),
+        counter: 0,
+        parent: None,
+    });
+    f(me)
+}
+
+/// A process's name and pid (Python: the object `current_process()` and
+/// `parent_process()` return).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessInfo {
+    name: String,
+    pid: u32,
+}
+
+impl ProcessInfo {
+    /// Python: `.name` (`"MainProcess"` in the main process).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Python: `.pid`.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+/// The calling process (Python: `multiprocessing.current_process()`).
+pub fn current_process() -> ProcessInfo {
+    ProcessInfo {
+        name: with_me(|me| me.name.clone()),
+        pid: std::process::id(),
+    }
+}
+
+/// The process that started this one, `None` in the main process
+/// (Python: `multiprocessing.parent_process()`).
+pub fn parent_process() -> Option<ProcessInfo> {
+    with_me(|me| me.parent.clone())
+}
+
+/// Leave the current process with `code` (Python: `sys.exit(code)`). In a child started by
+/// [`Process`], stdout is flushed and the process ends at once; in the main process this is
+/// `std::process::exit`.
+pub fn exit(code: i32) -> ! {
+    if parent_process().is_some() {
+        let _ = std::io::stdout().flush();
+        // SAFETY: ends this process; no Rust state outlives it.
+        unsafe { libc::_exit(code) }
+    }
+    std::process::exit(code)
+}
+
+/// A random-number generator seeded from the operating system, for use inside a child.
+///
+/// rand's `rand::rng()` (the thread RNG) is not reseeded after `fork` (since rand 0.9): two
+/// children of a parent that had used it draw the same numbers. Seed each child its own.
+pub fn fresh_rng() -> rand::rngs::StdRng {
+    use rand::SeedableRng;
+    rand::rngs::StdRng::try_from_rng(&mut rand::rngs::SysRng).expect("OS entropy is available")
+}
+
+type Target = Box<dyn FnOnce() -> i32>;
+
+/// A closure to run in a child process (Python: `multiprocessing.Process`).
+///
+/// ```no_run
+/// use multiproc::{Process, current_process};
+/// let mut p = Process::new(|| println!("hello from {}", current_process().name()))
+///     .name("greeter");
+/// p.start().unwrap();
+/// assert_eq!(p.join().unwrap(), 0);
+/// ```
+pub struct Process {
+    name: String,
+    identity: Vec<u32>,
+    daemon: bool,
+    target: Option<Target>,
+    pid: Option<Pid>,
+    pidfd: Option<OwnedFd>,
+    exitcode: Option<i32>,
+}
+
+impl Process {
+    /// A process that will run `target` once started. Its default name follows Python:
+    /// `Process-1`, `Process-2`, ... in the main process, `Process-1:1`, ... in a child.
+    pub fn new<F, R>(target: F) -> Process
+    where
+        F: FnOnce() -> R + 'static,
+        R: ChildOutcome,
+    {
+        let identity = with_me(|me| {
+            me.counter += 1;
+            let mut id = me.identity.clone();
+            id.push(me.counter);
+            id
+        });
+        let digits: Vec<String> = identity.iter().map(u32::to_string).collect();
+        Process {
+            name: format!("Process-{}", digits.join(":")),
+            identity,
+            daemon: false,
+            target: Some(Box::new(move || target().into_exit_code())),
+            pid: None,
+            pidfd: None,
+            exitcode: None,
+        }
+    }
+
+    /// Create and start in one step.
+    pub fn spawn<F, R>(target: F) -> Result<Process>
+    where
+        F: FnOnce() -> R + 'static,
+        R: ChildOutcome,
+    {
+        let mut p = Process::new(target);
+        p.start()?;
+        Ok(p)
+    }
+
+    /// Set the name (Python: `Process(name=...)`). The child also gets it as its OS-visible
+    /// name (`/proc/<pid>/comm`, `ps`), cut to the kernel's 15 bytes.
+    pub fn name(mut self, name: impl Into<String>) -> Process {
+        self.name = name.into();
+        self
+    }
+
+    /// A daemon is terminated, not waited for, when its handle is dropped
+    /// (Python: `daemon=True`, terminated at exit).
+    pub fn daemon(mut self, daemon: bool) -> Process {
+        self.daemon = daemon;
+        self
+    }
+
+    /// The process's name (Python: `.name`).
+    pub fn get_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The child's pid once started (Python: `.pid`).
+    pub fn pid(&self) -> Option<u32> {
+        self.pid.map(|p| p.as_raw() as u32)
+    }
+
+    /// Fork the child and run the target in it (Python: `.start()`). The closure, and
+    /// everything it captured, is dropped in the parent once the child exists: a `Pipe` end
+    /// moved into it is closed here, as it should be.
+    pub fn start(&mut self) -> Result<()> {
+        let target = self
+            .target
+            .take()
+            .ok_or_else(|| Error::Invalid("cannot start a process twice".into()))?;
+        // Anything buffered now would be written twice, once by each process.
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+        let parent = current_process();
+        // SAFETY: the child only runs `child_main`, which never returns. See the module docs
+        // for the rule on threads.
+        match unsafe { fork() } {
+            Err(e) => {
+                self.target = Some(target);
+                Err(e.into())
+            }
+            Ok(ForkResult::Child) => child_main(&self.name, &self.identity, parent, target),
+            Ok(ForkResult::Parent { child }) => {
+                self.pid = Some(child);
+                self.pidfd = pidfd_open(child);
+                drop(target);
+                Ok(())
+            }
+        }
+    }
+
+    fn started_pid(&self) -> Result<Pid> {
+        self.pid
+            .ok_or_else(|| Error::Invalid("the process has not been started".into()))
+    }
+
+    fn record(&mut self, status: WaitStatus) -> Option<i32> {
+        let code = match status {
+            WaitStatus::Exited(_, code) => code,
+            WaitStatus::Signaled(_, sig, _) => -(sig as i32),
+            _ => return None,
+        };
+        self.exitcode = Some(code);
+        self.pidfd = None;
+        Some(code)
+    }
+
+    fn wait(&mut self, flags: Option<WaitPidFlag>) -> Result<Option<i32>> {
+        if let Some(code) = self.exitcode {
+            return Ok(Some(code));
+        }
+        let pid = self.started_pid()?;
+        loop {
+            match waitpid(pid, flags) {
+                Ok(WaitStatus::StillAlive) => return Ok(None),
+                Ok(status) => {
+                    if let Some(code) = self.record(status) {
+                        return Ok(Some(code));
+                    }
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Wait for the child to end and return its exit code (Python: `.join()` then
+    /// `.exitcode`).
+    pub fn join(&mut self) -> Result<i32> {
+        Ok(self
+            .wait(None)?
+            .expect("a blocking wait returns an exit status"))
+    }
+
+    /// Wait at most `timeout`; `Ok(None)` if the child is still running then (Python:
+    /// `.join(timeout)`, after which the child may still be alive).
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<i32>> {
+        let deadline = Instant::now() + timeout;
+        let mut nap = Duration::from_millis(1);
+        loop {
+            if let Some(code) = self.wait(Some(WaitPidFlag::WNOHANG))? {
+                return Ok(Some(code));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            match &self.pidfd {
+                // Readable once the child has exited.
+                Some(fd) => wait_readable(fd, left)?,
+                // Kernels without pidfd (< 5.3): poll the exit status.
+                None => {
+                    std::thread::sleep(nap.min(left));
+                    nap = (nap * 2).min(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
+    /// `None` while running, then the exit code (Python: `.exitcode`).
+    pub fn exitcode(&mut self) -> Option<i32> {
+        self.pid?;
+        self.wait(Some(WaitPidFlag::WNOHANG)).ok().flatten()
+    }
+
+    /// Started and not yet ended (Python: `.is_alive()`).
+    pub fn is_alive(&mut self) -> bool {
+        self.pid.is_some() && self.exitcode().is_none()
+    }
+
+    fn signal(&mut self, sig: Signal) -> Result<()> {
+        let pid = self.started_pid()?;
+        // Once reaped, the pid may belong to someone else: never signal it then.
+        if self.exitcode().is_none() {
+            match nix::sys::signal::kill(pid, sig) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Send SIGTERM (Python: `.terminate()`); exit code -15 unless the child handles it.
+    pub fn terminate(&mut self) -> Result<()> {
+        self.signal(Signal::SIGTERM)
+    }
+
+    /// Send SIGKILL (Python: `.kill()`); exit code -9.
+    pub fn kill(&mut self) -> Result<()> {
+        self.signal(Signal::SIGKILL)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.pid.is_none() || self.exitcode.is_some() {
+            return;
+        }
+        if self.daemon || std::thread::panicking() {
+            let _ = self.terminate();
+            if let Ok(Some(_)) = self.join_timeout(Duration::from_secs(1)) {
+                return;
+            }
+            let _ = self.kill();
+        }
+        let _ = self.join();
+    }
+}
+
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Process")
+            .field("name", &self.name)
+            .field("pid", &self.pid())
+            .field("exitcode", &self.exitcode)
+            .finish()
+    }
+}
+
+/// The child side of `start`: never returns.
+fn child_main(name: &str, identity: &[u32], parent: ProcessInfo, target: Target) -> ! {
+    // Die with the parent; if it is already gone, do not run at all.
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if getppid().as_raw() as u32 != parent.pid {
+        // SAFETY: ends the process.
+        unsafe { libc::_exit(1) }
+    }
+    set_os_name(name);
+    {
+        let mut guard = ME.lock().unwrap_or_else(|e| e.into_inner());
+        *guard = Some(Me {
+            name: name.to_string(),
+            identity: identity.to_vec(),
+            counter: 0,
+            parent: Some(parent),
+        });
+    }
+    // Python prints "Process <name>:" above the traceback; do the same above the panic.
+    let previous = std::panic::take_hook();
+    let banner = format!("Process {name} (pid {}):", getpid());
+    std::panic::set_hook(Box::new(move |info| {
+        eprintln!("{banner}");
+        previous(info);
+    }));
+    let code = catch_unwind(AssertUnwindSafe(target)).unwrap_or(1);
+    let _ = std::io::stdout().flush();
+    // SAFETY: ends the child without running the parent's destructors or atexit handlers.
+    unsafe { libc::_exit(code) }
+}
+
+/// The kernel keeps 15 bytes of a process name.
+fn set_os_name(name: &str) {
+    let mut end = name.len().min(15);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let short: String = name[..end].chars().filter(|&c| c != '\0').collect();
+    if let Ok(c) = std::ffi::CString::new(short) {
+        let _ = nix::sys::prctl::set_name(&c);
+    }
+}
+
+/// A pidfd for `pid`: readable once the process has exited. `None` where the kernel lacks
+/// `pidfd_open`.
+fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
+    // SAFETY: a plain syscall; on success it returns a new fd we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Block until `fd` is readable or `timeout` has passed.
+pub(crate) fn wait_readable(fd: &OwnedFd, timeout: Duration) -> Result<()> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: one valid pollfd, a valid timespec, no signal mask change.
+    let r = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}

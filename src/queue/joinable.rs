@@ -1,0 +1,73 @@
+//! `JoinableQueue<T>`: Python's `multiprocessing.JoinableQueue`, a [`Queue`] that also
+//! counts unfinished items: every `put` adds one, every `task_done` removes one, and `join`
+//! waits for the count to reach zero.
+//!
+//! Difference from Python: `task_done` called more often than items were put returns
+//! `Error::Invalid` (Python raises `ValueError`), and `join_timeout` exists.
+
+use super::Queue;
+use crate::error::Result;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::ops::Deref;
+use std::time::Duration;
+
+/// A [`Queue`] with `task_done` and `join`. Derefs to the queue for `put`, `get`, ...
+pub struct JoinableQueue<T> {
+    queue: Queue<T>,
+}
+
+impl<T> Clone for JoinableQueue<T> {
+    fn clone(&self) -> Self {
+        JoinableQueue {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
+    /// Python: `JoinableQueue()`.
+    pub fn new() -> JoinableQueue<T> {
+        JoinableQueue::with_maxsize(0)
+    }
+
+    /// Python: `JoinableQueue(maxsize)`.
+    pub fn with_maxsize(maxsize: usize) -> JoinableQueue<T> {
+        JoinableQueue {
+            queue: Queue::with_maxsize(maxsize),
+        }
+    }
+
+    /// Mark one item taken with `get` as fully processed (Python: `task_done()`).
+    pub fn task_done(&self) -> Result<()> {
+        self.queue.raw().task_done()
+    }
+
+    /// Block until every item ever put has been marked done (Python: `join()`).
+    pub fn join(&self) -> Result<()> {
+        self.queue.raw().join(None)
+    }
+
+    /// As `join`, for at most `timeout`; `Error::Timeout` if items are still unfinished.
+    pub fn join_timeout(&self, timeout: Duration) -> Result<()> {
+        self.queue.raw().join(Some(timeout))
+    }
+
+    /// Items put and not yet marked done.
+    pub fn unfinished(&self) -> usize {
+        self.queue.raw().unfinished()
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Default for JoinableQueue<T> {
+    fn default() -> Self {
+        JoinableQueue::new()
+    }
+}
+
+impl<T> Deref for JoinableQueue<T> {
+    type Target = Queue<T>;
+    fn deref(&self) -> &Queue<T> {
+        &self.queue
+    }
+}

@@ -1,0 +1,167 @@
+//! `Queue<T>`: Python's `multiprocessing.Queue`, a FIFO shared by any number of producer
+//! and consumer processes; plus [`SimpleQueue`] and [`JoinableQueue`].
+//!
+//! Differences from Python (see [`buffer`] for how it works):
+//! - No feeder thread: `put` has copied the item into shared memory when it returns, so a
+//!   process may exit, or be joined, with items still in the queue. Python deadlocks there.
+//! - `qsize` and `empty` are exact at the moment of the call (Python: "approximate").
+//! - `get_timeout` honours its timeout even while other processes are blocked reading the
+//!   same queue, and reports [`Error::Empty`](crate::Error::Empty) when it passes.
+//! - `close` is for everyone, not per process: later puts fail with `Error::Closed`, and
+//!   gets drain what is left and then return `Error::Closed` instead of blocking, which is
+//!   a sentinel that needs no agreed-upon value.
+//! - Items are typed: any `Serialize + DeserializeOwned` type. Messages may be as large as
+//!   memory allows (tested with 16 MiB), up to 32 GiB of unread data per queue.
+//! - A process killed in the middle of a `put` or `get` loses nothing: the next process to
+//!   touch the queue repairs it.
+//!
+//! Create the queue before forking the processes that use it.
+
+mod buffer;
+mod joinable;
+mod simple;
+
+pub use joinable::JoinableQueue;
+pub use simple::SimpleQueue;
+
+use crate::codec::{decode, encode};
+use crate::error::Result;
+use buffer::RawQueue;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::borrow::Borrow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A process-shared FIFO of `T`. Clones are handles to the same queue.
+///
+/// ```no_run
+/// use multiproc::{Process, Queue};
+/// let q: Queue<u64> = Queue::new();
+/// let producer = q.clone();
+/// let mut p = Process::spawn(move || {
+///     for i in 0..3 {
+///         producer.put(i).unwrap();
+///     }
+/// })
+/// .unwrap();
+/// p.join().unwrap(); // fine in Rust even though nobody has read the items yet
+/// assert_eq!((0..3).map(|_| q.get().unwrap()).collect::<Vec<_>>(), [0, 1, 2]);
+/// ```
+pub struct Queue<T> {
+    raw: Arc<RawQueue>,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        Queue {
+            raw: self.raw.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Queue<T> {
+    /// An unbounded queue (Python: `Queue()`).
+    ///
+    /// # Panics
+    /// When the kernel refuses the shared buffer (out of memory or file descriptors).
+    pub fn new() -> Queue<T> {
+        Queue::with_maxsize(0)
+    }
+
+    /// A queue holding at most `maxsize` items; `0` means unbounded
+    /// (Python: `Queue(maxsize)`).
+    pub fn with_maxsize(maxsize: usize) -> Queue<T> {
+        Queue {
+            raw: Arc::new(RawQueue::new(maxsize)),
+            _t: PhantomData,
+        }
+    }
+
+    /// Add an item, blocking while a bounded queue is full (Python: `put(obj)`).
+    pub fn put(&self, item: impl Borrow<T>) -> Result<()> {
+        self.raw.put(&encode(item.borrow())?, None)
+    }
+
+    /// Add an item, waiting at most `timeout` for room; `Error::Full` after that
+    /// (Python: `put(obj, timeout=t)`).
+    pub fn put_timeout(&self, item: impl Borrow<T>, timeout: Duration) -> Result<()> {
+        self.raw.put(&encode(item.borrow())?, Some(timeout))
+    }
+
+    /// Add an item only if there is room now (Python: `put_nowait(obj)`).
+    pub fn put_nowait(&self, item: impl Borrow<T>) -> Result<()> {
+        self.put_timeout(item, Duration::ZERO)
+    }
+
+    /// Remove and return the oldest item, blocking while empty (Python: `get()`).
+    /// `Error::Closed` once the queue is closed and drained.
+    pub fn get(&self) -> Result<T> {
+        decode(&self.raw.get(None)?)
+    }
+
+    /// As `get`, waiting at most `timeout`; `Error::Empty` after that
+    /// (Python: `get(timeout=t)` raising `queue.Empty`).
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
+        decode(&self.raw.get(Some(timeout))?)
+    }
+
+    /// An item if one is there now, else `Error::Empty` (Python: `get_nowait()`).
+    pub fn get_nowait(&self) -> Result<T> {
+        self.get_timeout(Duration::ZERO)
+    }
+
+    /// Number of items in the queue now (Python: `qsize()`).
+    pub fn qsize(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Python: `empty()`.
+    pub fn empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// Python: `full()`; never true for an unbounded queue.
+    pub fn full(&self) -> bool {
+        let max = self.raw.maxsize();
+        max != 0 && self.qsize() >= max
+    }
+
+    /// The bound given at creation, 0 for none.
+    pub fn maxsize(&self) -> usize {
+        self.raw.maxsize()
+    }
+
+    /// Close the queue for every process: puts fail, gets drain then fail with
+    /// `Error::Closed` (Python's `close()` is per process; see the module docs).
+    pub fn close(&self) {
+        self.raw.close()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.raw.is_closed()
+    }
+
+    pub(crate) fn raw(&self) -> &RawQueue {
+        &self.raw
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Default for Queue<T> {
+    fn default() -> Self {
+        Queue::new()
+    }
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("qsize", &self.raw.len())
+            .field("maxsize", &self.raw.maxsize())
+            .finish()
+    }
+}

@@ -1,0 +1,150 @@
+//! A robust, process-shared pthread mutex: the one lock under every lock-based primitive.
+//!
+//! When a process dies holding it, the kernel (through glibc's robust list) marks it, and
+//! the next `lock` returns `EOWNERDEAD`. We then call `pthread_mutex_consistent` at once, so
+//! the mutex stays usable, and report "previous owner died" upwards. Ignoring `EOWNERDEAD`
+//! would leave the mutex `ENOTRECOVERABLE` for ever, which is Python's deadlock.
+
+use crate::deadline::Deadline;
+use std::cell::UnsafeCell;
+use std::marker::PhantomData;
+
+unsafe extern "C" {
+    // glibc >= 2.30; the `libc` crate does not declare it yet. Like
+    // `pthread_mutex_timedlock` but on a clock of our choice (CLOCK_MONOTONIC).
+    fn pthread_mutex_clocklock(
+        mutex: *mut libc::pthread_mutex_t,
+        clockid: libc::clockid_t,
+        abstime: *const libc::timespec,
+    ) -> libc::c_int;
+}
+
+#[repr(C)]
+pub(crate) struct RawMutex(UnsafeCell<libc::pthread_mutex_t>);
+
+// SAFETY: a pthread mutex is made to be used concurrently.
+unsafe impl Sync for RawMutex {}
+unsafe impl Send for RawMutex {}
+
+/// How an acquisition went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Acquired {
+    /// The previous owner released it.
+    Clean,
+    /// The previous owner died while holding it; it is ours now and already marked
+    /// consistent, but what it protected may be half-updated.
+    OwnerDied,
+}
+
+impl RawMutex {
+    /// Initialise a robust, process-shared, error-checking mutex in place.
+    ///
+    /// # Safety
+    /// `this` points into shared memory that nobody else uses yet.
+    pub(crate) unsafe fn init(this: *mut RawMutex) {
+        unsafe {
+            let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+            let a = attr.as_mut_ptr();
+            assert_eq!(libc::pthread_mutexattr_init(a), 0);
+            assert_eq!(
+                libc::pthread_mutexattr_setpshared(a, libc::PTHREAD_PROCESS_SHARED),
+                0
+            );
+            assert_eq!(
+                libc::pthread_mutexattr_setrobust(a, libc::PTHREAD_MUTEX_ROBUST),
+                0
+            );
+            assert_eq!(
+                libc::pthread_mutexattr_settype(a, libc::PTHREAD_MUTEX_ERRORCHECK),
+                0
+            );
+            assert_eq!(libc::pthread_mutex_init((*this).0.get(), a), 0);
+            libc::pthread_mutexattr_destroy(a);
+        }
+    }
+
+    fn outcome(&self, rc: libc::c_int) -> Option<Acquired> {
+        match rc {
+            0 => Some(Acquired::Clean),
+            libc::EOWNERDEAD => {
+                // SAFETY: we own the mutex now.
+                unsafe { libc::pthread_mutex_consistent(self.0.get()) };
+                Some(Acquired::OwnerDied)
+            }
+            libc::EBUSY | libc::ETIMEDOUT => None,
+            libc::EDEADLK => {
+                panic!("this thread already holds the lock: Lock is not re-entrant (use RLock)")
+            }
+            rc => panic!(
+                "pthread mutex failed: {}",
+                std::io::Error::from_raw_os_error(rc)
+            ),
+        }
+    }
+
+    /// Block until acquired.
+    pub(crate) fn lock(&self) -> Acquired {
+        // SAFETY: initialised by `init`, lives in a mapping that outlives `self`.
+        let rc = unsafe { libc::pthread_mutex_lock(self.0.get()) };
+        self.outcome(rc).expect("blocking lock cannot be busy")
+    }
+
+    /// Acquire only if free.
+    pub(crate) fn try_lock(&self) -> Option<Acquired> {
+        // SAFETY: as in `lock`.
+        let rc = unsafe { libc::pthread_mutex_trylock(self.0.get()) };
+        self.outcome(rc)
+    }
+
+    /// Acquire, blocking at most until `deadline` (`None`: no limit).
+    pub(crate) fn lock_until(&self, deadline: Option<&Deadline>) -> Option<Acquired> {
+        match deadline {
+            None => Some(self.lock()),
+            Some(d) => {
+                // SAFETY: as in `lock`; the timespec outlives the call.
+                let rc = unsafe {
+                    pthread_mutex_clocklock(self.0.get(), libc::CLOCK_MONOTONIC, d.as_timespec())
+                };
+                self.outcome(rc)
+            }
+        }
+    }
+
+    /// # Safety
+    /// The calling thread holds the mutex.
+    pub(crate) unsafe fn unlock(&self) {
+        // SAFETY: caller holds it.
+        let rc = unsafe { libc::pthread_mutex_unlock(self.0.get()) };
+        debug_assert_eq!(rc, 0, "unlock of a mutex this thread does not hold");
+    }
+
+    /// Acquire and wrap in a guard that unlocks on drop.
+    pub(crate) fn guard(&self) -> (RawGuard<'_>, Acquired) {
+        let how = self.lock();
+        (RawGuard::new(self), how)
+    }
+}
+
+/// Holds a [`RawMutex`] until dropped. Not `Send`: a pthread mutex must be unlocked by the
+/// thread that locked it.
+pub(crate) struct RawGuard<'a> {
+    mutex: &'a RawMutex,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<'a> RawGuard<'a> {
+    /// Wrap a mutex the current thread has just acquired.
+    pub(crate) fn new(mutex: &'a RawMutex) -> RawGuard<'a> {
+        RawGuard {
+            mutex,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Drop for RawGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: a guard exists only while its thread holds the mutex.
+        unsafe { self.mutex.unlock() }
+    }
+}

@@ -1,0 +1,118 @@
+//! `Value<T>`: Python's `multiprocessing.Value`, one `Plain` value in shared memory with its
+//! own lock.
+//!
+//! Two ways in, as in Python:
+//! - [`Value::lock`] gives a guard that derefs to the value: `*v.lock().unwrap() += 1` is
+//!   one atomic read-modify-write with respect to every other process that also locks
+//!   (Python: `with v.get_lock(): v.value += 1`).
+//! - [`Value::load`] / [`Value::store`] skip the lock (Python: `v.value` read and write).
+//!   Each is atomic on its own, so `v.store(v.load() + 1)` in two processes loses updates,
+//!   which is the race the seed demonstrates, but it is defined behaviour, not a data race.
+
+use crate::lock::{LockResult, TryLockResult, lock_result, timed_acquire};
+use crate::plain::Plain;
+use crate::raw_mutex::{RawGuard, RawMutex};
+use crate::shm::Region;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[repr(C)]
+struct ValueShm<T: Plain> {
+    lock: RawMutex,
+    value: T::Atomic,
+}
+
+/// A `T` in shared memory, guarded by its own robust lock. Clones share it.
+pub struct Value<T: Plain> {
+    shm: Arc<Region<ValueShm<T>>>,
+}
+
+impl<T: Plain> Clone for Value<T> {
+    fn clone(&self) -> Self {
+        Value {
+            shm: self.shm.clone(),
+        }
+    }
+}
+
+/// Holds a [`Value`]'s lock and a working copy of the value; the copy is written back and
+/// the lock released when the guard is dropped.
+pub struct ValueGuard<'a, T: Plain> {
+    copy: T,
+    cell: &'a T::Atomic,
+    _raw: RawGuard<'a>,
+}
+
+impl<T: Plain> Value<T> {
+    /// Python: `Value(typecode, initial)`.
+    pub fn new(initial: T) -> Value<T> {
+        let shm = Region::new(|p: *mut ValueShm<T>| unsafe {
+            RawMutex::init(&raw mut (*p).lock);
+            T::store(&(*p).value, initial);
+        });
+        Value { shm: Arc::new(shm) }
+    }
+
+    /// Read without the lock (Python: `v.value`).
+    pub fn load(&self) -> T {
+        T::load(&self.shm.get().value)
+    }
+
+    /// Write without the lock (Python: `v.value = x`).
+    pub fn store(&self, value: T) {
+        T::store(&self.shm.get().value, value)
+    }
+
+    fn guard<'a>(&'a self, raw: RawGuard<'a>) -> ValueGuard<'a, T> {
+        let cell = &self.shm.get().value;
+        ValueGuard {
+            copy: T::load(cell),
+            cell,
+            _raw: raw,
+        }
+    }
+
+    /// Take the value's lock (Python: `with v.get_lock():`).
+    pub fn lock(&self) -> LockResult<ValueGuard<'_, T>> {
+        let (raw, how) = self.shm.get().lock.guard();
+        lock_result(how, self.guard(raw))
+    }
+
+    /// Take the lock only if free.
+    pub fn try_lock(&self) -> TryLockResult<ValueGuard<'_, T>> {
+        self.lock_timeout(Duration::ZERO)
+    }
+
+    /// Wait at most `timeout` for the lock.
+    pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<ValueGuard<'_, T>> {
+        timed_acquire(&self.shm.get().lock, Some(timeout), |raw| self.guard(raw))
+    }
+}
+
+impl<T: Plain> Deref for ValueGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.copy
+    }
+}
+
+impl<T: Plain> DerefMut for ValueGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.copy
+    }
+}
+
+impl<T: Plain> Drop for ValueGuard<'_, T> {
+    fn drop(&mut self) {
+        // Runs before the fields drop, so the write lands while the lock is still held.
+        T::store(self.cell, self.copy);
+    }
+}
+
+impl<T: Plain> fmt::Debug for Value<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Value").field(&self.load()).finish()
+    }
+}

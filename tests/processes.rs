@@ -1,0 +1,134 @@
+//! A. Processes: the invariants of process_info, process_names, global_state and
+//! process_exitcodes, checked by running the real binaries.
+
+use harness::example;
+use std::collections::HashSet;
+
+#[test]
+fn child_pids_are_distinct_and_their_parent_is_the_parent() {
+    let run = example!("process_info")
+        .args(["--n", "1000,2000,3000"])
+        .run();
+    run.expect_success();
+    let parent: u32 = run.one("parent_pid");
+    let pids: Vec<u32> = run.parsed("child_pid");
+    assert_eq!(pids.len(), 3, "one child per size");
+    assert_eq!(
+        pids.iter().collect::<HashSet<_>>().len(),
+        3,
+        "pids distinct"
+    );
+    assert!(!pids.contains(&parent), "no child has the parent's pid");
+    let ppids: Vec<u32> = run.parsed("child_ppid");
+    assert_eq!(ppids, vec![parent; 3], "every child's parent is the parent");
+    let started: HashSet<u32> = run.parsed("started_pid").into_iter().collect();
+    assert_eq!(
+        started,
+        pids.into_iter().collect(),
+        "the parent's handles name the same pids"
+    );
+}
+
+#[test]
+fn children_are_alive_before_join_and_not_after() {
+    let run = example!("process_info").args(["--n", "10,10"]).run();
+    run.expect_success();
+    assert_eq!(run.values("alive_before_join"), ["true", "true"]);
+    assert_eq!(run.values("alive_after_join"), ["false", "false"]);
+    assert_eq!(run.values("exitcode"), ["0", "0"]);
+}
+
+#[test]
+fn names_given_and_default_names_are_seen_inside_the_children() {
+    let run = example!("process_names")
+        .args(["--n", "100,200", "--unnamed", "2"])
+        .run();
+    run.expect_success();
+    assert_eq!(run.one::<String>("main_name"), "MainProcess");
+    let expected = ["process 1", "process 2", "Process-3", "Process-4"];
+    for (i, name) in expected.iter().enumerate() {
+        let i = i + 1;
+        assert_eq!(run.one::<String>(&format!("given_{i}")), *name);
+        assert_eq!(
+            run.one::<String>(&format!("name_{i}")),
+            *name,
+            "name inside child {i}"
+        );
+        assert_eq!(
+            run.one::<String>(&format!("comm_{i}")),
+            *name,
+            "OS name of child {i}"
+        );
+    }
+}
+
+#[test]
+fn os_name_is_cut_to_fifteen_bytes() {
+    // Four named processes: "process 1".."process 4" fit; the kernel keeps 15 bytes of any
+    // longer name, which the library cuts on a character boundary.
+    let run = example!("process_names")
+        .args(["--n", "1,1,1,1", "--unnamed", "0"])
+        .run();
+    run.expect_success();
+    for i in 1..=4 {
+        assert_eq!(
+            run.one::<String>(&format!("comm_{i}")),
+            format!("process {i}")
+        );
+    }
+}
+
+#[test]
+fn each_child_sees_only_its_own_slot_and_the_parent_sees_none() {
+    let run = example!("global_state")
+        .args(["--n", "100,700,400,200"])
+        .run();
+    run.expect_success();
+    let slots = [
+        "[True, None, None, None]",
+        "[None, True, None, None]",
+        "[None, None, True, None]",
+        "[None, None, None, True]",
+    ];
+    for (i, seen) in slots.iter().enumerate() {
+        assert_eq!(run.one::<String>(&format!("seen_by_{}", i + 1)), *seen);
+    }
+    assert_eq!(
+        run.one::<String>("parent_final"),
+        "[None, None, None, None]"
+    );
+}
+
+#[test]
+fn exit_codes_follow_python() {
+    let run = example!("process_exitcodes")
+        .args(["--code", "7", "--join-timeout", "0.05"])
+        .run();
+    run.expect_success();
+    assert_eq!(run.one::<i32>("exitcode_ok"), 0);
+    assert_eq!(run.one::<i32>("exitcode_exit"), 7);
+    assert_eq!(run.one::<i32>("exitcode_panic"), 1);
+    assert_eq!(run.one::<i32>("exitcode_terminate"), -15);
+    assert_eq!(run.one::<i32>("exitcode_kill"), -9);
+    assert!(
+        run.stderr().contains("something went wrong in the child"),
+        "panic message on stderr"
+    );
+    assert!(
+        run.stderr().contains("Process Process-3"),
+        "panic banner names the process"
+    );
+}
+
+#[test]
+fn join_with_a_timeout_returns_while_the_child_runs() {
+    let run = example!("process_exitcodes")
+        .args(["--join-timeout", "0"])
+        .run();
+    run.expect_success();
+    assert_eq!(
+        run.one::<String>("alive_after_join_timeout_terminate"),
+        "true"
+    );
+    assert_eq!(run.one::<String>("alive_after_join_timeout_kill"), "true");
+}
