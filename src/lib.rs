@@ -33,6 +33,7 @@ pub mod queue;
 mod raw_mutex;
 mod shm;
 pub mod value;
+pub mod workloads;
 
 pub use array::{Array, ArrayGuard};
 pub use error::{Error, Result};

@@ -1,0 +1,162 @@
+//! The seeds' compute kernels, shared by the examples that reproduce them and by the
+//! benches that measure them, so both run exactly the same code.
+//!
+//! Inputs pass through `std::hint::black_box` where the compiler could otherwise compute a
+//! result at compile time: a timing of a constant is meaningless.
+
+use crate::event::Event;
+use serde::{Deserialize, Serialize};
+use std::hint::black_box;
+
+/// Seed 000/002's `calculate_e`: sum 1/k! until told to stop, checking the event every 1,000
+/// iterations, as the seed does. After a few dozen iterations the sum is `e` to the last bit;
+/// the rest of the time is the "work" that keeps a core busy until `exit` is set.
+pub fn calculate_e(exit: &Event) -> f64 {
+    let mut k = 1.0f64;
+    let mut e_value = 0.0f64;
+    let mut iteration = 0u64;
+    while iteration % 1000 != 0 || !exit.is_set() {
+        e_value += 1.0 / k;
+        k *= (iteration + 1) as f64;
+        iteration += 1;
+    }
+    e_value
+}
+
+/// Seed 004's `f(n)`: the sum of x² for x below 10,000 (the seed ignores `n`; so do we, but
+/// the bound goes through `black_box` so the loop really runs). `f` summed over 0..10,000
+/// is 3,332,833,350,000,000.
+pub fn sum_of_squares(_n: u64) -> u64 {
+    let bound = black_box(10_000u64);
+    let mut sum = 0u64;
+    for x in 0..bound {
+        sum += x * x;
+    }
+    sum
+}
+
+/// A complex number, as Python's `complex` (only what Mandelbrot needs).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Complex {
+    pub re: f64,
+    pub im: f64,
+}
+
+impl Complex {
+    pub const fn new(re: f64, im: f64) -> Complex {
+        Complex { re, im }
+    }
+}
+
+/// Seed 001's `mandelbrot(z0, orbits)`: the iteration at which `z -> z² + z0` escapes the
+/// radius-2 disc, or `orbits` if it never does. `mandelbrot(0.0965-0.638j) == 17`.
+pub fn mandelbrot(z0: Complex, orbits: u32) -> u32 {
+    let (mut re, mut im) = (z0.re, z0.im);
+    for n in 0..orbits {
+        // abs(z) > 2.0, without the square root.
+        if re * re + im * im > 4.0 {
+            return n;
+        }
+        let next_re = re * re - im * im + z0.re;
+        im = 2.0 * re * im + z0.im;
+        re = next_re;
+    }
+    orbits
+}
+
+/// The view seed 001 renders: centre `x + iy`, side `size`, `pixdim` × `pixdim` pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct View {
+    pub pixdim: usize,
+    pub x: f64,
+    pub y: f64,
+    pub size: f64,
+}
+
+impl View {
+    /// The seed's defaults: 1600 pixels around 0.1015 - 0.633i, side 0.01.
+    pub const SEED: View = View {
+        pixdim: 1600,
+        x: 0.1015,
+        y: -0.633,
+        size: 0.01,
+    };
+
+    /// The point at `(row, col)`, computed as `produce_points` does.
+    pub fn point(&self, row: usize, col: usize) -> Complex {
+        let p = self.pixdim as f64;
+        Complex {
+            re: self.x - self.size / 2.0 + self.size * col as f64 / p,
+            im: self.y - self.size / 2.0 + self.size * row as f64 / p,
+        }
+    }
+}
+
+/// The 15 points of seed 001's `Pool` section.
+pub const SEED_POINTS: [Complex; 15] = [
+    Complex::new(0.102125, -0.63780625),
+    Complex::new(0.098375, -0.6378),
+    Complex::new(0.104625, -0.6378),
+    Complex::new(0.100875, -0.63779375),
+    Complex::new(0.097125, -0.6377875),
+    Complex::new(0.103375, -0.6377875),
+    Complex::new(0.099625, -0.63778125),
+    Complex::new(0.105875, -0.63778125),
+    Complex::new(0.102125, -0.637775),
+    Complex::new(0.098375, -0.63776875),
+    Complex::new(0.104625, -0.63776875),
+    Complex::new(0.100875, -0.6377625),
+    Complex::new(0.097125, -0.63775625),
+    Complex::new(0.103375, -0.63775625),
+    Complex::new(0.099625, -0.63775),
+];
+
+/// What `mandelbrot` gives for [`SEED_POINTS`] with 255 orbits, as the seed prints it.
+pub const SEED_POINT_ORBITS: [u32; 15] =
+    [49, 23, 47, 43, 18, 39, 59, 69, 60, 23, 47, 43, 18, 39, 57];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mandelbrot_matches_the_seed() {
+        assert_eq!(mandelbrot(Complex::new(0.0965, -0.638), 255), 17);
+        let orbits: Vec<u32> = SEED_POINTS.iter().map(|&c| mandelbrot(c, 255)).collect();
+        assert_eq!(orbits, SEED_POINT_ORBITS);
+        assert_eq!(
+            mandelbrot(Complex::new(0.0, 0.0), 255),
+            255,
+            "0 never escapes"
+        );
+    }
+
+    #[test]
+    fn sum_of_squares_matches_the_seed() {
+        let total: u64 = (0..10_000).map(sum_of_squares).sum();
+        assert_eq!(total, 3_332_833_350_000_000);
+    }
+
+    #[test]
+    fn calculate_e_converges_and_stops_when_told() {
+        let stop = Event::new();
+        let setter = stop.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            setter.set();
+        });
+        // Stops at the next multiple of 1,000 iterations, long after convergence.
+        assert!((calculate_e(&stop) - std::f64::consts::E).abs() < 1e-12);
+        t.join().unwrap();
+        // As in the seed, an event set before the start stops it at iteration 0.
+        assert_eq!(calculate_e(&stop), 0.0);
+    }
+
+    #[test]
+    fn view_spans_the_seed_square() {
+        let v = View::SEED;
+        assert_eq!(v.point(0, 0), Complex::new(0.1015 - 0.005, -0.633 - 0.005));
+        let last = v.point(1599, 1599);
+        assert!((last.re - (0.1015 + 0.005 - 0.01 / 1600.0)).abs() < 1e-15);
+    }
+}
