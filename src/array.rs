@@ -183,3 +183,9 @@ impl<T: Plain> fmt::Debug for Array<T> {
         f.debug_tuple("Array").field(&self.to_vec()).finish()
     }
 }
+
+impl<T: Plain> fmt::Debug for ArrayGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ArrayGuard").field(&self.to_vec()).finish()
+    }
+}

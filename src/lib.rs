@@ -9,6 +9,10 @@
 //! | `Value('d', 0.0)` | [`Value<f64>`](Value) | guard-based locked access; `load`/`store` unlocked but atomic |
 //! | `Array('i', 3)` | [`Array<i32>`](Array) | as `Value` |
 //! | `Lock()` | [`Lock`] | robust: a dead holder is reported, not a deadlock; guard releases |
+//! | `RLock()` | [`RLock`] | re-entrant and robust; guards or `acquire`/`release`; releasing what you do not hold is an error |
+//! | `Condition(lock)` | [`Condition`] | `wait`/`notify` on the guard; `notify(n)` wakes exactly `n`; a dead waiter never swallows a notify |
+//! | `Semaphore(n)`, `BoundedSemaphore(n)` | [`Semaphore`], [`BoundedSemaphore`] | lock-free; permits release on drop; over-release of a bounded one is an error |
+//! | `Barrier(n, action, timeout)` | [`Barrier`] | `wait` returns the arrival index; timeout, `abort`, `reset` and the broken state as in Python |
 //! | `Event()` | [`Event`] | lock-free; shareable with pool workers without a Manager |
 //! | `Pipe()`, `Pipe(duplex=False)` | [`Pipe::new`], [`Pipe::one_way`] | typed (serde) and raw bytes; one-way ends are distinct types |
 //! | `Queue()`, `SimpleQueue()`, `JoinableQueue()` | [`Queue`], [`SimpleQueue`], [`JoinableQueue`] | no feeder thread, no join deadlock, exact `qsize`, shared `close` |
@@ -19,8 +23,10 @@
 //! use them**, and start processes from a single-threaded program (see [`process`]).
 
 pub mod array;
+pub mod barrier;
 pub mod cli;
 mod codec;
+pub mod condition;
 mod deadline;
 pub mod error;
 pub mod event;
@@ -31,11 +37,15 @@ pub mod plain;
 pub mod process;
 pub mod queue;
 mod raw_mutex;
+pub mod rlock;
+pub mod semaphore;
 mod shm;
 pub mod value;
 pub mod workloads;
 
 pub use array::{Array, ArrayGuard};
+pub use barrier::Barrier;
+pub use condition::{Condition, ConditionGuard};
 pub use error::{Error, Result};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, LockResult, OwnerDied, TryLockError, TryLockResult};
@@ -45,4 +55,6 @@ pub use process::{
     ChildOutcome, Process, ProcessInfo, current_process, exit, fresh_rng, parent_process,
 };
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
+pub use rlock::{RLock, RLockGuard};
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphorePermit};
 pub use value::{Value, ValueGuard};

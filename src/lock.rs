@@ -169,6 +169,15 @@ impl Lock {
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<LockGuard<'_>> {
         timed_acquire(self.shm.get(), Some(timeout), |raw| LockGuard { _raw: raw })
     }
+
+    pub(crate) fn raw(&self) -> &RawMutex {
+        self.shm.get()
+    }
+
+    /// Whether both handles are the same lock.
+    pub fn same_as(&self, other: &Lock) -> bool {
+        Arc::ptr_eq(&self.shm, &other.shm)
+    }
 }
 
 impl Default for Lock {
@@ -180,5 +189,11 @@ impl Default for Lock {
 impl fmt::Debug for Lock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Lock")
+    }
+}
+
+impl fmt::Debug for LockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LockGuard")
     }
 }

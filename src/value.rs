@@ -116,3 +116,9 @@ impl<T: Plain> fmt::Debug for Value<T> {
         f.debug_tuple("Value").field(&self.load()).finish()
     }
 }
+
+impl<T: Plain> fmt::Debug for ValueGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ValueGuard").field(&self.copy).finish()
+    }
+}

@@ -1,0 +1,206 @@
+//! `Barrier`: Python's `multiprocessing.Barrier`, a meeting point for a fixed number of
+//! processes, reusable pass after pass.
+//!
+//! `pthread_barrier` has no timeout, no abort and no broken state, so this is a generation
+//! counter under a robust mutex with a futex to sleep on. Each pass, waiters get distinct
+//! indices `0..parties` in arrival order (exactly one gets 0), the optional action runs
+//! once in the last process to arrive, then everyone is released together.
+//!
+//! Breaking, as in Python: `abort()`, a `wait` that times out, or an action that panics
+//! breaks the barrier; every process waiting on it, or arriving later, gets
+//! `Error::BrokenBarrier` (the one whose timeout passed gets `Error::Timeout`) instead of
+//! hanging, until `reset()`. A process that dies while holding the barrier's internal lock
+//! also breaks it. A process that dies while waiting does not; a timeout is the guard
+//! against that, as in Python.
+//!
+//! The action is a closure kept in every handle (the processes are forks of the one that
+//! built the barrier, so each has its copy), not a picklable callable.
+
+use crate::deadline::Deadline;
+use crate::error::{Error, Result};
+use crate::futex;
+use crate::raw_mutex::{Acquired, RawGuard, RawMutex};
+use crate::shm::Region;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::time::Duration;
+
+#[repr(C)]
+struct BarrierShm {
+    lock: RawMutex,
+    parties: u32,
+    /// Arrived in the current pass.
+    count: AtomicU32,
+    /// Completed passes.
+    generation: AtomicU32,
+    /// Bumped by every abort, reset and break: a waiter whose epoch changed has failed.
+    epoch: AtomicU32,
+    broken: AtomicU32,
+    /// Bumped on every change waiters care about; they sleep on it.
+    seq: AtomicU32,
+}
+
+type Action = Arc<dyn Fn() + Send + Sync>;
+
+/// A reusable barrier for `parties` processes. Clones share it; create it before forking.
+#[derive(Clone)]
+pub struct Barrier {
+    shm: Arc<Region<BarrierShm>>,
+    action: Option<Action>,
+    timeout: Option<Duration>,
+}
+
+impl Barrier {
+    /// A barrier for `parties` processes (Python: `Barrier(parties)`).
+    ///
+    /// # Panics
+    /// If `parties` is 0.
+    pub fn new(parties: u32) -> Barrier {
+        assert!(parties > 0, "a Barrier needs at least one party");
+        Barrier {
+            shm: Arc::new(Region::new(|p: *mut BarrierShm| unsafe {
+                RawMutex::init(&raw mut (*p).lock);
+                (*p).parties = parties;
+            })),
+            action: None,
+            timeout: None,
+        }
+    }
+
+    /// Run `action` once per pass, in the last process to arrive, before anyone is
+    /// released (Python: `Barrier(parties, action=f)`).
+    pub fn with_action(mut self, action: impl Fn() + Send + Sync + 'static) -> Barrier {
+        self.action = Some(Arc::new(action));
+        self
+    }
+
+    /// The timeout `wait` uses (Python: `Barrier(parties, timeout=t)`).
+    pub fn with_timeout(mut self, timeout: Duration) -> Barrier {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    fn s(&self) -> &BarrierShm {
+        self.shm.get()
+    }
+
+    /// Python: `parties`.
+    pub fn parties(&self) -> u32 {
+        self.s().parties
+    }
+
+    /// Processes waiting in the current pass (Python: `n_waiting`).
+    pub fn n_waiting(&self) -> u32 {
+        self.s().count.load(SeqCst)
+    }
+
+    /// Python: `broken`.
+    pub fn is_broken(&self) -> bool {
+        self.s().broken.load(SeqCst) != 0
+    }
+
+    fn lock(&self) -> (RawGuard<'_>, bool) {
+        let (g, how) = self.s().lock.guard();
+        (g, how == Acquired::OwnerDied)
+    }
+
+    /// Mark broken, fail every waiter of this pass. Lock held.
+    fn break_locked(&self) {
+        let s = self.s();
+        s.broken.store(1, SeqCst);
+        s.count.store(0, SeqCst);
+        s.epoch.fetch_add(1, SeqCst);
+        s.seq.fetch_add(1, SeqCst);
+        futex::wake_all(&s.seq);
+    }
+
+    /// Wait for all parties (with the barrier's default timeout, if any); this process's
+    /// arrival index, `0..parties` (Python: `wait()`).
+    pub fn wait(&self) -> Result<u32> {
+        self.wait_until(Deadline::from_timeout(self.timeout))
+    }
+
+    /// As `wait`, giving up after `timeout`, which breaks the barrier for everyone
+    /// (Python: `wait(timeout)`).
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<u32> {
+        self.wait_until(Some(Deadline::after(timeout)))
+    }
+
+    fn wait_until(&self, deadline: Option<Deadline>) -> Result<u32> {
+        let s = self.s();
+        let (mut guard, died) = self.lock();
+        if died {
+            self.break_locked();
+        }
+        if s.broken.load(SeqCst) != 0 {
+            return Err(Error::BrokenBarrier);
+        }
+        let index = s.count.fetch_add(1, SeqCst);
+        if index + 1 == s.parties {
+            if let Some(action) = &self.action
+                && catch_unwind(AssertUnwindSafe(|| action())).is_err()
+            {
+                self.break_locked();
+                return Err(Error::BrokenBarrier);
+            }
+            s.count.store(0, SeqCst);
+            s.generation.fetch_add(1, SeqCst);
+            s.seq.fetch_add(1, SeqCst);
+            drop(guard);
+            futex::wake_all(&s.seq);
+            return Ok(index);
+        }
+        let (generation, epoch) = (s.generation.load(SeqCst), s.epoch.load(SeqCst));
+        loop {
+            let seen = s.seq.load(SeqCst);
+            drop(guard);
+            futex::wait(&s.seq, seen, deadline.as_ref());
+            let died;
+            (guard, died) = self.lock();
+            if died {
+                self.break_locked();
+            }
+            if s.generation.load(SeqCst) != generation {
+                return Ok(index);
+            }
+            if s.epoch.load(SeqCst) != epoch || s.broken.load(SeqCst) != 0 {
+                return Err(Error::BrokenBarrier);
+            }
+            if deadline.as_ref().is_some_and(Deadline::expired) {
+                self.break_locked();
+                return Err(Error::Timeout);
+            }
+        }
+    }
+
+    /// Break the barrier: current and future waiters get `Error::BrokenBarrier` until
+    /// `reset` (Python: `abort()`).
+    pub fn abort(&self) {
+        let (_guard, _) = self.lock();
+        self.break_locked();
+    }
+
+    /// Back to a fresh, unbroken barrier; processes waiting now get
+    /// `Error::BrokenBarrier` (Python: `reset()`).
+    pub fn reset(&self) {
+        let s = self.s();
+        let (_guard, _) = self.lock();
+        s.broken.store(0, SeqCst);
+        s.count.store(0, SeqCst);
+        s.epoch.fetch_add(1, SeqCst);
+        s.seq.fetch_add(1, SeqCst);
+        futex::wake_all(&s.seq);
+    }
+}
+
+impl fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Barrier")
+            .field("parties", &self.parties())
+            .field("n_waiting", &self.n_waiting())
+            .field("broken", &self.is_broken())
+            .finish()
+    }
+}

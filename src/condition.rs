@@ -1,0 +1,295 @@
+//! `Condition`: Python's `multiprocessing.Condition`, a lock plus a queue of waiting
+//! processes that others can wake.
+//!
+//! How it is built: the lock is a robust [`Lock`]; each waiter takes a slot in shared
+//! memory, holds that slot's own robust mutex while it sleeps on the slot's futex, and
+//! gets a ticket so `notify(n)` wakes the `n` oldest waiters, exactly `n` when there are
+//! that many. A waiter killed in its sleep leaves its slot mutex marked "owner died" by the
+//! kernel, so `notify` recognises the dead waiter, frees its slot and wakes a live one
+//! instead: a dead process never swallows a notification. A process killed while holding
+//! the lock is reported to the next holder as [`OwnerDied`], as with `Lock`.
+//!
+//! Differences from Python:
+//! - `wait`, `notify` and `notify_all` are methods of the guard, so they cannot be called
+//!   without holding the lock (Python raises `RuntimeError`).
+//! - `wait_timeout` returns whether it was notified; a waiter notified just as its timeout
+//!   passed counts as notified (Python can lose that notification).
+//! - The default lock is a `Lock`, not an `RLock`; [`Condition::with_lock`] shares an
+//!   existing `Lock` between several conditions.
+//! - At most 256 processes wait on one condition at a time.
+
+use crate::deadline::Deadline;
+use crate::futex;
+use crate::lock::{Lock, LockResult, OwnerDied, TryLockResult, lock_result, timed_acquire};
+use crate::raw_mutex::{Acquired, RawGuard, RawMutex};
+use crate::shm::Region;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::time::Duration;
+
+const SLOTS: usize = 256;
+const FREE: u32 = 0;
+const WAITING: u32 = 1;
+const NOTIFIED: u32 = 2;
+
+#[repr(C)]
+struct Slot {
+    /// Held by the waiting process while it sleeps: "owner died" means the waiter did.
+    alive: RawMutex,
+    state: AtomicU32,
+    ticket: AtomicU64,
+}
+
+#[repr(C)]
+struct Waiters {
+    next_ticket: AtomicU64,
+    slots: [Slot; SLOTS],
+}
+
+/// A condition variable shared by processes. Clones share it; create it before forking.
+#[derive(Clone)]
+pub struct Condition {
+    lock: Lock,
+    waiters: Arc<Region<Waiters>>,
+}
+
+/// Holds the condition's lock; waits and notifies go through it.
+pub struct ConditionGuard<'a> {
+    cond: &'a Condition,
+    raw: Option<RawGuard<'a>>,
+}
+
+impl Condition {
+    /// A condition with a lock of its own (Python: `Condition()`).
+    pub fn new() -> Condition {
+        Condition::with_lock(&Lock::new())
+    }
+
+    /// A condition over an existing lock, which other conditions may share
+    /// (Python: `Condition(lock)`).
+    pub fn with_lock(lock: &Lock) -> Condition {
+        let waiters = Region::new(|w: *mut Waiters| unsafe {
+            for i in 0..SLOTS {
+                RawMutex::init(&raw mut (*w).slots[i].alive);
+            }
+        });
+        Condition {
+            lock: lock.clone(),
+            waiters: Arc::new(waiters),
+        }
+    }
+
+    /// The lock underneath, e.g. to build another condition on it.
+    pub fn get_lock(&self) -> &Lock {
+        &self.lock
+    }
+
+    fn guard<'a>(&'a self, raw: RawGuard<'a>) -> ConditionGuard<'a> {
+        ConditionGuard {
+            cond: self,
+            raw: Some(raw),
+        }
+    }
+
+    /// Take the lock (Python: `with cond:` / `cond.acquire()`).
+    pub fn lock(&self) -> LockResult<ConditionGuard<'_>> {
+        let (raw, how) = self.lock.raw().guard();
+        lock_result(how, self.guard(raw))
+    }
+
+    /// Take the lock only if it is free.
+    pub fn try_lock(&self) -> TryLockResult<ConditionGuard<'_>> {
+        self.lock_timeout(Duration::ZERO)
+    }
+
+    /// Wait at most `timeout` for the lock.
+    pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<ConditionGuard<'_>> {
+        timed_acquire(self.lock.raw(), Some(timeout), |raw| self.guard(raw))
+    }
+
+    fn slots(&self) -> &[Slot; SLOTS] {
+        &self.waiters.get().slots
+    }
+}
+
+impl ConditionGuard<'_> {
+    /// Release the lock, sleep until notified, take the lock again (Python: `wait()`).
+    /// `Err(OwnerDied)`: another process died holding the lock meanwhile; it is held again
+    /// either way. As in Python, re-check the predicate after waking (or use `wait_for`).
+    pub fn wait(&mut self) -> LockResult<()> {
+        self.wait_until(None)
+            .map(|_| ())
+            .map_err(|_| OwnerDied::new(()))
+    }
+
+    /// As `wait`, for at most `timeout`; `Ok(true)` if notified, `Ok(false)` if the timeout
+    /// passed first (Python: `wait(timeout)`).
+    pub fn wait_timeout(&mut self, timeout: Duration) -> LockResult<bool> {
+        self.wait_until(Some(Deadline::after(timeout)))
+    }
+
+    /// Wait until `predicate()` holds, checked with the lock held, for at most `timeout`
+    /// (`None`: for ever); the predicate's last value (Python: `wait_for`).
+    pub fn wait_for(
+        &mut self,
+        mut predicate: impl FnMut() -> bool,
+        timeout: Option<Duration>,
+    ) -> LockResult<bool> {
+        let deadline = Deadline::from_timeout(timeout);
+        let mut owner_died = false;
+        loop {
+            if predicate() {
+                return if owner_died {
+                    Err(OwnerDied::new(true))
+                } else {
+                    Ok(true)
+                };
+            }
+            if deadline.as_ref().is_some_and(Deadline::expired) {
+                return if owner_died {
+                    Err(OwnerDied::new(false))
+                } else {
+                    Ok(false)
+                };
+            }
+            if let Err(e) = self.wait_until(deadline) {
+                let _ = e.into_inner();
+                owner_died = true;
+            }
+        }
+    }
+
+    fn wait_until(&mut self, deadline: Option<Deadline>) -> LockResult<bool> {
+        let cond = self.cond;
+        let slot = self.register();
+        let s = &cond.slots()[slot];
+        // Release the condition's lock and sleep on our slot.
+        drop(self.raw.take());
+        let mut timed_out = false;
+        while s.state.load(SeqCst) == WAITING && !timed_out {
+            timed_out = futex::wait(&s.state, WAITING, deadline.as_ref()) == futex::Wake::TimedOut;
+        }
+        let (raw, how) = cond.lock.raw().guard();
+        self.raw = Some(raw);
+        let notified = s.state.load(SeqCst) == NOTIFIED;
+        s.state.store(FREE, SeqCst);
+        // SAFETY: this thread locked the slot's mutex in `register`.
+        unsafe { s.alive.unlock() };
+        lock_result(how, notified)
+    }
+
+    /// Claim a free slot as a waiter (lock held). Reclaims slots of dead waiters if needed.
+    fn register(&self) -> usize {
+        let cond = self.cond;
+        let slots = cond.slots();
+        let free = slots
+            .iter()
+            .position(|s| s.state.load(SeqCst) == FREE)
+            .or_else(|| {
+                for s in slots {
+                    reap_if_dead(s);
+                }
+                slots.iter().position(|s| s.state.load(SeqCst) == FREE)
+            });
+        let i = free
+            .unwrap_or_else(|| panic!("more than {SLOTS} processes are waiting on one Condition"));
+        let s = &slots[i];
+        // A previous waiter in this slot may have died holding `alive`: either way it is ours.
+        let _ = s.alive.lock();
+        s.ticket
+            .store(cond.waiters.get().next_ticket.fetch_add(1, SeqCst), SeqCst);
+        s.state.store(WAITING, SeqCst);
+        i
+    }
+
+    /// Wake up to `n` waiters, oldest first; how many were woken (Python: `notify(n)`).
+    pub fn notify(&self, n: usize) -> usize {
+        self.cond.wake(n)
+    }
+
+    /// Wake every waiter (Python: `notify_all()`).
+    pub fn notify_all(&self) -> usize {
+        self.cond.wake(usize::MAX)
+    }
+}
+
+impl Condition {
+    /// Wake up to `n` waiters of this condition while holding its lock through another
+    /// condition built on the same lock (Python: `not_empty.notify()` inside
+    /// `with not_full:`). Panics if `held` is a guard of a different lock.
+    pub fn notify(&self, held: &ConditionGuard<'_>, n: usize) -> usize {
+        assert!(
+            self.lock.same_as(&held.cond.lock),
+            "notify needs this condition's lock held, not another lock"
+        );
+        self.wake(n)
+    }
+
+    /// As [`Condition::notify`], for every waiter.
+    pub fn notify_all(&self, held: &ConditionGuard<'_>) -> usize {
+        self.notify(held, usize::MAX)
+    }
+
+    /// Wake up to `n` waiters, oldest first, skipping (and freeing) the slots of dead ones.
+    /// The lock is held.
+    fn wake(&self, n: usize) -> usize {
+        let slots = self.slots();
+        let mut waiting: Vec<(u64, usize)> = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.state.load(SeqCst) == WAITING)
+            .map(|(i, s)| (s.ticket.load(SeqCst), i))
+            .collect();
+        waiting.sort_unstable();
+        let mut woken = 0;
+        for (_, i) in waiting {
+            if woken == n {
+                break;
+            }
+            let s = &slots[i];
+            if reap_if_dead(s) {
+                continue;
+            }
+            s.state.store(NOTIFIED, SeqCst);
+            futex::wake(&s.state, 1);
+            woken += 1;
+        }
+        woken
+    }
+}
+
+/// If the waiter in `s` is dead (its `alive` mutex is free or marked "owner died"), free
+/// the slot and say so. Lock held.
+fn reap_if_dead(s: &Slot) -> bool {
+    if s.state.load(SeqCst) != WAITING {
+        return false;
+    }
+    match s.alive.try_lock() {
+        None => false, // held: the waiter is alive
+        Some(Acquired::OwnerDied) | Some(Acquired::Clean) => {
+            // SAFETY: we just acquired it.
+            unsafe { s.alive.unlock() };
+            s.state.store(FREE, SeqCst);
+            true
+        }
+    }
+}
+
+impl Default for Condition {
+    fn default() -> Self {
+        Condition::new()
+    }
+}
+
+impl fmt::Debug for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Condition")
+    }
+}
+
+impl fmt::Debug for ConditionGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ConditionGuard")
+    }
+}

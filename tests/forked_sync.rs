@@ -1,0 +1,475 @@
+//! Library checks for the synchronisation primitives that fork (see forked_process.rs).
+
+use harness::checks;
+use multiproc::{
+    Array, Barrier, BoundedSemaphore, Condition, Error, Event, Lock, Process, RLock, Semaphore,
+    TryLockError, Value,
+};
+use std::time::{Duration, Instant};
+
+fn main() -> std::process::ExitCode {
+    harness::forked::run(checks![
+        rlock_is_reentrant_and_only_the_owner_releases,
+        rlock_held_by_a_dead_process_is_reported,
+        notify_n_wakes_exactly_n,
+        wait_timeout_reports_whether_notified,
+        wait_for_a_predicate_set_by_another_process,
+        a_waiter_killed_in_its_sleep_does_not_swallow_a_notify,
+        a_process_killed_holding_the_condition_lock_is_reported,
+        semaphore_never_exceeds_n_holders_and_reaches_n,
+        bounded_semaphore_over_release_is_an_error,
+        semaphore_acquire_timeout,
+        event_wait_timeout_on_an_unset_event_returns_false_after_the_timeout,
+        event_set_wakes_waiters_in_every_process,
+        barrier_gives_index_zero_once_per_pass_and_nobody_runs_ahead,
+        barrier_action_runs_once_per_pass,
+        barrier_timeout_breaks_it_for_everyone_until_reset,
+        barrier_abort_releases_waiters_with_an_error,
+        six_processes_increment_a_locked_counter_exactly,
+    ])
+}
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn forever() {
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+fn rlock_is_reentrant_and_only_the_owner_releases() {
+    let r = RLock::new();
+    assert!(r.release().is_err(), "release before acquire");
+    r.acquire().unwrap();
+    r.acquire().unwrap();
+    {
+        let _g = r.lock().unwrap();
+        assert_eq!(r.held_count(), 3);
+    }
+    assert_eq!(r.held_count(), 2);
+    // Another process can neither take it nor release it.
+    let rc = r.clone();
+    let mut p = Process::spawn(move || {
+        let busy = matches!(rc.try_lock(), Err(TryLockError::WouldBlock));
+        let release_refused = matches!(rc.release(), Err(Error::Invalid(_)));
+        (busy && release_refused) as i32
+    })
+    .unwrap();
+    assert_eq!(p.join().unwrap(), 1);
+    r.release().unwrap();
+    r.release().unwrap();
+    assert!(
+        matches!(r.release(), Err(Error::Invalid(_))),
+        "one release too many"
+    );
+    let rc = r.clone();
+    let mut p = Process::spawn(move || rc.lock_timeout(LONG).is_ok() as i32).unwrap();
+    assert_eq!(p.join().unwrap(), 1, "free for others once fully released");
+}
+
+fn rlock_held_by_a_dead_process_is_reported() {
+    let r = RLock::new();
+    let holding = Event::new();
+    let (rc, h) = (r.clone(), holding.clone());
+    let mut p = Process::spawn(move || -> () {
+        rc.acquire().unwrap();
+        rc.acquire().unwrap();
+        h.set();
+        forever()
+    })
+    .unwrap();
+    assert!(holding.wait_timeout(LONG));
+    p.kill().unwrap();
+    p.join().unwrap();
+    let g = r.lock().expect_err("dead holder reported").into_inner();
+    assert_eq!(
+        r.held_count(),
+        1,
+        "the dead holder's recursion is discarded"
+    );
+    drop(g);
+    assert_eq!(r.held_count(), 0);
+}
+
+/// `n` processes wait on `cond`; each first counts itself in `arrived` and tells the parent
+/// through `arrivals`, a second condition on the same lock, so waiters never wake each
+/// other; once woken, each counts itself in `woke` and tells the parent the same way.
+/// Returns once all `n` are waiting, with the `arrivals` condition.
+fn start_waiters(cond: &Condition, n: u32, woke: &Value<u32>) -> (Vec<Process>, Condition) {
+    let arrivals = Condition::with_lock(cond.get_lock());
+    let arrived = Value::new(0u32);
+    let ps = (0..n)
+        .map(|_| {
+            let (c, ar, a, w) = (
+                cond.clone(),
+                arrivals.clone(),
+                arrived.clone(),
+                woke.clone(),
+            );
+            Process::spawn(move || {
+                let mut g = c.lock().unwrap();
+                a.store(a.load() + 1);
+                ar.notify_all(&g);
+                g.wait().unwrap();
+                w.store(w.load() + 1);
+                ar.notify_all(&g);
+            })
+            .unwrap()
+        })
+        .collect();
+    let mut g = arrivals.lock().unwrap();
+    assert!(g.wait_for(|| arrived.load() == n, Some(LONG)).unwrap());
+    drop(g);
+    (ps, arrivals)
+}
+
+fn notify_n_wakes_exactly_n() {
+    let cond = Condition::new();
+    let woke = Value::new(0u32);
+    let (mut ps, arrivals) = start_waiters(&cond, 5, &woke);
+    // Each waiter released the lock inside wait(): all 5 are registered now.
+    let mut g = arrivals.lock().unwrap();
+    assert_eq!(cond.notify(&g, 2), 2);
+    assert!(g.wait_for(|| woke.load() == 2, Some(LONG)).unwrap());
+    // Exactly 3 remain: notify_all finds 3 waiters, not 2.
+    assert_eq!(cond.notify_all(&g), 3);
+    drop(g);
+    for p in &mut ps {
+        assert_eq!(p.join().unwrap(), 0);
+    }
+    assert_eq!(woke.load(), 5);
+    assert_eq!(cond.lock().unwrap().notify_all(), 0);
+}
+
+fn wait_timeout_reports_whether_notified() {
+    let cond = Condition::new();
+    let mut g = cond.lock().unwrap();
+    let t = Instant::now();
+    assert!(!g.wait_timeout(Duration::from_millis(150)).unwrap());
+    assert!(t.elapsed() >= Duration::from_millis(150));
+    drop(g);
+    let (arrived, woke) = (Value::new(0u32), Value::new(0u32));
+    let c = cond.clone();
+    let (a, w) = (arrived.clone(), woke.clone());
+    let mut p = Process::spawn(move || {
+        let mut g = c.lock().unwrap();
+        a.store(1);
+        g.notify_all();
+        let notified = g.wait_timeout(LONG).unwrap();
+        w.store(notified as u32);
+    })
+    .unwrap();
+    let mut g = cond.lock().unwrap();
+    assert!(g.wait_for(|| arrived.load() == 1, Some(LONG)).unwrap());
+    assert_eq!(g.notify(1), 1);
+    drop(g);
+    p.join().unwrap();
+    assert_eq!(woke.load(), 1, "the child saw it was notified");
+}
+
+fn wait_for_a_predicate_set_by_another_process() {
+    let cond = Condition::new();
+    let ready = Value::new(false);
+    let (c, r) = (cond.clone(), ready.clone());
+    let mut p = Process::spawn(move || {
+        let g = c.lock().unwrap();
+        r.store(true);
+        g.notify_all();
+    })
+    .unwrap();
+    let mut g = cond.lock().unwrap();
+    assert!(g.wait_for(|| ready.load(), Some(LONG)).unwrap());
+    drop(g);
+    p.join().unwrap();
+    let mut g = cond.lock().unwrap();
+    assert!(
+        !g.wait_for(|| false, Some(Duration::from_millis(50)))
+            .unwrap()
+    );
+}
+
+fn a_waiter_killed_in_its_sleep_does_not_swallow_a_notify() {
+    let cond = Condition::new();
+    let woke = Value::new(0u32);
+    // The first waiter (oldest ticket) will be killed; notify(1) must reach the second.
+    let mut first = start_waiters(&cond, 1, &woke).0.remove(0);
+    let mut second = start_waiters(&cond, 1, &woke).0.remove(0);
+    first.kill().unwrap();
+    assert_eq!(first.join().unwrap(), -9);
+    let g = cond.lock().unwrap();
+    assert_eq!(g.notify(1), 1);
+    drop(g);
+    assert_eq!(
+        second.join_timeout(LONG).unwrap(),
+        Some(0),
+        "the live waiter woke"
+    );
+    assert_eq!(woke.load(), 1);
+}
+
+fn a_process_killed_holding_the_condition_lock_is_reported() {
+    let cond = Condition::new();
+    let holding = Event::new();
+    let (c, h) = (cond.clone(), holding.clone());
+    let mut p = Process::spawn(move || -> () {
+        let _g = c.lock().unwrap();
+        h.set();
+        forever()
+    })
+    .unwrap();
+    assert!(holding.wait_timeout(LONG));
+    p.kill().unwrap();
+    p.join().unwrap();
+    let mut g = cond.lock().expect_err("dead holder reported").into_inner();
+    assert!(
+        !g.wait_timeout(Duration::from_millis(10)).unwrap(),
+        "still a working condition"
+    );
+}
+
+fn semaphore_never_exceeds_n_holders_and_reaches_n() {
+    const N: u32 = 3;
+    let sem = Semaphore::new(N);
+    let holders = Value::new(0u32);
+    let peak = Value::new(0u32);
+    let full = Event::new();
+    let mut ps: Vec<Process> = (0..8)
+        .map(|_| {
+            let (sem, holders, peak, full) =
+                (sem.clone(), holders.clone(), peak.clone(), full.clone());
+            Process::spawn(move || {
+                for _ in 0..100 {
+                    let _permit = sem.acquire();
+                    let now = {
+                        let mut h = holders.lock().unwrap();
+                        *h += 1;
+                        *h
+                    };
+                    {
+                        let mut p = peak.lock().unwrap();
+                        *p = (*p).max(now);
+                    }
+                    if now == N {
+                        full.set();
+                    }
+                    // The first holders stay until N hold at once: "reaches N" is certain.
+                    full.wait_timeout(LONG);
+                    *holders.lock().unwrap() -= 1;
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    for p in &mut ps {
+        assert_eq!(p.join().unwrap(), 0);
+    }
+    assert_eq!(peak.load(), N, "peak holders");
+    assert_eq!(sem.value(), N, "every permit given back");
+}
+
+fn bounded_semaphore_over_release_is_an_error() {
+    let b = BoundedSemaphore::new(2);
+    let p = b.acquire();
+    assert_eq!(b.value(), 1);
+    drop(p);
+    assert!(matches!(b.release(), Err(Error::Invalid(_))));
+    assert_eq!(b.value(), 2);
+    b.acquire().forget();
+    let bc = b.clone();
+    let mut child = Process::spawn(move || bc.release().is_ok() as i32).unwrap();
+    assert_eq!(child.join().unwrap(), 1, "another process may release");
+    assert_eq!(b.value(), 2);
+    let s = Semaphore::new(0);
+    s.release();
+    assert_eq!(s.value(), 1, "an unbounded one just counts");
+}
+
+fn semaphore_acquire_timeout() {
+    let s = Semaphore::new(1);
+    let held = s.acquire();
+    assert!(s.try_acquire().is_none());
+    let t = Instant::now();
+    assert!(s.acquire_timeout(Duration::from_millis(120)).is_none());
+    assert!(t.elapsed() >= Duration::from_millis(120));
+    let sc = s.clone();
+    let mut p = Process::spawn(move || sc.acquire_timeout(LONG).is_some() as i32).unwrap();
+    drop(held);
+    assert_eq!(
+        p.join().unwrap(),
+        1,
+        "a waiter in another process gets the released unit"
+    );
+}
+
+fn event_wait_timeout_on_an_unset_event_returns_false_after_the_timeout() {
+    let e = Event::new();
+    let t = Instant::now();
+    assert!(!e.wait_timeout(Duration::from_millis(250)));
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(250),
+        "returned early: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "overran: {took:?}");
+    e.set();
+    assert!(e.wait_timeout(Duration::ZERO));
+    e.clear();
+    assert!(!e.is_set());
+}
+
+fn event_set_wakes_waiters_in_every_process() {
+    let e = Event::new();
+    let mut ps: Vec<Process> = (0..4)
+        .map(|_| {
+            let e = e.clone();
+            Process::spawn(move || e.wait_timeout(LONG) as i32).unwrap()
+        })
+        .collect();
+    e.set();
+    for p in &mut ps {
+        assert_eq!(p.join().unwrap(), 1);
+    }
+}
+
+fn barrier_gives_index_zero_once_per_pass_and_nobody_runs_ahead() {
+    const PARTIES: usize = 3;
+    const PASSES: usize = 1000;
+    let barrier = Barrier::new(PARTIES as u32);
+    let zeros = Array::<u32>::new(PASSES);
+    let index_sums = Array::<u32>::new(PASSES);
+    let progress = Array::<u32>::new(PARTIES);
+    let violations = Value::new(0u32);
+    let mut ps: Vec<Process> = (0..PARTIES)
+        .map(|me| {
+            let (b, z, s, pr, v) = (
+                barrier.clone(),
+                zeros.clone(),
+                index_sums.clone(),
+                progress.clone(),
+                violations.clone(),
+            );
+            Process::spawn(move || {
+                for pass in 0..PASSES {
+                    pr.store(me, pass as u32);
+                    let index = b.wait_timeout(LONG).unwrap();
+                    if index == 0 {
+                        z.lock().unwrap().update(pass, |x| x + 1);
+                    }
+                    s.lock().unwrap().update(pass, |x| x + index);
+                    // Everyone reached this pass; nobody is beyond the next one.
+                    for other in 0..PARTIES {
+                        let p = pr.load(other) as usize;
+                        if p != pass && p != pass + 1 {
+                            *v.lock().unwrap() += 1;
+                        }
+                    }
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    for p in &mut ps {
+        assert_eq!(p.join().unwrap(), 0);
+    }
+    assert_eq!(violations.load(), 0, "a process ran a pass ahead");
+    assert!(
+        zeros.to_vec().iter().all(|&z| z == 1),
+        "exactly one index 0 per pass"
+    );
+    assert!(
+        index_sums.to_vec().iter().all(|&s| s == 3),
+        "indices 0, 1, 2 each pass"
+    );
+}
+
+fn barrier_action_runs_once_per_pass() {
+    let runs = Value::new(0u32);
+    let r = runs.clone();
+    let barrier = Barrier::new(2).with_action(move || *r.lock().unwrap() += 1);
+    let b = barrier.clone();
+    let mut p = Process::spawn(move || {
+        for _ in 0..100 {
+            b.wait().unwrap();
+        }
+    })
+    .unwrap();
+    for _ in 0..100 {
+        barrier.wait().unwrap();
+    }
+    p.join().unwrap();
+    assert_eq!(runs.load(), 100);
+}
+
+fn barrier_timeout_breaks_it_for_everyone_until_reset() {
+    let barrier = Barrier::new(3);
+    let waiting = Event::new();
+    let (b, w) = (barrier.clone(), waiting.clone());
+    let mut other = Process::spawn(move || {
+        w.set();
+        matches!(b.wait(), Err(Error::BrokenBarrier)) as i32
+    })
+    .unwrap();
+    assert!(waiting.wait_timeout(LONG));
+    // Only two of three parties: the timed wait gives up and breaks the barrier.
+    assert!(matches!(
+        barrier.wait_timeout(Duration::from_millis(200)),
+        Err(Error::Timeout)
+    ));
+    assert_eq!(
+        other.join().unwrap(),
+        1,
+        "the other waiter got BrokenBarrier, not a hang"
+    );
+    assert!(barrier.is_broken());
+    assert!(matches!(barrier.wait(), Err(Error::BrokenBarrier)));
+    barrier.reset();
+    assert!(!barrier.is_broken());
+    let mut ps: Vec<Process> = (0..2)
+        .map(|_| {
+            let b = barrier.clone();
+            Process::spawn(move || b.wait_timeout(LONG).is_ok() as i32).unwrap()
+        })
+        .collect();
+    assert!(
+        barrier.wait_timeout(LONG).is_ok(),
+        "usable again after reset"
+    );
+    for p in &mut ps {
+        assert_eq!(p.join().unwrap(), 1);
+    }
+}
+
+fn barrier_abort_releases_waiters_with_an_error() {
+    let barrier = Barrier::new(2);
+    let waiting = Event::new();
+    let (b, w) = (barrier.clone(), waiting.clone());
+    let mut p = Process::spawn(move || {
+        w.set();
+        matches!(b.wait(), Err(Error::BrokenBarrier)) as i32
+    })
+    .unwrap();
+    assert!(waiting.wait_timeout(LONG));
+    barrier.abort();
+    assert_eq!(p.join().unwrap(), 1);
+}
+
+fn six_processes_increment_a_locked_counter_exactly() {
+    let lock = Lock::new();
+    let counter = Value::new(0u64);
+    let mut ps: Vec<Process> = (0..6)
+        .map(|_| {
+            let (l, c) = (lock.clone(), counter.clone());
+            Process::spawn(move || {
+                for _ in 0..10_000 {
+                    let _g = l.lock().unwrap();
+                    c.store(c.load() + 1);
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    for p in &mut ps {
+        p.join().unwrap();
+    }
+    assert_eq!(counter.load(), 60_000);
+}
