@@ -9,10 +9,11 @@
 use crate::lock::{LockResult, TryLockResult, lock_result, timed_acquire};
 use crate::plain::Plain;
 use crate::raw_mutex::{RawGuard, RawMutex};
+use crate::share::Handle;
 use crate::shm::Region;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[repr(C)]
@@ -21,8 +22,10 @@ struct ArrayHeader {
 }
 
 /// `len` values of `T` in shared memory behind one robust lock. Clones share it.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
 pub struct Array<T: Plain> {
-    shm: Arc<Region<ArrayHeader>>,
+    shm: Handle<Region<ArrayHeader>>,
     len: usize,
     _t: PhantomData<T>,
 }
@@ -52,7 +55,7 @@ impl<T: Plain> Array<T> {
             RawMutex::init(&raw mut (*p).lock)
         });
         Array {
-            shm: Arc::new(shm),
+            shm: Handle::new(shm),
             len,
             _t: PhantomData,
         }

@@ -20,11 +20,13 @@ use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::futex;
 use crate::raw_mutex::{Acquired, RawGuard, RawMutex};
+use crate::share::Handle;
 use crate::shm::Region;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 #[repr(C)]
@@ -44,12 +46,16 @@ struct BarrierShm {
 
 type Action = Arc<dyn Fn() + Send + Sync>;
 
+struct BarrierInner {
+    shm: Region<BarrierShm>,
+    action: OnceLock<Action>,
+    timeout: OnceLock<Duration>,
+}
+
 /// A reusable barrier for `parties` processes. Clones share it; create it before forking.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Barrier {
-    shm: Arc<Region<BarrierShm>>,
-    action: Option<Action>,
-    timeout: Option<Duration>,
+    inner: Handle<BarrierInner>,
 }
 
 impl Barrier {
@@ -60,30 +66,43 @@ impl Barrier {
     pub fn new(parties: u32) -> Barrier {
         assert!(parties > 0, "a Barrier needs at least one party");
         Barrier {
-            shm: Arc::new(Region::new(|p: *mut BarrierShm| unsafe {
-                RawMutex::init(&raw mut (*p).lock);
-                (*p).parties = parties;
-            })),
-            action: None,
-            timeout: None,
+            inner: Handle::new(BarrierInner {
+                shm: Region::new(|p: *mut BarrierShm| unsafe {
+                    RawMutex::init(&raw mut (*p).lock);
+                    (*p).parties = parties;
+                }),
+                action: OnceLock::new(),
+                timeout: OnceLock::new(),
+            }),
         }
     }
 
     /// Run `action` once per pass, in the last process to arrive, before anyone is
-    /// released (Python: `Barrier(parties, action=f)`).
-    pub fn with_action(mut self, action: impl Fn() + Send + Sync + 'static) -> Barrier {
-        self.action = Some(Arc::new(action));
+    /// released (Python: `Barrier(parties, action=f)`). Set it before forking.
+    ///
+    /// # Panics
+    /// If the barrier already has an action.
+    pub fn with_action(self, action: impl Fn() + Send + Sync + 'static) -> Barrier {
+        if self.inner.action.set(Arc::new(action)).is_err() {
+            panic!("the barrier already has an action");
+        }
         self
     }
 
-    /// The timeout `wait` uses (Python: `Barrier(parties, timeout=t)`).
-    pub fn with_timeout(mut self, timeout: Duration) -> Barrier {
-        self.timeout = Some(timeout);
+    /// The timeout `wait` uses (Python: `Barrier(parties, timeout=t)`). Set it before
+    /// forking.
+    ///
+    /// # Panics
+    /// If the barrier already has a timeout.
+    pub fn with_timeout(self, timeout: Duration) -> Barrier {
+        if self.inner.timeout.set(timeout).is_err() {
+            panic!("the barrier already has a timeout");
+        }
         self
     }
 
     fn s(&self) -> &BarrierShm {
-        self.shm.get()
+        self.inner.shm.get()
     }
 
     /// Python: `parties`.
@@ -119,7 +138,7 @@ impl Barrier {
     /// Wait for all parties (with the barrier's default timeout, if any); this process's
     /// arrival index, `0..parties` (Python: `wait()`).
     pub fn wait(&self) -> Result<u32> {
-        self.wait_until(Deadline::from_timeout(self.timeout))
+        self.wait_until(Deadline::from_timeout(self.inner.timeout.get().copied()))
     }
 
     /// As `wait`, giving up after `timeout`, which breaks the barrier for everyone
@@ -139,7 +158,7 @@ impl Barrier {
         }
         let index = s.count.fetch_add(1, SeqCst);
         if index + 1 == s.parties {
-            if let Some(action) = &self.action
+            if let Some(action) = self.inner.action.get()
                 && catch_unwind(AssertUnwindSafe(|| action())).is_err()
             {
                 self.break_locked();

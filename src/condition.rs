@@ -22,9 +22,10 @@ use crate::deadline::Deadline;
 use crate::futex;
 use crate::lock::{Lock, LockResult, OwnerDied, TryLockResult, lock_result, timed_acquire};
 use crate::raw_mutex::{Acquired, RawGuard, RawMutex};
+use crate::share::Handle;
 use crate::shm::Region;
+use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
@@ -48,10 +49,10 @@ struct Waiters {
 }
 
 /// A condition variable shared by processes. Clones share it; create it before forking.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Condition {
     lock: Lock,
-    waiters: Arc<Region<Waiters>>,
+    waiters: Handle<Region<Waiters>>,
 }
 
 /// Holds the condition's lock; waits and notifies go through it.
@@ -76,7 +77,7 @@ impl Condition {
         });
         Condition {
             lock: lock.clone(),
-            waiters: Arc::new(waiters),
+            waiters: Handle::new(waiters),
         }
     }
 

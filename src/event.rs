@@ -11,9 +11,10 @@
 
 use crate::deadline::Deadline;
 use crate::futex;
+use crate::share::Handle;
 use crate::shm::Region;
+use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
 
@@ -25,16 +26,16 @@ struct EventShm {
 }
 
 /// A process-shared flag with waiting. Clones share it; create it before forking.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Event {
-    shm: Arc<Region<EventShm>>,
+    shm: Handle<Region<EventShm>>,
 }
 
 impl Event {
     /// A new, unset event (Python: `Event()`).
     pub fn new() -> Event {
         Event {
-            shm: Arc::new(Region::new(|_| {})),
+            shm: Handle::new(Region::new(|_| {})),
         }
     }
 

@@ -15,6 +15,7 @@
 //! | `Barrier(n, action, timeout)` | [`Barrier`] | `wait` returns the arrival index; timeout, `abort`, `reset` and the broken state as in Python |
 //! | `Event()` | [`Event`] | lock-free; shareable with pool workers without a Manager |
 //! | `Pipe()`, `Pipe(duplex=False)` | [`Pipe::new`], [`Pipe::one_way`] | typed (serde) and raw bytes; one-way ends are distinct types |
+//! | `Pool(processes)` | [`Pool`] | a task is a `fn` plus serde arguments; a dead worker is an error, not a hang; dropping terminates |
 //! | `Queue()`, `SimpleQueue()`, `JoinableQueue()` | [`Queue`], [`SimpleQueue`], [`JoinableQueue`] | no feeder thread, no join deadlock, exact `qsize`, shared `close` |
 //!
 //! Errors are one enum, [`Error`]; Python's exceptions map onto its variants.
@@ -34,11 +35,13 @@ mod futex;
 pub mod lock;
 pub mod pipe;
 pub mod plain;
+pub mod pool;
 pub mod process;
 pub mod queue;
 mod raw_mutex;
 pub mod rlock;
 pub mod semaphore;
+mod share;
 mod shm;
 pub mod value;
 pub mod workloads;
@@ -51,6 +54,7 @@ pub use event::Event;
 pub use lock::{Lock, LockGuard, LockResult, OwnerDied, TryLockError, TryLockResult};
 pub use pipe::{Connection, Pipe, PipeReceiver, PipeSender};
 pub use plain::Plain;
+pub use pool::{AsyncResult, ImapIter, Pool, PoolBuilder};
 pub use process::{
     ChildOutcome, Process, ProcessInfo, current_process, exit, fresh_rng, parent_process,
 };

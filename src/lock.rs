@@ -13,9 +13,10 @@
 
 use crate::deadline::Deadline;
 use crate::raw_mutex::{Acquired, RawGuard, RawMutex};
+use crate::share::Handle;
 use crate::shm::Region;
+use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The previous holder died while holding the lock. The lock is held by the caller now and
@@ -136,9 +137,9 @@ pub(crate) fn timed_acquire<'a, G>(
 /// p.start().unwrap();
 /// p.join().unwrap();
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Lock {
-    shm: Arc<Region<RawMutex>>,
+    shm: Handle<Region<RawMutex>>,
 }
 
 /// Holds a [`Lock`]; dropping it releases the lock.
@@ -150,7 +151,7 @@ impl Lock {
     /// A new, unlocked lock in shared memory.
     pub fn new() -> Lock {
         Lock {
-            shm: Arc::new(Region::new(|p| unsafe { RawMutex::init(p) })),
+            shm: Handle::new(Region::new(|p| unsafe { RawMutex::init(p) })),
         }
     }
 
@@ -176,7 +177,7 @@ impl Lock {
 
     /// Whether both handles are the same lock.
     pub fn same_as(&self, other: &Lock) -> bool {
-        Arc::ptr_eq(&self.shm, &other.shm)
+        self.shm.ptr_eq(&other.shm)
     }
 }
 

@@ -141,7 +141,7 @@ pub fn fresh_rng() -> rand::rngs::StdRng {
     rand::rngs::StdRng::try_from_rng(&mut rand::rngs::SysRng).expect("OS entropy is available")
 }
 
-type Target = Box<dyn FnOnce() -> i32>;
+pub(crate) type Target = Box<dyn FnOnce() -> i32>;
 
 /// A closure to run in a child process (Python: `multiprocessing.Process`).
 ///
@@ -231,25 +231,10 @@ impl Process {
             .target
             .take()
             .ok_or_else(|| Error::Invalid("cannot start a process twice".into()))?;
-        // Anything buffered now would be written twice, once by each process.
-        let _ = std::io::stdout().flush();
-        let _ = std::io::stderr().flush();
-        let parent = current_process();
-        // SAFETY: the child only runs `child_main`, which never returns. See the module docs
-        // for the rule on threads.
-        match unsafe { fork() } {
-            Err(e) => {
-                self.target = Some(target);
-                Err(e.into())
-            }
-            Ok(ForkResult::Child) => child_main(&self.name, &self.identity, parent, target),
-            Ok(ForkResult::Parent { child }) => {
-                self.pid = Some(child);
-                self.pidfd = pidfd_open(child);
-                drop(target);
-                Ok(())
-            }
-        }
+        let child = fork_child(&self.name, &self.identity, target)?;
+        self.pid = Some(child);
+        self.pidfd = pidfd_open(child);
+        Ok(())
     }
 
     fn started_pid(&self) -> Result<Pid> {
@@ -380,7 +365,23 @@ impl std::fmt::Debug for Process {
     }
 }
 
-/// The child side of `start`: never returns.
+/// Fork a child that runs `target` under the child bootstrap (dies with its parent, OS
+/// name, identity, panic banner, stdout flushed, `_exit` with the target's code). The
+/// parent gets the pid; its copy of `target` is dropped.
+pub(crate) fn fork_child(name: &str, identity: &[u32], target: Target) -> Result<Pid> {
+    // Anything buffered now would be written twice, once by each process.
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    let parent = current_process();
+    // SAFETY: the child only runs `child_main`, which never returns. See the module docs
+    // for the rule on threads.
+    match unsafe { fork() }? {
+        ForkResult::Child => child_main(name, identity, parent, target),
+        ForkResult::Parent { child } => Ok(child),
+    }
+}
+
+/// The child side of `fork_child`: never returns.
 fn child_main(name: &str, identity: &[u32], parent: ProcessInfo, target: Target) -> ! {
     // Die with the parent; if it is already gone, do not run at all.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);

@@ -14,10 +14,11 @@ use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::lock::{LockResult, OwnerDied, TryLockError, TryLockResult};
 use crate::raw_mutex::{Acquired, RawMutex};
+use crate::share::Handle;
 use crate::shm::Region;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -30,9 +31,9 @@ struct RLockShm {
 }
 
 /// A re-entrant, process-shared, robust lock. Clones share it; create it before forking.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct RLock {
-    shm: Arc<Region<RLockShm>>,
+    shm: Handle<Region<RLockShm>>,
 }
 
 /// One level of an [`RLock`] held; dropping it releases that level.
@@ -50,7 +51,7 @@ impl RLock {
     /// A new, unlocked re-entrant lock (Python: `RLock()`).
     pub fn new() -> RLock {
         RLock {
-            shm: Arc::new(Region::new(|p: *mut RLockShm| unsafe {
+            shm: Handle::new(Region::new(|p: *mut RLockShm| unsafe {
                 RawMutex::init(&raw mut (*p).mutex)
             })),
         }

@@ -14,9 +14,10 @@
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::futex;
+use crate::share::Handle;
 use crate::shm::Region;
+use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
 
@@ -29,15 +30,15 @@ struct SemShm {
 }
 
 /// The counter both semaphore types share.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 struct RawSemaphore {
-    shm: Arc<Region<SemShm>>,
+    shm: Handle<Region<SemShm>>,
 }
 
 impl RawSemaphore {
     fn new(value: u32, bound: u32) -> RawSemaphore {
         RawSemaphore {
-            shm: Arc::new(Region::new(|p: *mut SemShm| unsafe {
+            shm: Handle::new(Region::new(|p: *mut SemShm| unsafe {
                 (*p).value.store(value, SeqCst);
                 (*p).bound = bound;
             })),
@@ -121,14 +122,14 @@ impl Drop for SemaphorePermit<'_> {
 }
 
 /// Python's `multiprocessing.Semaphore(value)`. Clones share it; create it before forking.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Semaphore {
     raw: RawSemaphore,
 }
 
 /// Python's `multiprocessing.BoundedSemaphore(value)`: releasing beyond the initial value
 /// is an error. Clones share it; create it before forking.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct BoundedSemaphore {
     raw: RawSemaphore,
 }

@@ -12,10 +12,11 @@
 use crate::lock::{LockResult, TryLockResult, lock_result, timed_acquire};
 use crate::plain::Plain;
 use crate::raw_mutex::{RawGuard, RawMutex};
+use crate::share::Handle;
 use crate::shm::Region;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
 use std::time::Duration;
 
 #[repr(C)]
@@ -25,8 +26,10 @@ struct ValueShm<T: Plain> {
 }
 
 /// A `T` in shared memory, guarded by its own robust lock. Clones share it.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
 pub struct Value<T: Plain> {
-    shm: Arc<Region<ValueShm<T>>>,
+    shm: Handle<Region<ValueShm<T>>>,
 }
 
 impl<T: Plain> Clone for Value<T> {
@@ -52,7 +55,9 @@ impl<T: Plain> Value<T> {
             RawMutex::init(&raw mut (*p).lock);
             T::store(&(*p).value, initial);
         });
-        Value { shm: Arc::new(shm) }
+        Value {
+            shm: Handle::new(shm),
+        }
     }
 
     /// Read without the lock (Python: `v.value`).

@@ -228,6 +228,17 @@ impl RawQueue {
 
     /// Take one message. `timeout`: `None` blocks while empty, `Some(ZERO)` never blocks.
     pub(crate) fn get(&self, timeout: Option<Duration>) -> Result<Vec<u8>> {
+        self.get_with(timeout, <[u8]>::to_vec)
+    }
+
+    /// Take one message, handing its bytes to `read` while the lock is still held and the
+    /// message is still in the log: if this process dies inside `read`, the message stays
+    /// queued. Pool workers use it to record which task they took in the same step.
+    pub(crate) fn get_with<R>(
+        &self,
+        timeout: Option<Duration>,
+        read: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
         let h = self.h();
         let deadline = Deadline::from_timeout(timeout);
         let mut guard = self.lock();
@@ -245,11 +256,13 @@ impl RawQueue {
         }
         let head = h.head.load(Relaxed);
         // SAFETY: `count > 0`, so a complete frame starts at `head`; we hold the lock.
-        let msg = unsafe {
+        let bytes = unsafe {
             let len = self.at(head).cast::<u64>().read() as usize;
-            std::slice::from_raw_parts(self.at(head + FRAME_HEADER), len).to_vec()
+            std::slice::from_raw_parts(self.at(head + FRAME_HEADER), len)
         };
-        h.head.store(head + frame_len(msg.len()), Relaxed);
+        let len = bytes.len();
+        let msg = read(bytes);
+        h.head.store(head + frame_len(len), Relaxed);
         if h.count.fetch_sub(1, Relaxed) == 1 {
             // Empty: back to the start (`tail` first, see `make_room`), and give memory
             // back after a burst of large messages.

@@ -10,9 +10,13 @@ use crate::error::Result;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::ops::Deref;
+
+use serde::Deserialize as De;
 use std::time::Duration;
 
 /// A [`Queue`] with `task_done` and `join`. Derefs to the queue for `put`, `get`, ...
+#[derive(Serialize, De)]
+#[serde(bound = "")]
 pub struct JoinableQueue<T> {
     queue: Queue<T>,
 }

@@ -17,7 +17,7 @@
 //!
 //! Create the queue before forking the processes that use it.
 
-mod buffer;
+pub(crate) mod buffer;
 mod joinable;
 mod simple;
 
@@ -26,13 +26,14 @@ pub use simple::SimpleQueue;
 
 use crate::codec::{decode, encode};
 use crate::error::Result;
+use crate::share::Handle;
 use buffer::RawQueue;
+use serde::Deserialize as De;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::borrow::Borrow;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A process-shared FIFO of `T`. Clones are handles to the same queue.
@@ -50,8 +51,10 @@ use std::time::Duration;
 /// p.join().unwrap(); // fine in Rust even though nobody has read the items yet
 /// assert_eq!((0..3).map(|_| q.get().unwrap()).collect::<Vec<_>>(), [0, 1, 2]);
 /// ```
+#[derive(Serialize, De)]
+#[serde(bound = "")]
 pub struct Queue<T> {
-    raw: Arc<RawQueue>,
+    raw: Handle<RawQueue>,
     _t: PhantomData<fn(T) -> T>,
 }
 
@@ -77,7 +80,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// (Python: `Queue(maxsize)`).
     pub fn with_maxsize(maxsize: usize) -> Queue<T> {
         Queue {
-            raw: Arc::new(RawQueue::new(maxsize)),
+            raw: Handle::new(RawQueue::new(maxsize)),
             _t: PhantomData,
         }
     }

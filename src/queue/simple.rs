@@ -10,7 +10,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::borrow::Borrow;
 
+use serde::Deserialize as De;
+
 /// An unbounded process-shared FIFO with the minimal interface. Clones share it.
+#[derive(Serialize, De)]
+#[serde(bound = "")]
 pub struct SimpleQueue<T> {
     queue: Queue<T>,
 }

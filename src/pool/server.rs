@@ -1,0 +1,270 @@
+//! The pool's server and its workers.
+//!
+//! `Pool::new` forks one server process while the caller is still single-threaded, and the
+//! server forks the workers. Only the server ever forks again (to replace a worker that
+//! died, retired after `maxtasksperchild`, or whose initializer failed), so the pool's
+//! owner may start threads afterwards without making any later fork unsafe: the server
+//! never has more than one thread.
+//!
+//! The server sleeps in `sigwait` for SIGCHLD or SIGTERM. On SIGCHLD it reaps its workers;
+//! a worker that ended without being told to stop is replaced, and if it died in the middle
+//! of a task, the server reports that task on the result queue (Python's `Pool` hangs
+//! there for ever). On SIGTERM (`Pool::terminate`) it kills and reaps every worker, then
+//! exits. When every worker has been told to stop (`Pool::close`), it exits.
+
+use super::task::{Outcome, TaskMsg, Trampoline};
+use crate::codec::{decode, encode};
+use crate::process::fork_child;
+use crate::queue::buffer::RawQueue;
+use crate::share::Handle;
+use crate::shm::Region;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+
+pub(crate) const MAX_WORKERS: usize = 1024;
+
+const EMPTY: u32 = 0;
+const RUNNING: u32 = 1;
+/// Took a stop message: not to be replaced.
+const STOPPED: u32 = 2;
+/// Finished its `maxtasksperchild` tasks: to be replaced.
+const RETIRED: u32 = 3;
+/// Its initializer panicked: the pool is broken.
+const INIT_FAILED: u32 = 4;
+
+/// What the server and the owner know about one worker position.
+#[repr(C)]
+pub(crate) struct Slot {
+    pub pid: AtomicU32,
+    /// The task being run, 0 when idle.
+    pub task: AtomicU64,
+    pub state: AtomicU32,
+}
+
+#[repr(C)]
+pub(crate) struct Slots {
+    pub slots: [Slot; MAX_WORKERS],
+}
+
+/// Everything a worker needs; inherited through `fork`.
+pub(crate) struct WorkerSetup {
+    pub tasks: Handle<RawQueue>,
+    pub results: Handle<RawQueue>,
+    pub slots: std::sync::Arc<Region<Slots>>,
+    pub initializer: Option<Box<dyn Fn()>>,
+    pub max_tasks: u64,
+    /// Set by the server once the first workers are forked.
+    pub started: crate::event::Event,
+}
+
+/// The server process's body. Returns its exit code.
+pub(crate) fn serve(setup: WorkerSetup, workers: usize) -> i32 {
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGCHLD);
+    signals.add(Signal::SIGTERM);
+    if signals.thread_block().is_err() {
+        return 1;
+    }
+    let mut server = Server {
+        setup,
+        running: HashMap::new(),
+        started: 0,
+    };
+    for slot in 0..workers {
+        if !server.spawn(slot) {
+            server.setup.started.set();
+            server.kill_all();
+            return 1;
+        }
+    }
+    server.setup.started.set();
+    loop {
+        server.reap();
+        if server.running.is_empty() {
+            return 0;
+        }
+        match signals.wait() {
+            Ok(Signal::SIGTERM) => {
+                server.kill_all();
+                return 0;
+            }
+            _ => continue,
+        }
+    }
+}
+
+struct Server {
+    setup: WorkerSetup,
+    running: HashMap<Pid, usize>,
+    started: u64,
+}
+
+impl Server {
+    fn slot(&self, i: usize) -> &Slot {
+        &self.setup.slots.get().slots[i]
+    }
+
+    /// Fork a worker for slot `i`. False if the fork failed and the pool is now broken.
+    fn spawn(&mut self, i: usize) -> bool {
+        self.started += 1;
+        let name = format!("ForkPoolWorker-{}", self.started);
+        let slot = self.slot(i);
+        slot.task.store(0, SeqCst);
+        slot.state.store(EMPTY, SeqCst);
+        let setup: *const WorkerSetup = &self.setup;
+        // SAFETY (of the pointer): the worker is a fork of this process; `self.setup` is in
+        // its copy of memory for as long as it runs, since it never returns from the body.
+        let body = Box::new(move || work(unsafe { &*setup }, i));
+        match fork_child(&name, &[], body) {
+            Ok(pid) => {
+                slot.pid.store(pid.as_raw() as u32, SeqCst);
+                self.running.insert(pid, i);
+                true
+            }
+            Err(e) => {
+                self.report(Outcome::Broken {
+                    reason: format!("cannot start a worker: {e}"),
+                });
+                false
+            }
+        }
+    }
+
+    fn report(&self, outcome: Outcome) {
+        if let Ok(bytes) = encode(&outcome) {
+            let _ = self.setup.results.put(&bytes, None);
+        }
+    }
+
+    /// Reap every worker that has ended; report and replace as needed.
+    fn reap(&mut self) {
+        loop {
+            let (pid, how) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid, format!("exited with code {code}")),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, format!("was killed by {sig}")),
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(_) => continue,
+            };
+            let Some(i) = self.running.remove(&pid) else {
+                continue;
+            };
+            let slot = self.slot(i);
+            let task = slot.task.swap(0, SeqCst);
+            match slot.state.load(SeqCst) {
+                STOPPED => continue,
+                INIT_FAILED => {
+                    self.report(Outcome::Broken {
+                        reason: format!("a worker's initializer failed (the worker {how})"),
+                    });
+                    continue;
+                }
+                _ => {}
+            }
+            // Replace first: whoever learns of the death finds the replacement in place.
+            self.spawn(i);
+            if task != 0 {
+                self.report(Outcome::WorkerDied {
+                    id: task,
+                    what: format!("worker pid {pid} {how} while running the task"),
+                });
+            }
+        }
+    }
+
+    fn kill_all(&mut self) {
+        for pid in self.running.keys() {
+            let _ = nix::sys::signal::kill(*pid, Signal::SIGKILL);
+        }
+        for pid in std::mem::take(&mut self.running).into_keys() {
+            let _ = waitpid(pid, None);
+        }
+    }
+}
+
+thread_local! {
+    /// The message of the last panic in this worker, captured by its panic hook.
+    static LAST_PANIC: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// A worker's life: initialise, then take tasks until told to stop or retired.
+fn work(setup: &WorkerSetup, i: usize) -> i32 {
+    // The server blocks SIGCHLD/SIGTERM for `sigwait`; a worker must be killable.
+    let _ = SigSet::empty().thread_set_mask();
+    // A task's panic goes back to the caller as an error, not to this worker's stderr.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string panic payload".into());
+        let at = info
+            .location()
+            .map(|l| format!(" (at {}:{})", l.file(), l.line()))
+            .unwrap_or_default();
+        LAST_PANIC.with(|p| *p.borrow_mut() = format!("{msg}{at}"));
+    }));
+    let slot = &setup.slots.get().slots[i];
+    if let Some(init) = &setup.initializer
+        && catch_unwind(AssertUnwindSafe(init)).is_err()
+    {
+        slot.state.store(INIT_FAILED, SeqCst);
+        eprintln!(
+            "pool worker initializer panicked: {}",
+            LAST_PANIC.with(|p| p.borrow().clone())
+        );
+        return 1;
+    }
+    slot.state.store(RUNNING, SeqCst);
+    let mut done = 0u64;
+    loop {
+        if setup.max_tasks != 0 && done >= setup.max_tasks {
+            slot.state.store(RETIRED, SeqCst);
+            return 0;
+        }
+        // Record the task in our slot while it is still in the queue: if we die, the
+        // server knows which task to report.
+        let taken = setup.tasks.get_with(None, |bytes| {
+            let msg: Option<TaskMsg> = decode(bytes).ok();
+            if let Some(m) = &msg {
+                slot.task.store(m.id, SeqCst);
+            }
+            msg
+        });
+        let msg = match taken {
+            Ok(Some(msg)) => msg,
+            _ => return 1,
+        };
+        if msg.id == 0 {
+            slot.state.store(STOPPED, SeqCst);
+            return 0;
+        }
+        // SAFETY: `msg.call` was made from a `Trampoline` of this program by `Pool::submit`.
+        let call: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(msg.call) };
+        let outcome = match catch_unwind(AssertUnwindSafe(|| call(msg.func, &msg.args))) {
+            Ok(Ok(value)) => Outcome::Done { id: msg.id, value },
+            Ok(Err(message)) => Outcome::Codec {
+                id: msg.id,
+                message,
+            },
+            Err(_) => Outcome::Panicked {
+                id: msg.id,
+                message: LAST_PANIC.with(|p| p.borrow().clone()),
+            },
+        };
+        let bytes = match encode(&outcome) {
+            Ok(b) => b,
+            Err(_) => return 1,
+        };
+        if setup.results.put(&bytes, None).is_err() {
+            return 1;
+        }
+        slot.task.store(0, SeqCst);
+        done += 1;
+    }
+}

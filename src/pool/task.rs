@@ -1,0 +1,114 @@
+//! How a task reaches a worker, and how its outcome comes back.
+//!
+//! Workers are forks of the process that created the pool, so they run the same program
+//! image at the same addresses: a plain function pointer is valid in every worker. A task
+//! is therefore two addresses and bytes: a *trampoline*, monomorphised for the argument
+//! and result types, and the user's `fn`, plus the serialised arguments. The worker calls
+//! the trampoline, which decodes the arguments, calls the function and encodes the result.
+//!
+//! What can be sent: any `fn` item or non-capturing closure (the compiler refuses a
+//! capturing closure: it cannot coerce to `fn`), with arguments and results that are serde
+//! types, including the shared primitives created before the pool (see `share`). Python can
+//! send module-level functions but not lambdas; we can send non-capturing lambdas but not
+//! closures that capture, and no `Box<dyn Fn>`.
+
+use crate::codec::{decode, encode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Decode the arguments at `args`, call the `fn` at address `func`, encode the result.
+pub(crate) type Trampoline = fn(func: usize, args: &[u8]) -> Result<Vec<u8>, String>;
+
+/// One message on the task queue. `id == 0` tells the worker that takes it to stop.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct TaskMsg {
+    pub id: u64,
+    pub call: usize,
+    pub func: usize,
+    #[serde(with = "serde_bytes")]
+    pub args: Vec<u8>,
+}
+
+impl TaskMsg {
+    pub(crate) fn stop() -> TaskMsg {
+        TaskMsg {
+            id: 0,
+            call: 0,
+            func: 0,
+            args: Vec::new(),
+        }
+    }
+}
+
+/// One message on the result queue.
+#[derive(Serialize, Deserialize)]
+pub(crate) enum Outcome {
+    /// The task ran; its encoded result.
+    Done {
+        id: u64,
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+    },
+    /// The task panicked (message) or its data could not be decoded/encoded.
+    Panicked {
+        id: u64,
+        message: String,
+    },
+    Codec {
+        id: u64,
+        message: String,
+    },
+    /// The worker running task `id` died; sent by the pool's server.
+    WorkerDied {
+        id: u64,
+        what: String,
+    },
+    /// The pool cannot run anything any more (a worker's initializer failed).
+    Broken {
+        reason: String,
+    },
+}
+
+/// # Safety
+/// `func` must be the address of a `fn(A) -> R` of this program (it is: `Pool` builds the
+/// task from such a value with this very trampoline, and workers are forks of that image).
+unsafe fn as_fn<F: Copy>(func: usize) -> F {
+    debug_assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<usize>());
+    // SAFETY: per the contract above.
+    unsafe { std::mem::transmute_copy::<usize, F>(&func) }
+}
+
+/// `apply`: one argument, one result.
+pub(crate) fn apply_call<A: DeserializeOwned, R: Serialize>(
+    func: usize,
+    args: &[u8],
+) -> Result<Vec<u8>, String> {
+    // SAFETY: built from a `fn(A) -> R` by `Pool::apply_async`.
+    let f: fn(A) -> R = unsafe { as_fn(func) };
+    let a: A = decode(args).map_err(|e| e.to_string())?;
+    encode(&f(a)).map_err(|e| e.to_string())
+}
+
+/// `map`: a chunk of arguments, a chunk of results.
+pub(crate) fn map_call<A: DeserializeOwned, R: Serialize>(
+    func: usize,
+    args: &[u8],
+) -> Result<Vec<u8>, String> {
+    // SAFETY: built from a `fn(A) -> R` by `Pool::map*`.
+    let f: fn(A) -> R = unsafe { as_fn(func) };
+    let chunk: Vec<A> = decode(args).map_err(|e| e.to_string())?;
+    let out: Vec<R> = chunk.into_iter().map(f).collect();
+    encode(&out).map_err(|e| e.to_string())
+}
+
+/// `starmap`: a chunk of argument pairs, a chunk of results.
+pub(crate) fn starmap_call<A: DeserializeOwned, B: DeserializeOwned, R: Serialize>(
+    func: usize,
+    args: &[u8],
+) -> Result<Vec<u8>, String> {
+    // SAFETY: built from a `fn(A, B) -> R` by `Pool::starmap*`.
+    let f: fn(A, B) -> R = unsafe { as_fn(func) };
+    let chunk: Vec<(A, B)> = decode(args).map_err(|e| e.to_string())?;
+    let out: Vec<R> = chunk.into_iter().map(|(a, b)| f(a, b)).collect();
+    encode(&out).map_err(|e| e.to_string())
+}

@@ -1,0 +1,463 @@
+//! Library checks for `Pool` that fork (see forked_process.rs).
+
+use harness::checks;
+use multiproc::workloads::{SEED_POINT_ORBITS, SEED_POINTS, mandelbrot};
+use multiproc::{Error, Event, Pool, Value};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+fn main() -> std::process::ExitCode {
+    harness::forked::run(checks![
+        map_keeps_input_order_for_every_chunksize,
+        every_variant_gives_the_same_results,
+        empty_input_gives_empty_results,
+        get_timeout_on_a_slow_task_times_out_and_the_task_completes_later,
+        a_panicking_task_reports_its_message_and_the_pool_stays_usable,
+        a_worker_killed_mid_map_fails_the_map_within_seconds_and_is_replaced,
+        an_idle_worker_killed_is_replaced_and_nothing_fails,
+        an_aborting_task_is_reported_as_a_dead_worker,
+        a_dead_server_fails_pending_tasks_and_breaks_the_pool,
+        initializer_runs_in_every_worker,
+        maxtasksperchild_replaces_workers,
+        a_shared_event_created_before_the_pool_stops_a_task,
+        an_object_created_after_the_pool_cannot_be_sent,
+        close_then_join_finishes_queued_work,
+        terminate_fails_unfinished_calls,
+        zero_processes_is_an_error,
+        imap_reports_a_failed_chunk_and_goes_on,
+    ])
+}
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn orbits(c: multiproc::workloads::Complex) -> u32 {
+    mandelbrot(c, 255)
+}
+
+fn map_keeps_input_order_for_every_chunksize() {
+    let pool = Pool::new(2).unwrap();
+    let expected: Vec<u64> = (0..100).map(square).collect();
+    assert_eq!(pool.map(square, 0..100).unwrap(), expected);
+    for size in [1, 3, 7, 1000] {
+        assert_eq!(
+            pool.chunksize(size).map(square, 0..100).unwrap(),
+            expected,
+            "chunksize {size}"
+        );
+    }
+    assert_eq!(
+        pool.map(|x: u64| x + 1, [1, 2]).unwrap(),
+        [2, 3],
+        "non-capturing closure"
+    );
+    assert_eq!(multiproc::pool::default_chunksize(100, 2), 13);
+    assert_eq!(multiproc::pool::default_chunksize(0, 2), 1);
+}
+
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+fn every_variant_gives_the_same_results() {
+    let pool = Pool::new(3).unwrap();
+    let want = SEED_POINT_ORBITS.to_vec();
+    let pts = SEED_POINTS.to_vec();
+    for size in [None, Some(1), Some(3)] {
+        let (map, asyn, imap, unordered) = match size {
+            None => (
+                pool.map(orbits, pts.clone()).unwrap(),
+                pool.map_async(orbits, pts.clone()).unwrap().get().unwrap(),
+                pool.imap(orbits, pts.clone())
+                    .unwrap()
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap(),
+                pool.imap_unordered(orbits, pts.clone())
+                    .unwrap()
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap(),
+            ),
+            Some(k) => {
+                let c = pool.chunksize(k);
+                (
+                    c.map(orbits, pts.clone()).unwrap(),
+                    c.map_async(orbits, pts.clone()).unwrap().get().unwrap(),
+                    c.imap(orbits, pts.clone())
+                        .unwrap()
+                        .collect::<Result<Vec<_>, _>>()
+                        .unwrap(),
+                    c.imap_unordered(orbits, pts.clone())
+                        .unwrap()
+                        .collect::<Result<Vec<_>, _>>()
+                        .unwrap(),
+                )
+            }
+        };
+        assert_eq!(map, want, "map {size:?}");
+        assert_eq!(asyn, want, "map_async {size:?}");
+        assert_eq!(imap, want, "imap {size:?}");
+        let mut sorted = unordered.clone();
+        sorted.sort_unstable();
+        let mut want_sorted = want.clone();
+        want_sorted.sort_unstable();
+        assert_eq!(
+            sorted, want_sorted,
+            "imap_unordered is the same multiset {size:?}"
+        );
+    }
+    let pairs: Vec<(i64, i64)> = (0..10).zip(10..20).collect();
+    let sums: Vec<i64> = (0..10).map(|i| 2 * i + 10).collect();
+    assert_eq!(pool.starmap(add, pairs.clone()).unwrap(), sums);
+    assert_eq!(
+        pool.chunksize(3)
+            .starmap_async(add, pairs)
+            .unwrap()
+            .get()
+            .unwrap(),
+        sums
+    );
+    let applied: Vec<u32> = pts
+        .iter()
+        .map(|&p| pool.apply(orbits, p).unwrap())
+        .collect();
+    assert_eq!(applied, want);
+    let handles: Vec<_> = pts
+        .iter()
+        .map(|&p| pool.apply_async(orbits, p).unwrap())
+        .collect();
+    let got: Vec<u32> = handles.iter().map(|h| h.get().unwrap()).collect();
+    assert_eq!(got, want);
+    assert!(
+        handles
+            .iter()
+            .all(|h| h.ready() && h.successful() == Some(true))
+    );
+    assert!(
+        matches!(handles[0].get(), Err(Error::Invalid(_))),
+        "a result is handed over once"
+    );
+}
+
+fn empty_input_gives_empty_results() {
+    let pool = Pool::new(2).unwrap();
+    assert!(pool.map(square, Vec::<u64>::new()).unwrap().is_empty());
+    assert!(
+        pool.chunksize(3)
+            .map(square, Vec::<u64>::new())
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        pool.starmap(add, Vec::<(i64, i64)>::new())
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(pool.imap(square, Vec::<u64>::new()).unwrap().count(), 0);
+    assert_eq!(
+        pool.imap_unordered(square, Vec::<u64>::new())
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(pool.map_async(square, Vec::<u64>::new()).unwrap().ready());
+    assert!(matches!(
+        pool.chunksize(0).map(square, [1u64]),
+        Err(Error::Invalid(_))
+    ));
+}
+
+fn wait_then_answer(release: Event) -> u32 {
+    release.wait();
+    42
+}
+
+fn get_timeout_on_a_slow_task_times_out_and_the_task_completes_later() {
+    let release = Event::new();
+    let pool = Pool::new(1).unwrap();
+    let r = pool.apply_async(wait_then_answer, release.clone()).unwrap();
+    assert!(!r.ready());
+    assert_eq!(r.successful(), None);
+    let t = Instant::now();
+    assert!(matches!(
+        r.get_timeout(Duration::from_millis(200)),
+        Err(Error::Timeout)
+    ));
+    assert!(t.elapsed() >= Duration::from_millis(200));
+    release.set();
+    assert_eq!(r.get().unwrap(), 42, "the task carried on and completed");
+}
+
+fn explode(x: u32) -> u32 {
+    if x == 3 {
+        panic!("cannot handle {x}");
+    }
+    x
+}
+
+fn a_panicking_task_reports_its_message_and_the_pool_stays_usable() {
+    let pool = Pool::new(2).unwrap();
+    match pool.apply(explode, 3) {
+        Err(Error::TaskPanicked(msg)) => {
+            assert!(msg.contains("cannot handle 3"), "message: {msg}");
+            assert!(msg.contains("forked_pool.rs"), "location: {msg}");
+        }
+        other => panic!("expected a panic report, got {other:?}"),
+    }
+    assert!(matches!(
+        pool.map(explode, 0..10),
+        Err(Error::TaskPanicked(_))
+    ));
+    let r = pool.apply_async(explode, 3).unwrap();
+    r.wait();
+    assert_eq!(r.successful(), Some(false));
+    assert_eq!(
+        pool.map(explode, [1, 2, 4]).unwrap(),
+        [1, 2, 4],
+        "still usable"
+    );
+}
+
+fn block_until(events: (Event, Event)) -> u32 {
+    let (started, release) = events;
+    started.set();
+    release.wait();
+    std::process::id()
+}
+
+fn block_reporting_pid(shared: (Event, Event, Value<u32>)) -> u32 {
+    let (started, release, running) = shared;
+    running.store(std::process::id());
+    started.set();
+    release.wait();
+    std::process::id()
+}
+
+fn kill(pid: u32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+}
+
+fn a_worker_killed_mid_map_fails_the_map_within_seconds_and_is_replaced() {
+    let (started, release, running) = (Event::new(), Event::new(), Value::new(0u32));
+    let pool = Pool::new(2).unwrap();
+    let before: HashSet<u32> = pool.worker_pids().into_iter().collect();
+    assert_eq!(
+        before.len(),
+        2,
+        "Pool::new returns with its workers started"
+    );
+    let shared = (started.clone(), release.clone(), running.clone());
+    let r = pool
+        .chunksize(1)
+        .map_async(block_reporting_pid, vec![shared; 6])
+        .unwrap();
+    assert!(started.wait_timeout(LONG), "a task is running");
+    let victim = running.load(); // blocked inside a task of the map
+    assert!(before.contains(&victim));
+    let t = Instant::now();
+    kill(victim);
+    match r.get_timeout(LONG) {
+        Err(Error::WorkerDied(what)) => assert!(what.contains("SIGKILL"), "{what}"),
+        other => panic!("expected WorkerDied, got {other:?}"),
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "reported in {:?}",
+        t.elapsed()
+    );
+    release.set();
+    // A replacement took the dead worker's place; the pool still works.
+    assert_eq!(
+        pool.map(square, 0..20).unwrap(),
+        (0..20).map(square).collect::<Vec<_>>()
+    );
+    let after: HashSet<u32> = pool.worker_pids().into_iter().collect();
+    assert!(!after.contains(&victim));
+    assert_eq!(after.len(), 2);
+}
+
+fn an_idle_worker_killed_is_replaced_and_nothing_fails() {
+    let pool = Pool::new(2).unwrap();
+    for pid in pool.worker_pids() {
+        kill(pid);
+    }
+    assert_eq!(
+        pool.chunksize(1).map(square, 0..10).unwrap(),
+        (0..10).map(square).collect::<Vec<_>>()
+    );
+}
+
+fn abort_now(_: ()) -> u32 {
+    std::process::abort()
+}
+
+fn an_aborting_task_is_reported_as_a_dead_worker() {
+    let pool = Pool::new(1).unwrap();
+    match pool.apply(abort_now, ()) {
+        Err(Error::WorkerDied(what)) => assert!(what.contains("SIGABRT"), "{what}"),
+        other => panic!("expected WorkerDied, got {other:?}"),
+    }
+    assert_eq!(pool.apply(square, 9).unwrap(), 81);
+}
+
+fn parent_of_worker(_: ()) -> u32 {
+    std::os::unix::process::parent_id()
+}
+
+fn a_dead_server_fails_pending_tasks_and_breaks_the_pool() {
+    let (started, release) = (Event::new(), Event::new());
+    let pool = Pool::new(2).unwrap();
+    let server = pool.apply(parent_of_worker, ()).unwrap();
+    let r = pool
+        .apply_async(block_until, (started.clone(), release.clone()))
+        .unwrap();
+    assert!(started.wait_timeout(LONG));
+    let t = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server as i32),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(matches!(r.get_timeout(LONG), Err(Error::WorkerDied(_))));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "reported in {:?}",
+        t.elapsed()
+    );
+    assert!(
+        matches!(pool.apply(square, 1), Err(Error::WorkerDied(_))),
+        "broken"
+    );
+}
+
+static INITIALISED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn was_initialised(_: u32) -> bool {
+    INITIALISED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+fn initializer_runs_in_every_worker() {
+    let count = Value::new(0u32);
+    let c = count.clone();
+    let pool = Pool::builder()
+        .processes(3)
+        .initializer(move || {
+            INITIALISED.store(true, std::sync::atomic::Ordering::SeqCst);
+            *c.lock().unwrap() += 1;
+        })
+        .build()
+        .unwrap();
+    assert!(
+        pool.chunksize(1)
+            .map(was_initialised, 0..30)
+            .unwrap()
+            .iter()
+            .all(|&b| b)
+    );
+    pool.close().unwrap();
+    pool.join().unwrap();
+    assert_eq!(count.load(), 3);
+    assert!(
+        !INITIALISED.load(std::sync::atomic::Ordering::SeqCst),
+        "not in the owner"
+    );
+}
+
+fn my_pid(_: u32) -> u32 {
+    std::process::id()
+}
+
+fn maxtasksperchild_replaces_workers() {
+    let pool = Pool::builder()
+        .processes(2)
+        .maxtasksperchild(1)
+        .build()
+        .unwrap();
+    let pids = pool.chunksize(1).map(my_pid, 0..6).unwrap();
+    assert_eq!(
+        pids.iter().collect::<HashSet<_>>().len(),
+        6,
+        "one task per worker: {pids:?}"
+    );
+}
+
+fn e_until(stop: Event) -> f64 {
+    multiproc::workloads::calculate_e(&stop)
+}
+
+fn a_shared_event_created_before_the_pool_stops_a_task() {
+    let stop = Event::new();
+    let pool = Pool::new(2).unwrap();
+    let r = pool.apply_async(e_until, stop.clone()).unwrap();
+    assert!(
+        !r.wait_timeout(Duration::from_millis(50)),
+        "runs until told"
+    );
+    stop.set();
+    let e = r.get_timeout(LONG).unwrap();
+    assert!((e - std::f64::consts::E).abs() < 1e-12);
+}
+
+fn is_set(e: Event) -> bool {
+    e.is_set()
+}
+
+fn an_object_created_after_the_pool_cannot_be_sent() {
+    let pool = Pool::new(1).unwrap();
+    let late = Event::new();
+    match pool.apply(is_set, late) {
+        Err(Error::Codec(msg)) => assert!(msg.contains("created after"), "{msg}"),
+        other => panic!("expected a codec error, got {other:?}"),
+    }
+}
+
+fn close_then_join_finishes_queued_work() {
+    let pool = Pool::new(2).unwrap();
+    let r = pool.chunksize(1).map_async(square, 0..50).unwrap();
+    pool.close().unwrap();
+    assert!(
+        matches!(pool.apply(square, 1), Err(Error::Invalid(_))),
+        "closed to new work"
+    );
+    pool.join().unwrap();
+    assert_eq!(r.get().unwrap(), (0..50).map(square).collect::<Vec<_>>());
+    assert!(
+        Pool::new(1).unwrap().join().is_err(),
+        "join before close is an error"
+    );
+}
+
+fn terminate_fails_unfinished_calls() {
+    let (started, release) = (Event::new(), Event::new());
+    let pool = Pool::new(2).unwrap();
+    let r = pool
+        .apply_async(block_until, (started.clone(), release))
+        .unwrap();
+    assert!(started.wait_timeout(LONG));
+    pool.terminate().unwrap();
+    assert!(matches!(r.get(), Err(Error::Closed)));
+    pool.join().unwrap();
+}
+
+fn zero_processes_is_an_error() {
+    assert!(matches!(Pool::new(0), Err(Error::Invalid(_))));
+}
+
+fn imap_reports_a_failed_chunk_and_goes_on() {
+    let pool = Pool::new(2).unwrap();
+    let got: Vec<_> = pool.imap(explode, 0..6).unwrap().collect();
+    assert_eq!(got.len(), 6);
+    for (i, r) in got.iter().enumerate() {
+        match (i, r) {
+            (3, Err(Error::TaskPanicked(_))) => {}
+            (i, Ok(v)) if i != 3 => assert_eq!(*v as usize, i),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
