@@ -119,12 +119,11 @@ fn barrier(c: &mut Criterion) {
     g.bench_function("raw pthread_barrier", |b| {
         b.iter_custom(|iters| {
             let bar = raw::shared_barrier(2) as usize;
-            let t = two_processes(iters, move |n| {
+            two_processes(iters, move |n| {
                 for _ in 0..n {
                     unsafe { libc::pthread_barrier_wait(bar as *mut libc::pthread_barrier_t) };
                 }
-            });
-            t
+            })
         })
     });
     g.bench_function("multiproc Barrier", |b| {

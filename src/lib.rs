@@ -14,6 +14,7 @@
 //! | `Semaphore(n)`, `BoundedSemaphore(n)` | [`Semaphore`], [`BoundedSemaphore`] | lock-free; permits release on drop; over-release of a bounded one is an error |
 //! | `Barrier(n, action, timeout)` | [`Barrier`] | `wait` returns the arrival index; timeout, `abort`, `reset` and the broken state as in Python |
 //! | `Event()` | [`Event`] | lock-free; shareable with pool workers without a Manager |
+//! | (a `Value` counter and its peak, by hand) | [`Occupancy`] | processes inside a section now and at most; lock-free, for showing what a lock or semaphore guarantees |
 //! | `Pipe()`, `Pipe(duplex=False)` | [`Pipe::new`], [`Pipe::one_way`] | typed (serde) and raw bytes; one-way ends are distinct types |
 //! | `Pool(processes)` | [`Pool`] | a task is a `fn` plus serde arguments; a dead worker is an error, not a hang; dropping terminates |
 //! | `Queue()`, `SimpleQueue()`, `JoinableQueue()` | [`Queue`], [`SimpleQueue`], [`JoinableQueue`] | no feeder thread, no join deadlock, exact `qsize`, shared `close` |
@@ -33,6 +34,7 @@ pub mod error;
 pub mod event;
 mod futex;
 pub mod lock;
+pub mod occupancy;
 pub mod pipe;
 pub mod plain;
 pub mod pool;
@@ -52,6 +54,7 @@ pub use condition::{Condition, ConditionGuard};
 pub use error::{Error, Result};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, LockResult, OwnerDied, TryLockError, TryLockResult};
+pub use occupancy::{Occupancy, Occupant};
 pub use pipe::{Connection, Pipe, PipeReceiver, PipeSender};
 pub use plain::Plain;
 pub use pool::{AsyncResult, ImapIter, Pool, PoolBuilder};

@@ -2,8 +2,8 @@
 
 use harness::checks;
 use multiproc::{
-    Array, Barrier, BoundedSemaphore, Condition, Error, Event, Lock, Process, RLock, Semaphore,
-    TryLockError, Value,
+    Array, Barrier, BoundedSemaphore, Condition, Error, Event, Lock, Occupancy, Process, RLock,
+    Semaphore, TryLockError, Value,
 };
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,9 @@ fn main() -> std::process::ExitCode {
         barrier_timeout_breaks_it_for_everyone_until_reset,
         barrier_abort_releases_waiters_with_an_error,
         six_processes_increment_a_locked_counter_exactly,
+        occupancy_counts_the_processes_inside_and_its_peak,
+        occupancy_under_a_lock_never_exceeds_one,
+        occupancy_of_a_process_killed_inside_is_taken_out_with_leave,
     ])
 }
 
@@ -472,4 +475,75 @@ fn six_processes_increment_a_locked_counter_exactly() {
         p.join().unwrap();
     }
     assert_eq!(counter.load(), 60_000);
+}
+
+fn occupancy_counts_the_processes_inside_and_its_peak() {
+    let occupancy = Occupancy::new();
+    let barrier = Barrier::new(4);
+    let mut ps: Vec<Process> = (0..3)
+        .map(|_| {
+            let (o, b) = (occupancy.clone(), barrier.clone());
+            Process::spawn(move || {
+                let me = o.enter();
+                assert!((1..=3).contains(&me.count()));
+                b.wait_timeout(LONG).unwrap(); // all three inside
+                b.wait_timeout(LONG).unwrap(); // the parent has looked
+            })
+            .unwrap()
+        })
+        .collect();
+    barrier.wait_timeout(LONG).unwrap();
+    assert_eq!(occupancy.current(), 3);
+    assert_eq!(occupancy.peak(), 3);
+    barrier.wait_timeout(LONG).unwrap();
+    for p in &mut ps {
+        assert_eq!(p.join().unwrap(), 0);
+    }
+    assert_eq!(occupancy.current(), 0, "every occupant left on drop");
+    assert_eq!(occupancy.peak(), 3, "the peak stays");
+    assert_eq!(occupancy.entries(), 3);
+}
+
+fn occupancy_under_a_lock_never_exceeds_one() {
+    let (lock, occupancy) = (Lock::new(), Occupancy::new());
+    let mut ps: Vec<Process> = (0..4)
+        .map(|_| {
+            let (l, o) = (lock.clone(), occupancy.clone());
+            Process::spawn(move || {
+                for _ in 0..500 {
+                    let _g = l.lock().unwrap();
+                    let me = o.enter();
+                    assert_eq!(me.count(), 1);
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    for p in &mut ps {
+        assert_eq!(p.join().unwrap(), 0);
+    }
+    assert_eq!(occupancy.peak(), 1);
+    assert_eq!(occupancy.entries(), 2000);
+}
+
+fn occupancy_of_a_process_killed_inside_is_taken_out_with_leave() {
+    let occupancy = Occupancy::new();
+    let inside = Event::new();
+    let (o, i) = (occupancy.clone(), inside.clone());
+    let mut p = Process::spawn(move || -> () {
+        let _me = o.enter();
+        i.set();
+        forever()
+    })
+    .unwrap();
+    assert!(inside.wait_timeout(LONG));
+    p.kill().unwrap();
+    assert_eq!(p.join().unwrap(), -9);
+    assert_eq!(occupancy.current(), 1, "the dead process never left");
+    occupancy.leave().unwrap();
+    assert_eq!(occupancy.current(), 0);
+    assert!(
+        matches!(occupancy.leave(), Err(Error::Invalid(_))),
+        "nobody left to take out"
+    );
 }

@@ -235,10 +235,10 @@ impl RawPool {
                     revents: 0,
                 })
                 .collect();
-            for k in 0..w {
+            for (k, &fd) in self.tasks.iter().enumerate() {
                 if sent[k] < count(k) {
                     fds.push(libc::pollfd {
-                        fd: self.tasks[k],
+                        fd,
                         events: libc::POLLOUT,
                         revents: 0,
                     });

@@ -240,6 +240,24 @@ impl Run {
         self
     }
 
+    /// Panic with the full output unless this was a usage error, as clap reports one: exit
+    /// code 2, an `error: ` message pointing to `--help` on stderr, nothing on stdout.
+    pub fn expect_usage_error(&self) -> &Run {
+        self.expect_code(2);
+        let err = self.stderr();
+        assert!(
+            err.starts_with("error: ") && err.contains("--help"),
+            "expected a usage error on stderr\n{}",
+            self.context()
+        );
+        assert!(
+            self.stdout().is_empty(),
+            "expected nothing to run\n{}",
+            self.context()
+        );
+        self
+    }
+
     /// Every `key=value` line of stdout, in order (a line's first `=` splits it; keys are
     /// identifiers: letters, digits, `_`).
     pub fn pairs(&self) -> Vec<(String, String)> {
