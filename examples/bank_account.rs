@@ -5,15 +5,17 @@
 //! Python original: `balance.value = balance.value + 1` in `deposit`/`withdraw`, then the
 //! same inside `lock.acquire()` / `lock.release()`.
 //! Look for: with the lock the final balance is exactly 200, every run. Without it, a read
-//! and the write after it can straddle the other process's update, and that update is lost;
-//! with the seed's 0.1 s sleeps this is rare, with `--sleep-ms 0 --rounds 1000000` it is
-//! near certain. The unlocked path is still defined behaviour in Rust: separate atomic load
-//! and store, never a data race.
+//! and the write after it can straddle the other process's update, and that update is lost.
+//! With the seed's 0.1 s sleeps that is rare. With `--sleep-ms 0 --rounds 1000000` it is
+//! likely but not certain: both processes are released together by an Event, yet the OS
+//! may still run one after the other, and then nothing is lost. The drift is reported as
+//! measured. The unlocked path is still defined behaviour in Rust: separate atomic load and
+//! store, never a data race.
 //!
 //! Run: `just run bank_account` (or `cargo run --release --bin bank_account`)
 
 use clap::Parser;
-use multiproc::{Process, Value};
+use multiproc::{Event, Process, Value};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -49,13 +51,17 @@ fn transact(balance: &Value<i64>, delta: i64, rounds: u32, pause: Duration, lock
 fn run_phase(args: &Args, locked: bool) -> multiproc::Result<i64> {
     let balance = Value::new(args.initial);
     let (rounds, pause) = (args.rounds, args.sleep_ms);
+    // Both start together once both exist, so their transactions overlap in time.
+    let go = Event::new();
     let mut processes = Vec::new();
     for delta in [1, -1] {
-        let b = balance.clone();
+        let (b, go) = (balance.clone(), go.clone());
         processes.push(Process::spawn(move || {
+            go.wait();
             transact(&b, delta, rounds, pause, locked)
         })?);
     }
+    go.set();
     for p in &mut processes {
         p.join()?;
     }

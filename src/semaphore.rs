@@ -25,7 +25,7 @@ use std::time::Duration;
 struct SemShm {
     value: AtomicU32,
     sleepers: AtomicU32,
-    /// 0 for an unbounded semaphore.
+    /// The most `value` may reach; `u32::MAX` for an unbounded semaphore.
     bound: u32,
 }
 
@@ -83,13 +83,13 @@ impl RawSemaphore {
         let s = self.s();
         let mut cur = s.value.load(SeqCst);
         loop {
-            if s.bound != 0 && cur >= s.bound {
+            if cur >= s.bound {
                 return Err(Error::Invalid(format!(
                     "BoundedSemaphore released too many times (its bound is {})",
                     s.bound
                 )));
             }
-            let next = cur.checked_add(1).expect("semaphore value overflow");
+            let next = cur + 1;
             match s.value.compare_exchange_weak(cur, next, SeqCst, SeqCst) {
                 Ok(_) => break,
                 Err(now) => cur = now,
@@ -167,7 +167,7 @@ impl Semaphore {
     /// Python: `Semaphore(value)`.
     pub fn new(value: u32) -> Semaphore {
         Semaphore {
-            raw: RawSemaphore::new(value, 0),
+            raw: RawSemaphore::new(value, u32::MAX),
         }
     }
 
@@ -185,7 +185,7 @@ impl BoundedSemaphore {
     /// Python: `BoundedSemaphore(value)`; `value` is also the bound.
     pub fn new(value: u32) -> BoundedSemaphore {
         BoundedSemaphore {
-            raw: RawSemaphore::new(value, value.max(1)),
+            raw: RawSemaphore::new(value, value),
         }
     }
 

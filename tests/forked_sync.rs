@@ -285,6 +285,12 @@ fn bounded_semaphore_over_release_is_an_error() {
     let s = Semaphore::new(0);
     s.release();
     assert_eq!(s.value(), 1, "an unbounded one just counts");
+    let zero = BoundedSemaphore::new(0);
+    assert!(zero.try_acquire().is_none());
+    assert!(
+        matches!(zero.release(), Err(Error::Invalid(_))),
+        "Python: ValueError"
+    );
 }
 
 fn semaphore_acquire_timeout() {
