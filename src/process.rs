@@ -25,7 +25,7 @@
 use crate::error::{Error, Result};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
+use nix::unistd::{ForkResult, Pid, fork, getppid};
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -141,7 +141,15 @@ pub fn fresh_rng() -> rand::rngs::StdRng {
     rand::rngs::StdRng::try_from_rng(&mut rand::rngs::SysRng).expect("OS entropy is available")
 }
 
-pub(crate) type Target = Box<dyn FnOnce() -> i32>;
+/// A child's body. `FnMut` over an `Option` inside, so the child can call it through a
+/// reference and never free the box: see `fork_child`.
+pub(crate) type Target = Box<dyn FnMut() -> i32>;
+
+/// Box a one-shot body as a [`Target`].
+pub(crate) fn target(f: impl FnOnce() -> i32 + 'static) -> Target {
+    let mut f = Some(f);
+    Box::new(move || f.take().map_or(1, |f| f()))
+}
 
 /// A closure to run in a child process (Python: `multiprocessing.Process`).
 ///
@@ -181,7 +189,7 @@ impl Process {
             name: format!("Process-{}", digits.join(":")),
             identity,
             daemon: false,
-            target: Some(Box::new(move || target().into_exit_code())),
+            target: Some(self::target(move || target().into_exit_code())),
             pid: None,
             pidfd: None,
             exitcode: None,
@@ -233,7 +241,6 @@ impl Process {
             .ok_or_else(|| Error::Invalid("cannot start a process twice".into()))?;
         let child = fork_child(&self.name, &self.identity, target)?;
         self.pid = Some(child);
-        self.pidfd = pidfd_open(child);
         Ok(())
     }
 
@@ -292,6 +299,10 @@ impl Process {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(None);
+            }
+            if self.pidfd.is_none() {
+                // Opened on first use: `start` stays as cheap as a bare fork.
+                self.pidfd = self.pid.and_then(pidfd_open);
             }
             match &self.pidfd {
                 // Readable once the child has exited.
@@ -368,60 +379,75 @@ impl std::fmt::Debug for Process {
 /// Fork a child that runs `target` under the child bootstrap (dies with its parent, OS
 /// name, identity, panic banner, stdout flushed, `_exit` with the target's code). The
 /// parent gets the pid; its copy of `target` is dropped.
-pub(crate) fn fork_child(name: &str, identity: &[u32], target: Target) -> Result<Pid> {
+///
+/// Everything the child needs is prepared here, before `fork`: in the child, every write
+/// to a page it shares with the parent costs a copy-on-write fault, so the child neither
+/// allocates nor frees on its way to the target.
+pub(crate) fn fork_child(name: &str, identity: &[u32], mut target: Target) -> Result<Pid> {
+    install_panic_banner();
+    let me = Me {
+        name: name.to_string(),
+        identity: identity.to_vec(),
+        counter: 0,
+        parent: Some(current_process()),
+    };
+    let parent_pid = std::process::id();
+    let os_name = os_name(name);
     // Anything buffered now would be written twice, once by each process.
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    let parent = current_process();
-    // SAFETY: the child only runs `child_main`, which never returns. See the module docs
-    // for the rule on threads.
+    // SAFETY: the child only runs the bootstrap below, which never returns. See the module
+    // docs for the rule on threads.
     match unsafe { fork() }? {
-        ForkResult::Child => child_main(name, identity, parent, target),
         ForkResult::Parent { child } => Ok(child),
+        ForkResult::Child => {
+            // Die with the parent; if it is already gone, do not run at all.
+            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+            if getppid().as_raw() as u32 != parent_pid {
+                // SAFETY: ends the process.
+                unsafe { libc::_exit(1) }
+            }
+            if let Some(os_name) = &os_name {
+                let _ = nix::sys::prctl::set_name(os_name);
+            }
+            {
+                let mut guard = ME.lock().unwrap_or_else(|e| e.into_inner());
+                // The parent's identity stays allocated: freeing it would only dirty pages.
+                std::mem::forget(guard.replace(me));
+            }
+            let code = catch_unwind(AssertUnwindSafe(&mut target)).unwrap_or(1);
+            let _ = std::io::stdout().flush();
+            // SAFETY: ends the child without running the parent's destructors or atexit
+            // handlers (nor freeing the target).
+            unsafe { libc::_exit(code) }
+        }
     }
 }
 
-/// The child side of `fork_child`: never returns.
-fn child_main(name: &str, identity: &[u32], parent: ProcessInfo, target: Target) -> ! {
-    // Die with the parent; if it is already gone, do not run at all.
-    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-    if getppid().as_raw() as u32 != parent.pid {
-        // SAFETY: ends the process.
-        unsafe { libc::_exit(1) }
-    }
-    set_os_name(name);
-    {
-        let mut guard = ME.lock().unwrap_or_else(|e| e.into_inner());
-        *guard = Some(Me {
-            name: name.to_string(),
-            identity: identity.to_vec(),
-            counter: 0,
-            parent: Some(parent),
-        });
-    }
-    // Python prints "Process <name>:" above the traceback; do the same above the panic.
-    let previous = std::panic::take_hook();
-    let banner = format!("Process {name} (pid {}):", getpid());
-    std::panic::set_hook(Box::new(move |info| {
-        eprintln!("{banner}");
-        previous(info);
-    }));
-    let code = catch_unwind(AssertUnwindSafe(target)).unwrap_or(1);
-    let _ = std::io::stdout().flush();
-    // SAFETY: ends the child without running the parent's destructors or atexit handlers.
-    unsafe { libc::_exit(code) }
+/// Python prints "Process <name>:" above a child's traceback; print the same above a
+/// child's panic. Installed once, in the parent, so children need not touch the hook.
+fn install_panic_banner() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if parent_process().is_some() {
+                let me = current_process();
+                eprintln!("Process {} (pid {}):", me.name(), me.pid());
+            }
+            previous(info);
+        }));
+    });
 }
 
-/// The kernel keeps 15 bytes of a process name.
-fn set_os_name(name: &str) {
+/// The OS-visible form of a name: the kernel keeps 15 bytes of it.
+fn os_name(name: &str) -> Option<std::ffi::CString> {
     let mut end = name.len().min(15);
     while !name.is_char_boundary(end) {
         end -= 1;
     }
     let short: String = name[..end].chars().filter(|&c| c != '\0').collect();
-    if let Ok(c) = std::ffi::CString::new(short) {
-        let _ = nix::sys::prctl::set_name(&c);
-    }
+    std::ffi::CString::new(short).ok()
 }
 
 /// A pidfd for `pid`: readable once the process has exited. `None` where the kernel lacks

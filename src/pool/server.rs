@@ -119,7 +119,7 @@ impl Server {
         let setup: *const WorkerSetup = &self.setup;
         // SAFETY (of the pointer): the worker is a fork of this process; `self.setup` is in
         // its copy of memory for as long as it runs, since it never returns from the body.
-        let body = Box::new(move || work(unsafe { &*setup }, i));
+        let body = crate::process::target(move || work(unsafe { &*setup }, i));
         match fork_child(&name, &[], body) {
             Ok(pid) => {
                 slot.pid.store(pid.as_raw() as u32, SeqCst);
