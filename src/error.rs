@@ -81,9 +81,3 @@ impl From<nix::Error> for Error {
         Error::Io(io::Error::from(e))
     }
 }
-
-impl From<postcard::Error> for Error {
-    fn from(e: postcard::Error) -> Self {
-        Error::Codec(e.to_string())
-    }
-}

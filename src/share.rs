@@ -22,16 +22,6 @@ use std::sync::{Arc, Mutex, Weak};
 type Table = HashMap<u64, Weak<dyn Any + Send + Sync>>;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-thread_local! {
-    /// Why the last handle failed to deserialise: postcard keeps no custom messages.
-    static LAST_ERROR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-}
-
-/// The explanation of the last failed handle lookup on this thread, if any.
-pub(crate) fn take_error() -> Option<String> {
-    LAST_ERROR.with(|e| e.borrow_mut().take())
-}
 static TABLE: Mutex<Option<Table>> = Mutex::new(None);
 
 /// A registered, reference-counted shared object: clones are handles to the same object.
@@ -90,10 +80,7 @@ impl<'de, T: Any + Send + Sync> Deserialize<'de> for Handle<T> {
             .as_ref()
             .and_then(|t| t.get(&id))
             .and_then(Weak::upgrade);
-        let fail = |msg: String| {
-            LAST_ERROR.with(|e| *e.borrow_mut() = Some(msg.clone()));
-            serde::de::Error::custom(msg)
-        };
+        let fail = serde::de::Error::custom;
         let any = found.ok_or_else(|| {
             fail(format!(
                 "shared object #{id} does not exist in this process: it was created after this \

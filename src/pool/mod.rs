@@ -35,7 +35,7 @@ mod task;
 
 pub use result::{AsyncResult, ImapIter};
 
-use crate::codec::{decode, encode};
+use crate::codec::encode;
 use crate::error::{Error, Result};
 use crate::process::Process;
 use crate::queue::buffer::RawQueue;
@@ -51,7 +51,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
-use task::{Outcome, TaskMsg, Trampoline};
+use task::{Outcome, TaskRef, Trampoline};
 
 use crate::deadline::Deadline;
 
@@ -253,13 +253,13 @@ impl Pool {
                 .expect("just inserted")
                 .task_ids
                 .push(id);
-            let msg = encode(&TaskMsg {
+            let msg = TaskRef {
                 id,
                 call: call as usize,
                 func,
-                args,
-            })?;
-            self.tasks.put(&msg, None)?;
+                args: &args,
+            };
+            self.tasks.put_value(&msg, None)?;
         }
         Ok(job)
     }
@@ -434,9 +434,8 @@ impl Pool {
             return Ok(());
         }
         st.closed = true;
-        let stop = encode(&TaskMsg::stop())?;
         for _ in 0..self.processes {
-            self.tasks.put(&stop, None)?;
+            self.tasks.put_value(&TaskRef::stop(), None)?;
         }
         Ok(())
     }
@@ -482,21 +481,22 @@ impl Pool {
     /// (`None`: one POLL), then take whatever else is there. On a quiet queue, check that
     /// the server is still alive.
     pub(crate) fn collect(&self, wait: Option<Duration>) {
-        match self.results.get(Some(wait.unwrap_or(POLL))) {
-            Ok(bytes) => {
-                self.file(&bytes);
-                while let Ok(bytes) = self.results.get(Some(Duration::ZERO)) {
-                    self.file(&bytes);
+        match self
+            .results
+            .get_value::<Outcome>(Some(wait.unwrap_or(POLL)))
+        {
+            Ok(outcome) => {
+                self.file(outcome);
+                while let Ok(outcome) = self.results.get_value(Some(Duration::ZERO)) {
+                    self.file(outcome);
                 }
             }
-            Err(_) => self.check_server(),
+            Err(Error::Empty) => self.check_server(),
+            Err(_) => {}
         }
     }
 
-    fn file(&self, bytes: &[u8]) {
-        let Ok(outcome) = decode::<Outcome>(bytes) else {
-            return;
-        };
+    fn file(&self, outcome: Outcome) {
         match outcome {
             Outcome::Done { id, value } => self.settle(id, Chunk::Done(value)),
             Outcome::Panicked { id, message } => {
@@ -546,8 +546,8 @@ impl Pool {
         let Some(code) = self.server.borrow_mut().exitcode() else {
             return;
         };
-        while let Ok(bytes) = self.results.get(Some(Duration::ZERO)) {
-            self.file(&bytes);
+        while let Ok(outcome) = self.results.get_value(Some(Duration::ZERO)) {
+            self.file(outcome);
         }
         if self.state.borrow().tasks.is_empty() {
             return;

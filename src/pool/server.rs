@@ -13,7 +13,7 @@
 //! exits. When every worker has been told to stop (`Pool::close`), it exits.
 
 use super::task::{Outcome, TaskMsg, Trampoline};
-use crate::codec::{decode, encode};
+use crate::codec::decode;
 use crate::process::fork_child;
 use crate::queue::buffer::RawQueue;
 use crate::share::Handle;
@@ -136,9 +136,7 @@ impl Server {
     }
 
     fn report(&self, outcome: Outcome) {
-        if let Ok(bytes) = encode(&outcome) {
-            let _ = self.setup.results.put(&bytes, None);
-        }
+        let _ = self.setup.results.put_value(&outcome, None);
     }
 
     /// Reap every worker that has ended; report and replace as needed.
@@ -257,11 +255,7 @@ fn work(setup: &WorkerSetup, i: usize) -> i32 {
                 message: LAST_PANIC.with(|p| p.borrow().clone()),
             },
         };
-        let bytes = match encode(&outcome) {
-            Ok(b) => b,
-            Err(_) => return 1,
-        };
-        if setup.results.put(&bytes, None).is_err() {
+        if setup.results.put_value(&outcome, None).is_err() {
             return 1;
         }
         slot.task.store(0, SeqCst);

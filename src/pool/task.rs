@@ -19,8 +19,9 @@ use serde::{Deserialize, Serialize};
 /// Decode the arguments at `args`, call the `fn` at address `func`, encode the result.
 pub(crate) type Trampoline = fn(func: usize, args: &[u8]) -> Result<Vec<u8>, String>;
 
-/// One message on the task queue. `id == 0` tells the worker that takes it to stop.
-#[derive(Serialize, Deserialize)]
+/// One message on the task queue, as the worker reads it. `id == 0` tells the worker that
+/// takes it to stop.
+#[derive(Deserialize)]
 pub(crate) struct TaskMsg {
     pub id: u64,
     pub call: usize,
@@ -29,13 +30,23 @@ pub(crate) struct TaskMsg {
     pub args: Vec<u8>,
 }
 
-impl TaskMsg {
-    pub(crate) fn stop() -> TaskMsg {
-        TaskMsg {
+/// The same message as the owner writes it, borrowing the arguments.
+#[derive(Serialize)]
+pub(crate) struct TaskRef<'a> {
+    pub id: u64,
+    pub call: usize,
+    pub func: usize,
+    #[serde(with = "serde_bytes")]
+    pub args: &'a [u8],
+}
+
+impl TaskRef<'_> {
+    pub(crate) fn stop() -> TaskRef<'static> {
+        TaskRef {
             id: 0,
             call: 0,
             func: 0,
-            args: Vec::new(),
+            args: &[],
         }
     }
 }

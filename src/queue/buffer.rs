@@ -33,7 +33,9 @@ use std::time::Duration;
 const WINDOW: u64 = 32 << 30;
 /// Bytes the memfd starts with, and returns to when the log empties after growing large.
 const INITIAL: u64 = 64 << 10;
-const SHRINK_ABOVE: u64 = 8 << 20;
+/// An empty buffer bigger than this gives its memory back (down to `INITIAL`); below it,
+/// the pages stay, so a stream of large messages does not fault them in again each time.
+const SHRINK_ABOVE: u64 = 64 << 20;
 const FRAME_HEADER: u64 = 8;
 
 fn frame_len(payload: usize) -> u64 {
@@ -153,8 +155,15 @@ impl RawQueue {
         guard
     }
 
-    /// Put one message. `timeout`: `None` blocks while full, `Some(ZERO)` never blocks.
-    pub(crate) fn put(&self, msg: &[u8], timeout: Option<Duration>) -> Result<()> {
+    /// Put one message of `len` bytes that `write` produces straight into the shared buffer
+    /// (no intermediate copy). If `write` fails, nothing is published. `timeout`: `None`
+    /// blocks while full, `Some(ZERO)` never blocks.
+    pub(crate) fn put_with(
+        &self,
+        len: usize,
+        timeout: Option<Duration>,
+        write: impl FnOnce(&mut [u8]) -> Result<()>,
+    ) -> Result<()> {
         let h = self.h();
         let deadline = Deadline::from_timeout(timeout);
         let mut guard = self.lock();
@@ -170,13 +179,17 @@ impl RawQueue {
             }
             guard = self.sleep_on(guard, &h.get_seq, &h.putters, deadline.as_ref());
         }
-        let need = frame_len(msg.len());
+        let need = frame_len(len);
         self.make_room(need)?;
         let tail = h.tail.load(Relaxed);
-        // SAFETY: `make_room` guaranteed `tail + need <= capacity`; we hold the lock.
+        // SAFETY: `make_room` guaranteed `tail + need <= capacity`; we hold the lock, and
+        // nobody reads past `tail`.
         unsafe {
-            self.at(tail).cast::<u64>().write(msg.len() as u64);
-            std::ptr::copy_nonoverlapping(msg.as_ptr(), self.at(tail + FRAME_HEADER), msg.len());
+            self.at(tail).cast::<u64>().write(len as u64);
+            write(std::slice::from_raw_parts_mut(
+                self.at(tail + FRAME_HEADER),
+                len,
+            ))?;
         }
         // The frame is complete before it becomes visible through `tail`.
         h.tail.store(tail + need, Relaxed);
@@ -226,12 +239,26 @@ impl RawQueue {
         Ok(())
     }
 
-    /// Take one message. `timeout`: `None` blocks while empty, `Some(ZERO)` never blocks.
-    pub(crate) fn get(&self, timeout: Option<Duration>) -> Result<Vec<u8>> {
-        self.get_with(timeout, <[u8]>::to_vec)
+    /// Encode `value` straight into the buffer as one message: one copy, however large.
+    pub(crate) fn put_value<T: serde::Serialize + ?Sized>(
+        &self,
+        value: &T,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        let len = crate::codec::encoded_len(value)?;
+        self.put_with(len, timeout, |buf| crate::codec::encode_into(value, buf))
     }
 
-    /// Take one message, handing its bytes to `read` while the lock is still held and the
+    /// Take one message and decode it straight out of the buffer, under the lock.
+    pub(crate) fn get_value<T: serde::de::DeserializeOwned>(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Result<T> {
+        self.get_with(timeout, crate::codec::decode)?
+    }
+
+    /// Take one message (`timeout`: `None` blocks while empty, `Some(ZERO)` never blocks),
+    /// handing its bytes to `read` while the lock is still held and the
     /// message is still in the log: if this process dies inside `read`, the message stays
     /// queued. Pool workers use it to record which task they took in the same step.
     pub(crate) fn get_with<R>(

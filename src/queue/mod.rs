@@ -24,7 +24,6 @@ mod simple;
 pub use joinable::JoinableQueue;
 pub use simple::SimpleQueue;
 
-use crate::codec::{decode, encode};
 use crate::error::Result;
 use crate::share::Handle;
 use buffer::RawQueue;
@@ -87,13 +86,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// Add an item, blocking while a bounded queue is full (Python: `put(obj)`).
     pub fn put(&self, item: impl Borrow<T>) -> Result<()> {
-        self.raw.put(&encode(item.borrow())?, None)
+        self.raw.put_value(item.borrow(), None)
     }
 
     /// Add an item, waiting at most `timeout` for room; `Error::Full` after that
     /// (Python: `put(obj, timeout=t)`).
     pub fn put_timeout(&self, item: impl Borrow<T>, timeout: Duration) -> Result<()> {
-        self.raw.put(&encode(item.borrow())?, Some(timeout))
+        self.raw.put_value(item.borrow(), Some(timeout))
     }
 
     /// Add an item only if there is room now (Python: `put_nowait(obj)`).
@@ -104,13 +103,13 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// Remove and return the oldest item, blocking while empty (Python: `get()`).
     /// `Error::Closed` once the queue is closed and drained.
     pub fn get(&self) -> Result<T> {
-        decode(&self.raw.get(None)?)
+        self.raw.get_value(None)
     }
 
     /// As `get`, waiting at most `timeout`; `Error::Empty` after that
     /// (Python: `get(timeout=t)` raising `queue.Empty`).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        decode(&self.raw.get(Some(timeout))?)
+        self.raw.get_value(Some(timeout))
     }
 
     /// An item if one is there now, else `Error::Empty` (Python: `get_nowait()`).
