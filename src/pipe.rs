@@ -3,8 +3,9 @@
 //!
 //! Differences from Python:
 //! - `send`/`recv` are generic over any serde type (Python pickles); `send_bytes` /
-//!   `recv_bytes` move raw bytes. Message boundaries are kept either way, and messages of
-//!   any size are fragmented and reassembled by ipc-channel.
+//!   `recv_bytes` move raw bytes. Message boundaries are kept either way. A message over
+//!   64 KiB travels as a shared-memory region whose file descriptor crosses the socket,
+//!   instead of being streamed through it in fragments.
 //! - A one-way pipe gives two different types, [`PipeReceiver`] and [`PipeSender`], so
 //!   sending on the receiving end does not compile.
 //! - `recv` when every copy of the other end is closed is `Err(Error::Closed)` (Python:
@@ -14,13 +15,39 @@
 //! - An end belongs to one process at a time: reading one end from two processes at once is
 //!   not supported (use a `Queue` for many readers).
 
-use crate::codec::{decode, encode};
+use crate::codec::{decode, encode, encode_into, encoded_len};
 use crate::error::{Error, Result};
-use ipc_channel::ipc::{IpcReceiver, IpcSender};
+use ipc_channel::ipc::{IpcReceiver, IpcSender, IpcSharedMemory};
 use ipc_channel::{IpcError, TryRecvError};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
+
+/// Messages up to this size go through the socket; larger ones as shared memory.
+const INLINE_MAX: usize = 64 << 10;
+
+/// One message on the wire.
+#[derive(Serialize, Deserialize)]
+enum Frame {
+    Inline(ByteBuf),
+    Shared(IpcSharedMemory),
+}
+
+impl Frame {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Frame::Inline(b) => b,
+            Frame::Shared(m) => m,
+        }
+    }
+
+    fn into_vec(self) -> Vec<u8> {
+        match self {
+            Frame::Inline(b) => b.into_vec(),
+            Frame::Shared(m) => m.to_vec(),
+        }
+    }
+}
 use std::cell::RefCell;
 use std::time::Duration;
 
@@ -47,7 +74,7 @@ impl Pipe {
     /// # Panics
     /// When the process is out of file descriptors.
     pub fn one_way() -> (PipeReceiver, PipeSender) {
-        let (tx, rx) = ipc_channel::ipc::channel::<ByteBuf>()
+        let (tx, rx) = ipc_channel::ipc::channel::<Frame>()
             .unwrap_or_else(|e| panic!("cannot create a pipe: {e}"));
         (
             PipeReceiver {
@@ -61,14 +88,14 @@ impl Pipe {
 
 /// The sending end of a one-way pipe.
 pub struct PipeSender {
-    tx: IpcSender<ByteBuf>,
+    tx: IpcSender<Frame>,
 }
 
 /// The receiving end of a one-way pipe.
 pub struct PipeReceiver {
-    rx: IpcReceiver<ByteBuf>,
+    rx: IpcReceiver<Frame>,
     /// A message `poll` has already taken off the socket.
-    peeked: RefCell<Option<Vec<u8>>>,
+    peeked: RefCell<Option<Frame>>,
 }
 
 /// One end of a duplex pipe: sends to, and receives from, the other end.
@@ -96,12 +123,26 @@ fn recv_error(e: IpcError) -> Error {
 impl PipeSender {
     /// Send one value (Python: `conn.send(obj)`).
     pub fn send<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
-        self.send_bytes(&encode(value)?)
+        let len = encoded_len(value)?;
+        let frame = if len <= INLINE_MAX {
+            Frame::Inline(ByteBuf::from(encode(value)?))
+        } else {
+            let mut shm = IpcSharedMemory::from_byte(0, len);
+            // SAFETY: the region is ours alone until it is sent.
+            encode_into(value, unsafe { shm.deref_mut() })?;
+            Frame::Shared(shm)
+        };
+        self.tx.send(frame).map_err(send_error)
     }
 
     /// Send raw bytes as one message (Python: `conn.send_bytes(buf)`).
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
-        self.tx.send(ByteBuf::from(bytes)).map_err(send_error)
+        let frame = if bytes.len() <= INLINE_MAX {
+            Frame::Inline(ByteBuf::from(bytes))
+        } else {
+            Frame::Shared(IpcSharedMemory::from_bytes(bytes))
+        };
+        self.tx.send(frame).map_err(send_error)
     }
 }
 
@@ -109,15 +150,19 @@ impl PipeReceiver {
     /// Block for the next message and decode it as `T` (Python: `conn.recv()`).
     /// `Err(Error::Closed)` once the other end is closed and nothing is left.
     pub fn recv<T: DeserializeOwned>(&self) -> Result<T> {
-        decode(&self.recv_bytes()?)
+        decode(self.recv_frame()?.bytes())
     }
 
     /// Block for the next message as raw bytes (Python: `conn.recv_bytes()`).
     pub fn recv_bytes(&self) -> Result<Vec<u8>> {
-        if let Some(bytes) = self.peeked.borrow_mut().take() {
-            return Ok(bytes);
+        Ok(self.recv_frame()?.into_vec())
+    }
+
+    fn recv_frame(&self) -> Result<Frame> {
+        if let Some(frame) = self.peeked.borrow_mut().take() {
+            return Ok(frame);
         }
-        self.rx.recv().map(ByteBuf::into_vec).map_err(recv_error)
+        self.rx.recv().map_err(recv_error)
     }
 
     /// Whether a message is ready, waiting at most `timeout` for one (Python:
@@ -127,8 +172,8 @@ impl PipeReceiver {
             return Ok(true);
         }
         match self.rx.try_recv_timeout(timeout) {
-            Ok(buf) => {
-                *self.peeked.borrow_mut() = Some(buf.into_vec());
+            Ok(frame) => {
+                *self.peeked.borrow_mut() = Some(frame);
                 Ok(true)
             }
             Err(TryRecvError::Empty) => Ok(false),
