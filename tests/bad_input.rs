@@ -4,14 +4,7 @@
 use harness::example;
 
 fn rejects(run: harness::Run) {
-    run.expect_code(2);
-    let err = run.stderr();
-    assert!(
-        err.starts_with("error: "),
-        "a usage error on stderr:\n{err}"
-    );
-    assert!(err.contains("--help"), "points to --help:\n{err}");
-    assert!(run.stdout().is_empty(), "nothing ran:\n{}", run.stdout());
+    run.expect_usage_error();
 }
 
 #[test]

@@ -240,6 +240,29 @@ impl Run {
         self
     }
 
+    /// Panic unless this was a usage error: exit code 2, clap's `error: ...` on stderr
+    /// pointing to `--help`, and nothing on stdout (the example did not start its scenario).
+    pub fn expect_usage_error(&self) -> &Run {
+        self.expect_code(2);
+        let err = self.stderr();
+        assert!(
+            err.starts_with("error: "),
+            "a usage error on stderr\n{}",
+            self.context()
+        );
+        assert!(
+            err.contains("--help"),
+            "points to --help\n{}",
+            self.context()
+        );
+        assert!(
+            self.output.stdout.is_empty(),
+            "nothing ran\n{}",
+            self.context()
+        );
+        self
+    }
+
     /// Every `key=value` line of stdout, in order (a line's first `=` splits it; keys are
     /// identifiers: letters, digits, `_`).
     pub fn pairs(&self) -> Vec<(String, String)> {
