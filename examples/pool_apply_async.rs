@@ -27,9 +27,9 @@ struct Args {
     /// Worker processes (the seed: `Pool(processes=8)`).
     #[arg(long, default_value_t = 8, value_parser = multiproc::cli::processes)]
     workers: usize,
-    /// The pause between the two `ready()` checks, in seconds (the seed: `sleep(0.1)`).
+    /// How long to pause between the two `ready()` checks, in seconds (the seed: `sleep(0.1)`).
     #[arg(long, default_value = "0.1", value_parser = multiproc::cli::seconds)]
-    pause: Duration,
+    seconds: Duration,
     /// Also submit a task that is held until `get` with a timeout has given up on it.
     #[arg(long)]
     slow: bool,
@@ -67,7 +67,7 @@ fn run(args: Args) -> multiproc::Result<()> {
     let first3 = || -> Vec<bool> { results[..3].iter().map(|r| r.ready()).collect() };
     println!("Ready? {:?}", first3());
     println!("Sleeping...");
-    std::thread::sleep(args.pause); // the seed's sleep(0.1): time passes, nothing waits on it
+    std::thread::sleep(args.seconds); // the seed's sleep(0.1): time passes, nothing waits on it
     println!("Ready? {:?}", first3());
 
     let values = results

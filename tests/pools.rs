@@ -30,7 +30,7 @@ fn sorted<T: Ord + Clone>(items: &[T]) -> Vec<T> {
 
 #[test]
 fn apply_async_gives_the_seed_orbits_in_submission_order() {
-    let run = example!("pool_apply_async").args(["--pause", "0"]).run();
+    let run = example!("pool_apply_async").args(["--seconds", "0"]).run();
     run.expect_success();
     assert_eq!(list::<u32>(&run.one::<String>("results")), SEED_ORBITS);
     assert_eq!(run.one::<String>("ready_after_get"), "true,true,true");
@@ -41,7 +41,7 @@ fn apply_async_gives_the_seed_orbits_in_submission_order() {
 fn a_timed_out_get_leaves_the_task_running_and_a_later_get_returns_its_result() {
     let run = example!("pool_apply_async")
         .args([
-            "--pause",
+            "--seconds",
             "0",
             "--workers",
             "2",
@@ -336,7 +336,7 @@ fn pool_examples_reject_nonsense_with_exit_2() {
     let cases: &[(&str, &[&str])] = &[
         ("pool_map_sum", &["--workers", "0"]),
         ("pool_map_sum", &["--n", "-1"]),
-        ("pool_apply_async", &["--pause", "-1"]),
+        ("pool_apply_async", &["--seconds", "-1"]),
         ("pool_apply_async", &["--get-timeout", "1"]), // only with --slow
         ("pool_map_variants", &["--chunksize", "0"]),
         ("pool_map_variants", &["--repeat", "many"]),
