@@ -17,24 +17,30 @@ where
     match body(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let name = std::env::args()
-                .next()
-                .and_then(|p| {
-                    std::path::Path::new(&p)
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                })
-                .unwrap_or_default();
-            eprintln!("{name}: error: {e}");
+            eprintln!("{}: error: {e}", program_name().unwrap_or_default());
             ExitCode::FAILURE
         }
     }
 }
 
+/// The name this program was started as (`argv[0]` without its directory).
+fn program_name() -> Option<String> {
+    std::env::args().next().and_then(|p| {
+        std::path::Path::new(&p)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+    })
+}
+
 /// Reject arguments that parse but make no sense together: print `message` with the usage
 /// line and exit 2, as clap does for its own checks.
 pub fn usage_error<A: clap::CommandFactory>(message: impl Display) -> ! {
-    A::command()
+    let mut command = A::command();
+    // As clap's own errors do: the usage line names the binary, not the package.
+    if let Some(name) = program_name() {
+        command = command.bin_name(name);
+    }
+    command
         .error(clap::error::ErrorKind::ValueValidation, message)
         .exit()
 }
@@ -61,6 +67,24 @@ pub fn millis(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(v))
 }
 
+/// Parse a number of processes (`--workers`, `-p`): a whole number, at least 1.
+/// Use with clap: `#[arg(long, value_parser = multiproc::cli::processes)]`. (clap's
+/// `value_parser!(usize)` has no `.range`; this is that range for `usize`.)
+pub fn processes(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("at least one process is needed".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{s}' is not a whole number of processes")),
+    }
+}
+
+/// A list as one `key=value` value: the items comma-separated, `""` for none
+/// (`println!("results={}", cli::comma_list(&results))`).
+pub fn comma_list<T: Display>(items: impl IntoIterator<Item = T>) -> String {
+    let items: Vec<String> = items.into_iter().map(|i| i.to_string()).collect();
+    items.join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +103,22 @@ mod tests {
     fn millis_rejects_negative() {
         assert_eq!(millis("100"), Ok(Duration::from_millis(100)));
         assert!(millis("-5").is_err());
+    }
+
+    #[test]
+    fn processes_must_be_at_least_one() {
+        assert_eq!(processes("4"), Ok(4));
+        assert!(processes("0").is_err());
+        assert!(processes("-2").is_err());
+        assert!(processes("two").is_err());
+    }
+
+    #[test]
+    fn comma_list_joins_with_commas() {
+        assert_eq!(comma_list([1, 2, 3]), "1,2,3");
+        assert_eq!(comma_list(Vec::<u8>::new()), "");
+        let flags = vec![true, false];
+        assert_eq!(comma_list(&flags), "true,false");
+        assert_eq!(flags.len(), 2, "borrowed, not consumed");
     }
 }

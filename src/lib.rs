@@ -45,6 +45,7 @@ pub mod rlock;
 pub mod semaphore;
 mod share;
 mod shm;
+pub mod timing;
 pub mod value;
 pub mod workloads;
 

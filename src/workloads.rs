@@ -23,13 +23,18 @@ pub fn calculate_e(exit: &Event) -> f64 {
     e_value
 }
 
-/// Seed 004's `f(n)`: the sum of x² for x below 10,000 (the seed ignores `n`; so do we, but
-/// the bound goes through `black_box` so the loop really runs). `f` summed over 0..10,000
-/// is 3,332,833,350,000,000.
+/// Seed 004's `f(n)`: the sum of x² for x below 10,000 (the seed ignores `n`; so do we).
+/// `f` summed over 0..10,000 is 3,332,833,350,000,000.
+///
+/// Every `x` passes through `black_box`, so each of the 10,000 steps really runs, as in the
+/// seed. An opaque bound alone is not enough: LLVM recognises `sum += x * x` over a range
+/// and replaces the loop with the closed form `(b-1)b(2b-1)/6`, which made a whole serial
+/// run of the seed take 15 µs instead of tens of milliseconds.
 pub fn sum_of_squares(_n: u64) -> u64 {
     let bound = black_box(10_000u64);
     let mut sum = 0u64;
     for x in 0..bound {
+        let x = black_box(x);
         sum += x * x;
     }
     sum
@@ -115,6 +120,38 @@ pub const SEED_POINTS: [Complex; 15] = [
 pub const SEED_POINT_ORBITS: [u32; 15] =
     [49, 23, 47, 43, 18, 39, 59, 69, 60, 23, 47, 43, 18, 39, 57];
 
+/// Seed 003's `operator.add`, for `pool.starmap(add, zip(A, B))`.
+pub fn add(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+/// Seed 003's `A` and `B`: `A = 0..n`, `B = n..2n`. Element-wise, `A + B` sums to
+/// `n(2n - 1)`.
+pub fn seed_ab(n: u64) -> (Vec<u64>, Vec<u64>) {
+    ((0..n).collect(), (n..2 * n).collect())
+}
+
+/// Python's builtin `sum` over a list, as a pool task: `pool.map(sum_list, chunks)`.
+pub fn sum_list(values: Vec<u64>) -> u64 {
+    values.iter().sum()
+}
+
+/// Seed 003's `chunk_list(list, chunks=k)`: consecutive pieces of `ceil(len / k)` items, so
+/// at most `k` of them (fewer when `len` is not much bigger than `k`: 10 items in 7 chunks
+/// gives 5 pieces of 2), and none for an empty list. `k` must be at least 1.
+pub fn chunk_list<T: Clone>(items: &[T], chunks: usize) -> Vec<Vec<T>> {
+    assert!(chunks > 0, "chunk_list needs at least one chunk");
+    let size = items.len().div_ceil(chunks).max(1);
+    items.chunks(size).map(<[T]>::to_vec).collect()
+}
+
+/// One row of seed 003's display of `A`, `B` and `A + B`: `prefix` then the values,
+/// right-aligned in two columns, in brackets: `"+ [ 10, 11, 12 ]"`.
+pub fn aligned_row(prefix: &str, values: &[u64]) -> String {
+    let cells: Vec<String> = values.iter().map(|v| format!("{v:>2}")).collect();
+    format!("{prefix:<1} [ {} ]", cells.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +195,33 @@ mod tests {
         assert_eq!(v.point(0, 0), Complex::new(0.1015 - 0.005, -0.633 - 0.005));
         let last = v.point(1599, 1599);
         assert!((last.re - (0.1015 + 0.005 - 0.01 / 1600.0)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn chunk_list_follows_the_seed() {
+        let items: Vec<u64> = (0..10).collect();
+        let sizes = |k| {
+            chunk_list(&items, k)
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(3), [4, 4, 2]);
+        assert_eq!(sizes(7), [2, 2, 2, 2, 2]);
+        assert_eq!(sizes(1), [10]);
+        assert_eq!(sizes(20), [1; 10]);
+        assert_eq!(chunk_list(&items, 3).concat(), items);
+        assert!(chunk_list::<u64>(&[], 4).is_empty());
+    }
+
+    #[test]
+    fn seed_ab_sums_to_n_2n_minus_1() {
+        let (a, b) = seed_ab(10);
+        let added: Vec<u64> = a.iter().zip(&b).map(|(&a, &b)| add(a, b)).collect();
+        assert_eq!(added, (0..10).map(|i| 2 * i + 10).collect::<Vec<_>>());
+        assert_eq!(sum_list(added), 10 * 19);
+        assert_eq!(aligned_row("+", &b[..3]), "+ [ 10, 11, 12 ]");
+        assert_eq!(aligned_row(" ", &a[..2]), "  [  0,  1 ]");
+        assert_eq!(aligned_row("", &[]), "  [  ]");
     }
 }

@@ -50,6 +50,11 @@ fn map_keeps_input_order_for_every_chunksize() {
         );
     }
     assert_eq!(
+        pool.chunksize(None).map(square, 0..100).unwrap(),
+        expected,
+        "chunksize(None) is the default"
+    );
+    assert_eq!(
         pool.map(|x: u64| x + 1, [1, 2]).unwrap(),
         [2, 3],
         "non-capturing closure"

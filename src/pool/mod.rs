@@ -179,7 +179,8 @@ pub fn default_chunksize(items: usize, processes: usize) -> usize {
 /// A view of a pool that submits with a given chunksize: `pool.chunksize(3).map(f, xs)`.
 pub struct Chunked<'p> {
     pool: &'p Pool,
-    size: usize,
+    /// `None`: each call's Python default.
+    size: Option<usize>,
 }
 
 impl Pool {
@@ -207,9 +208,14 @@ impl Pool {
             .collect()
     }
 
-    /// Submit with this chunksize (Python: the `chunksize` argument).
-    pub fn chunksize(&self, size: usize) -> Chunked<'_> {
-        Chunked { pool: self, size }
+    /// Submit with this chunksize (Python: the `chunksize` argument): `chunksize(3)`, or
+    /// `chunksize(None)` for each call's default, as Python's `chunksize=None` (handy when
+    /// the size is an option: `pool.chunksize(args.chunksize).map(f, xs)`).
+    pub fn chunksize(&self, size: impl Into<Option<usize>>) -> Chunked<'_> {
+        Chunked {
+            pool: self,
+            size: size.into(),
+        }
     }
 
     // ----- submitting ---------------------------------------------------------------
@@ -696,7 +702,7 @@ macro_rules! chunked_methods {
         {
             let job = self
                 .pool
-                .map_job(f, items.into_iter().collect(), Some(self.size))?;
+                .map_job(f, items.into_iter().collect(), self.size)?;
             Ok(AsyncResult::new(self.pool, job, assemble_all::<R>))
         }
 
@@ -727,7 +733,7 @@ macro_rules! chunked_methods {
         {
             let job = self
                 .pool
-                .starmap_job(f, items.into_iter().collect(), Some(self.size))?;
+                .starmap_job(f, items.into_iter().collect(), self.size)?;
             Ok(AsyncResult::new(self.pool, job, assemble_all::<R>))
         }
 
@@ -742,7 +748,7 @@ macro_rules! chunked_methods {
             R: Serialize + DeserializeOwned,
         {
             self.pool
-                .imap_job(f, items.into_iter().collect(), self.size, true)
+                .imap_job(f, items.into_iter().collect(), self.size.unwrap_or(1), true)
         }
 
         /// `Pool::imap_unordered` with this chunksize.
@@ -755,8 +761,12 @@ macro_rules! chunked_methods {
             A: Serialize + DeserializeOwned,
             R: Serialize + DeserializeOwned,
         {
-            self.pool
-                .imap_job(f, items.into_iter().collect(), self.size, false)
+            self.pool.imap_job(
+                f,
+                items.into_iter().collect(),
+                self.size.unwrap_or(1),
+                false,
+            )
         }
     };
 }

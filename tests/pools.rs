@@ -1,0 +1,361 @@
+//! E. Pools and data parallelism: the invariants of pool_map_sum, pool_apply_async,
+//! pool_map_variants, pool_stop_event, added_ab, big_sum_ab, parallel_reduction,
+//! pool_benchmark, task_parallel and starmap_hello, checked by running the real binaries.
+//! Timings are printed by some of them and never asserted. The library's own pool checks
+//! (panics, dead workers, timeouts, empty input) are in forked_pool.rs.
+
+use harness::example;
+use std::collections::HashMap;
+use std::str::FromStr;
+
+/// Seed 001's printed result for its 15 points.
+const SEED_ORBITS: [u32; 15] = [49, 23, 47, 43, 18, 39, 59, 69, 60, 23, 47, 43, 18, 39, 57];
+
+/// A comma-separated `key=value` list ("" is the empty list).
+fn list<T: FromStr>(value: &str) -> Vec<T>
+where
+    T::Err: std::fmt::Debug,
+{
+    if value.is_empty() {
+        return Vec::new();
+    }
+    value.split(',').map(|v| v.parse().expect(value)).collect()
+}
+
+fn sorted<T: Ord + Clone>(items: &[T]) -> Vec<T> {
+    let mut v = items.to_vec();
+    v.sort();
+    v
+}
+
+#[test]
+fn apply_async_gives_the_seed_orbits_in_submission_order() {
+    let run = example!("pool_apply_async").args(["--seconds", "0"]).run();
+    run.expect_success();
+    assert_eq!(list::<u32>(&run.one::<String>("results")), SEED_ORBITS);
+    assert_eq!(run.one::<String>("ready_after_get"), "true,true,true");
+    assert_eq!(list::<bool>(&run.one::<String>("successful")), [true; 15]);
+}
+
+#[test]
+fn a_timed_out_get_leaves_the_task_running_and_a_later_get_returns_its_result() {
+    let run = example!("pool_apply_async")
+        .args([
+            "--seconds",
+            "0",
+            "--workers",
+            "2",
+            "--slow",
+            "--get-timeout",
+            "0.1",
+        ])
+        .run();
+    run.expect_success();
+    assert_eq!(run.one::<String>("slow_get_timeout"), "timed out");
+    assert!(!run.one::<bool>("slow_ready_after_timeout"));
+    assert_eq!(run.one::<u32>("slow_result"), SEED_ORBITS[0]);
+}
+
+#[test]
+fn pool_map_sum_is_3332833350000000_serial_and_pooled() {
+    let run = example!("pool_map_sum").args(["--workers", "2"]).run();
+    run.expect_success();
+    assert_eq!(run.one::<u64>("pool_sum"), 3_332_833_350_000_000);
+    assert_eq!(run.one::<u64>("serial_sum"), 3_332_833_350_000_000);
+}
+
+#[test]
+fn pool_map_sum_over_fewer_calls_is_that_many_times_f() {
+    let f: u64 = (0..10_000u64).map(|x| x * x).sum();
+    for (n, workers) in [("0", "1"), ("7", "3")] {
+        let run = example!("pool_map_sum")
+            .args(["--n", n, "--workers", workers])
+            .run();
+        run.expect_success();
+        let n: u64 = n.parse().unwrap();
+        assert_eq!(run.one::<u64>("pool_sum"), n * f);
+        assert_eq!(run.one::<u64>("serial_sum"), n * f);
+    }
+}
+
+const VARIANTS: [&str; 6] = [
+    "map",
+    "map_async",
+    "starmap",
+    "starmap_async",
+    "imap",
+    "imap_unordered",
+];
+
+/// Run pool_map_variants and return each variant's results.
+fn variants(chunksize: Option<&str>, repeat: usize) -> HashMap<&'static str, Vec<u32>> {
+    let mut args = vec![
+        "--workers".to_string(),
+        "3".into(),
+        "--repeat".into(),
+        repeat.to_string(),
+    ];
+    if let Some(k) = chunksize {
+        args.extend(["--chunksize".to_string(), k.to_string()]);
+    }
+    let run = example!("pool_map_variants").args(args).run();
+    run.expect_success();
+    VARIANTS
+        .iter()
+        .map(|&v| (v, list(&run.one::<String>(v))))
+        .collect()
+}
+
+#[test]
+fn every_map_variant_gives_the_seed_orbits_for_chunksizes_1_3_and_default() {
+    for chunksize in [None, Some("1"), Some("3")] {
+        for repeat in [1, 3] {
+            let want: Vec<u32> = SEED_ORBITS.repeat(repeat);
+            let got = variants(chunksize, repeat);
+            for v in VARIANTS {
+                if v == "imap_unordered" {
+                    assert_eq!(
+                        sorted(&got[v]),
+                        sorted(&want),
+                        "{v}: the same multiset, chunksize {chunksize:?}, repeat {repeat}"
+                    );
+                } else {
+                    assert_eq!(
+                        got[v], want,
+                        "{v}: in input order, chunksize {chunksize:?}, repeat {repeat}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn an_empty_input_gives_an_empty_result_in_every_variant() {
+    for chunksize in [None, Some("3")] {
+        let got = variants(chunksize, 0);
+        for v in VARIANTS {
+            assert!(
+                got[v].is_empty(),
+                "{v}, chunksize {chunksize:?}: {:?}",
+                got[v]
+            );
+        }
+    }
+}
+
+#[test]
+fn an_event_created_before_the_pool_stops_calculate_e_at_e() {
+    let run = example!("pool_stop_event")
+        .args(["--seconds", "0.5", "--workers", "2"])
+        .run();
+    run.expect_success();
+    assert!(
+        !run.one::<bool>("ready_before_set"),
+        "calculate_e runs until the event is set"
+    );
+    let e: f64 = run.one("e");
+    assert!((e - std::f64::consts::E).abs() < 1e-12, "e = {e}");
+}
+
+#[test]
+fn added_ab_is_10_12_up_to_28_in_three_aligned_rows() {
+    let run = example!("added_ab").args(["--workers", "3"]).run();
+    run.expect_success();
+    let want: Vec<u64> = (0..10).map(|i| 2 * i + 10).collect();
+    assert_eq!(list::<u64>(&run.one::<String>("added_ab")), want);
+    let out = run.stdout();
+    assert!(
+        out.contains("  [  0,  1,  2,  3,  4,  5,  6,  7,  8,  9 ]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+ [ 10, 11, 12, 13, 14, 15, 16, 17, 18, 19 ]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("= [ 10, 12, 14, 16, 18, 20, 22, 24, 26, 28 ]"),
+        "{out}"
+    );
+}
+
+/// The partial sums seed 003's `chunk_list(data, chunks=p)` gives for `values`.
+fn partials(values: &[u64], p: usize) -> Vec<u64> {
+    let size = values.len().div_ceil(p).max(1);
+    values.chunks(size).map(|c| c.iter().sum()).collect()
+}
+
+#[test]
+fn big_sum_ab_is_n_2n_minus_1_and_the_serial_sum_for_1_2_3_and_7_processes() {
+    let n: u64 = 1000;
+    let added: Vec<u64> = (0..n).map(|i| 2 * i + n).collect();
+    for p in [1, 2, 3, 7] {
+        let run = example!("big_sum_ab")
+            .args(["-n", &n.to_string(), "-p", &p.to_string(), "-q"])
+            .run();
+        run.expect_success();
+        assert_eq!(run.one::<u64>("sum"), n * (2 * n - 1), "{p} processes");
+        assert_eq!(run.one::<u64>("serial_sum"), n * (2 * n - 1));
+        assert!(run.one::<bool>("added_equals_serial"));
+        assert_eq!(
+            list::<u64>(&run.one::<String>("partial_sums")),
+            partials(&added, p),
+            "one partial sum per chunk, {p} processes"
+        );
+    }
+}
+
+#[test]
+fn big_sum_ab_on_the_seed_defaults_prints_the_rows_and_190() {
+    let run = example!("big_sum_ab").args(["-p", "2"]).run();
+    run.expect_success();
+    assert_eq!(run.one::<u64>("sum"), 190);
+    assert!(
+        run.stdout()
+            .contains("= [ 10, 12, 14, 16, 18, 20, 22, 24, 26, 28 ]")
+    );
+    assert!(run.stdout().contains("sum: 190"));
+}
+
+#[test]
+fn parallel_reduction_equals_the_serial_sum_for_1_2_3_and_7_processes() {
+    let n: u64 = 100_000;
+    let data: Vec<u64> = (0..n).collect();
+    for p in [1, 2, 3, 7] {
+        let run = example!("parallel_reduction")
+            .args(["--n", &n.to_string(), "--workers", &p.to_string()])
+            .run();
+        run.expect_success();
+        assert_eq!(run.one::<u64>("sum"), n * (n - 1) / 2, "{p} processes");
+        assert_eq!(run.one::<u64>("serial_sum"), n * (n - 1) / 2);
+        assert_eq!(
+            list::<u64>(&run.one::<String>("partial_sums")),
+            partials(&data, p),
+            "imap yields the chunks' sums in order, {p} processes"
+        );
+    }
+}
+
+#[test]
+fn parallel_reduction_with_more_processes_than_items_or_no_items() {
+    let run = example!("parallel_reduction")
+        .args(["--n", "10", "--workers", "7"])
+        .run();
+    run.expect_success();
+    assert_eq!(
+        list::<u64>(&run.one::<String>("partial_sums")),
+        [1, 5, 9, 13, 17]
+    );
+    assert_eq!(run.one::<u64>("sum"), 45);
+
+    let run = example!("parallel_reduction").args(["--n", "0"]).run();
+    run.expect_success();
+    assert!(run.one::<String>("partial_sums").is_empty());
+    assert_eq!(run.one::<u64>("sum"), 0);
+    assert_eq!(run.one::<u64>("serial_sum"), 0);
+}
+
+#[test]
+fn pool_benchmark_pool_results_equal_the_serial_results() {
+    let n = 5000u64;
+    // The seed's work_function over its inputs, summed in input order.
+    let checksum: f64 = (1..=n)
+        .zip((1..=n).rev())
+        .map(|(a, b)| ((a as f64).sqrt() / (b as f64).sqrt()).sqrt())
+        .sum();
+    for p in ["1", "3"] {
+        let run = example!("pool_benchmark")
+            .args([n.to_string().as_str(), p, "--trials", "2"])
+            .run();
+        run.expect_success();
+        assert!(run.one::<bool>("results_equal"), "P = {p}");
+        assert_eq!(run.one::<f64>("serial_checksum"), checksum);
+        assert_eq!(run.one::<f64>("pool_checksum"), checksum);
+    }
+}
+
+#[test]
+fn task_parallel_sends_exactly_the_json_it_writes_with_apply_async_and_with_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = example!("task_parallel")
+        .args(["--data", "spam,eggs,ünïcødé"])
+        .arg("--dir")
+        .arg(dir.path())
+        .run();
+    run.expect_success();
+    assert_eq!(run.values("received_equals_file"), ["true", "true"]);
+    assert_eq!(run.values("exitcode"), ["0", "0"]);
+    let files = run.values("json_file");
+    let received = run.values("received_json");
+    assert_eq!(files.len(), 2);
+    assert_ne!(files[0], files[1], "one file per round");
+    let want = serde_json::json!([
+        {"index": 0, "item": "spam", "foo": "FOO_SPAM"},
+        {"index": 1, "item": "eggs", "foo": "FOO_EGGS"},
+        {"index": 2, "item": "ünïcødé", "foo": "FOO_ÜNÏCØDÉ"},
+    ]);
+    for (file, got) in files.iter().zip(&received) {
+        let path = std::path::Path::new(file);
+        assert!(path.starts_with(dir.path()), "{file} is in --dir");
+        let written = std::fs::read_to_string(path).unwrap();
+        assert_eq!(&written, got, "the server received the file's bytes");
+        let parsed: serde_json::Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(parsed, want);
+    }
+}
+
+#[test]
+fn starmap_hello_gives_11_results_in_order_and_apply_makes_one_call() {
+    let run = example!("starmap_hello").args(["--workers", "3"]).run();
+    run.expect_success();
+    let pairs: Vec<(usize, char)> = "Hello world".chars().enumerate().collect();
+    let want: Vec<String> = pairs
+        .iter()
+        .map(|(i, c)| format!("{:?}", format!("function( {i}, {c} )")))
+        .collect();
+    assert_eq!(run.values("result"), want, "11 results, in input order");
+    let calls: Vec<String> = pairs.iter().map(|(i, c)| format!("{i}:{c:?}")).collect();
+    assert_eq!(
+        sorted(&run.values("worker_call")),
+        sorted(&calls),
+        "each pair called once, in some worker"
+    );
+    assert_eq!(
+        run.values("apply_call_pairs"),
+        ["11"],
+        "one call, all 11 pairs"
+    );
+    assert_eq!(
+        run.one::<String>("apply_result"),
+        r#""function( (0, 'H'), (1, 'e'), (2, 'l'), (3, 'l'), (4, 'o'), (5, ' '), (6, 'w'), (7, 'o'), (8, 'r'), (9, 'l'), (10, 'd') )""#
+    );
+}
+
+#[test]
+fn pool_examples_reject_nonsense_with_exit_2() {
+    let cases: &[(&str, &[&str])] = &[
+        ("pool_map_sum", &["--workers", "0"]),
+        ("pool_map_sum", &["--n", "-1"]),
+        ("pool_apply_async", &["--seconds", "-1"]),
+        ("pool_apply_async", &["--get-timeout", "1"]), // only with --slow
+        ("pool_map_variants", &["--chunksize", "0"]),
+        ("pool_map_variants", &["--repeat", "many"]),
+        ("pool_stop_event", &["--seconds", "nan"]),
+        ("pool_stop_event", &["--workers", "-2"]),
+        ("added_ab", &["--n", "ten"]),
+        ("big_sum_ab", &["-p", "0"]),
+        ("big_sum_ab", &["-n", "-5"]),
+        ("parallel_reduction", &["--workers", "0"]),
+        ("pool_benchmark", &["0", "2"]),
+        ("pool_benchmark", &["100", "0"]),
+        ("pool_benchmark", &["100", "2", "--trials", "0"]),
+        ("task_parallel", &["--dir", "/nonexistent/multiproc-test"]),
+        ("starmap_hello", &["--workers", "0"]),
+    ];
+    for (name, args) in cases {
+        harness::Example::by_name(name)
+            .args(*args)
+            .run()
+            .expect_usage_error();
+    }
+}
