@@ -29,7 +29,7 @@ struct Args {
     #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
     n: u64,
     /// Share of the units done by the main process alone, before the parallel part.
-    #[arg(long, default_value_t = 0.1, value_parser = fraction)]
+    #[arg(long, default_value_t = 0.1, value_parser = multiproc::cli::fraction)]
     serial_fraction: f64,
     /// Largest number of processes to try (default: 4, or the CPU count if larger).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
@@ -37,14 +37,6 @@ struct Args {
     /// Runs per process count; the fastest counts.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     trials: u32,
-}
-
-fn fraction(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    (0.0..=1.0)
-        .contains(&v)
-        .then_some(v)
-        .ok_or_else(|| format!("a fraction is between 0 and 1, got {s}"))
 }
 
 fn work(units: Range<u64>) -> u64 {

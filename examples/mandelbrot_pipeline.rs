@@ -35,16 +35,16 @@ type Orbit = ((u32, u32), u32);
 #[derive(Parser)]
 struct Args {
     /// Pixels per side of the square canvas (the seed: 1600).
-    #[arg(long, default_value_t = View::SEED.pixdim as u32, value_parser = clap::value_parser!(u32).range(1..=20_000))]
+    #[arg(long, default_value_t = View::SEED.pixdim as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pixdim: u32,
     /// Real part of the view's centre (the seed: 0.1015).
-    #[arg(long, default_value_t = View::SEED.x, allow_negative_numbers = true, value_parser = finite)]
+    #[arg(long, default_value_t = View::SEED.x, allow_negative_numbers = true, value_parser = multiproc::cli::finite)]
     x: f64,
     /// Imaginary part of the view's centre (the seed: -0.633).
-    #[arg(long, default_value_t = View::SEED.y, allow_negative_numbers = true, value_parser = finite)]
+    #[arg(long, default_value_t = View::SEED.y, allow_negative_numbers = true, value_parser = multiproc::cli::finite)]
     y: f64,
     /// Side of the square view in the complex plane (the seed: 0.01).
-    #[arg(long, default_value_t = View::SEED.size, value_parser = positive)]
+    #[arg(long, default_value_t = View::SEED.size, value_parser = multiproc::cli::positive)]
     size: f64,
     /// Iterations before a point counts as inside the set (the seed: 255).
     #[arg(long, default_value_t = 255, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -58,20 +58,6 @@ struct Args {
     /// Where to write the PNG (default: mandelbrot_pipeline.png in the temp directory).
     #[arg(long)]
     output: Option<PathBuf>,
-}
-
-fn finite(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    v.is_finite()
-        .then_some(v)
-        .ok_or_else(|| format!("'{s}' is not a finite number"))
-}
-
-fn positive(s: &str) -> Result<f64, String> {
-    let v = finite(s)?;
-    (v > 0.0)
-        .then_some(v)
-        .ok_or_else(|| format!("'{s}' is not a positive number"))
 }
 
 /// The seed's `produce_points`: every pixel's point, in batches, into the todo queue. Then

@@ -58,11 +58,14 @@ fn half_the_cpus() -> u32 {
     (multiproc::cpu::cpu_count() as u32 / 2).max(1)
 }
 
+/// A fraction above zero: with no decay a maker would never stop.
 fn decay(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    (v > 0.0 && v <= 1.0)
-        .then_some(v)
-        .ok_or_else(|| format!("decay must be in (0, 1], got {s}"))
+    let v = multiproc::cli::fraction(s)?;
+    if v > 0.0 {
+        Ok(v)
+    } else {
+        Err("a decay of 0 would never stop the makers".into())
+    }
 }
 
 /// One list of work: the seed's `[uniform(0, 2π) for i in range(randrange(1, 10))]`, plus

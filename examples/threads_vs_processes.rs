@@ -10,7 +10,8 @@
 //! run Python code at a time) while its processes halve it; Rust threads have no GIL, so
 //! here threads speed up CPU work just as processes do, given two free cores. Threads share
 //! the process (same pid); processes each have their own.
-//! The processes run before the threads are spawned: `fork` only from a single-threaded
+//! Each round starts its processes while the program has a single thread (before spawning
+//! the round's threads, after joining the last round's): `fork` only from a single-threaded
 //! program.
 //!
 //! Run: `just run threads_vs_processes` (or `cargo run --release --bin threads_vs_processes`)
