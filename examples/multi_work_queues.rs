@@ -260,10 +260,19 @@ fn run(args: Args) -> multiproc::Result<()> {
         p.start()?;
     }
     let mut failed = Vec::new();
-    for p in &mut processes {
+    for (i, p) in processes.iter_mut().enumerate() {
         let code = p.join()?;
         if code != 0 {
             failed.push(format!("{} exited with {code}", p.get_name()));
+        }
+        if i + 1 == args.makers as usize && makers_left.load() != 0 {
+            // Every maker has exited, but one died before counting itself out: without
+            // this the workers would wait for it for ever (the seed would hang here).
+            failed.push(format!(
+                "{} makers never counted themselves out",
+                makers_left.load()
+            ));
+            makers_left.store(0);
         }
     }
     println!("Elapsed: {:.3}s", started.elapsed().as_secs_f64());
