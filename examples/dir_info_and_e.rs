@@ -181,7 +181,6 @@ fn with_processes(dir: &Path, interval: Duration) -> multiproc::Result<Outcome> 
                     progress.bytes.load() as f64 / 1e6,
                     e_process.is_alive()
                 );
-                println!("status_files={}", progress.files.load());
                 if !walker.is_alive() && dir_result.empty() {
                     exit_event.set();
                     return Err(Error::Invalid(format!(

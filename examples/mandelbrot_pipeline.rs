@@ -79,7 +79,8 @@ fn produce_points(todo: &Queue<Vec<Point>>, view: View, batch: usize) -> multipr
     }
     todo.close();
     println!(
-        "Queued {} points in process {}",
+        "{}Queued {} points in process {}",
+        clear_line(),
         thousands(npoints as u64),
         std::process::id()
     );
@@ -110,7 +111,8 @@ fn process_points(
         i += batch.len() as u64;
     }
     println!(
-        "Processed {} points in process {} ({:.2} seconds)",
+        "{}Processed {} points in process {} ({:.2} seconds)",
+        clear_line(),
         thousands(i),
         std::process::id(),
         start.elapsed().as_secs_f64()
@@ -325,6 +327,17 @@ impl Progress {
             eprintln!();
         }
         self.shown = None;
+    }
+}
+
+/// On a terminal, what starts a line printed by a producer or consumer: back to the start
+/// of the line and clear it, so the line replaces the main process's progress bar there
+/// instead of being glued to it (the bar is redrawn on the next line).
+fn clear_line() -> &'static str {
+    if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
+        "\r\x1b[K"
+    } else {
+        ""
     }
 }
 
