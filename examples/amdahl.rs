@@ -34,7 +34,8 @@ struct Args {
     /// Largest number of processes to try (default: 4, or the CPU count if larger).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     processes: Option<u32>,
-    /// Runs per process count; the fastest counts.
+    /// Rounds of runs, each with every process count in turn; the fastest run of each
+    /// count counts.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     trials: u32,
 }
@@ -89,18 +90,26 @@ fn run(args: Args) -> multiproc::Result<()> {
         args.trials
     );
 
-    let mut rows = Vec::new();
-    for p in 1..=max_p {
-        let mut best: Option<(u64, Duration, Duration)> = None;
-        for _ in 0..args.trials {
+    // Trials on the outside: every process count gets a run in each round, so a change in
+    // the machine's speed during the measurement hits all of them alike.
+    let mut best: Vec<Option<(u64, Duration, Duration)>> = vec![None; max_p as usize];
+    for _ in 0..args.trials {
+        for p in 1..=max_p {
             let r = one_run(args.n, serial, p)?;
-            if best.is_none_or(|b| r.1 + r.2 < b.1 + b.2) {
-                best = Some(r);
+            let slot = &mut best[p as usize - 1];
+            if slot.is_none_or(|b| r.1 + r.2 < b.1 + b.2) {
+                *slot = Some(r);
             }
         }
-        let (result, s, par) = best.expect("at least one trial");
-        rows.push((p, result, s, par));
     }
+    let rows: Vec<(u32, u64, Duration, Duration)> = best
+        .into_iter()
+        .zip(1..)
+        .map(|(b, p)| {
+            let (result, s, par) = b.expect("at least one trial");
+            (p, result, s, par)
+        })
+        .collect();
 
     // The serial fraction as measured with one process: serial time over total time.
     let (_, _, s1, par1) = rows[0];
