@@ -53,28 +53,30 @@ impl CalculateE {
         }
     }
 
-    /// What runs in the process: do the work, return the value through the queue.
-    fn run(exit_event: &Event, result_queue: &SimpleQueue<f64>) -> multiproc::Result<()> {
+    /// What runs in the process (Python: `run(self)`): do the work, return the value
+    /// through the queue.
+    fn run(&self) -> multiproc::Result<()> {
         let me = current_process();
         println!("run() in {} (pid {})", me.name(), me.pid());
         println!("run_pid={}", me.pid());
         println!("run_name={}", me.name());
-        let e_value = calculate_e(exit_event);
-        result_queue.put(e_value)
+        let e_value = calculate_e(&self.exit_event);
+        self.result_queue.put(e_value)
     }
 
-    /// Python: `.start()`: fork a child named `calculate_e_process` that calls `run()`.
+    /// Python: `.start()`: fork a child named `calculate_e_process` that calls `run()` on
+    /// its copy of this object (the queue and the event are shared; the handle is not).
     fn start(&mut self) -> multiproc::Result<()> {
-        let (exit_event, queue) = (self.exit_event.clone(), self.result_queue.clone());
-        let mut p = Process::new(move || CalculateE::run(&exit_event, &queue)).name(Self::NAME);
+        let child_self = CalculateE {
+            result_queue: self.result_queue.clone(),
+            result: None,
+            exit_event: self.exit_event.clone(),
+            process: None,
+        };
+        let mut p = Process::new(move || child_self.run()).name(Self::NAME);
         p.start()?;
         self.process = Some(p);
         Ok(())
-    }
-
-    /// Python: calling `.run()` directly, in this process.
-    fn run_inline(&self) -> multiproc::Result<()> {
-        CalculateE::run(&self.exit_event, &self.result_queue)
     }
 
     /// The value, waiting for it the first time (the queue can be read only once).
@@ -114,7 +116,7 @@ fn run(args: Args) -> multiproc::Result<()> {
             exit_event.set();
             Instant::now()
         });
-        e_process.run_inline()?;
+        e_process.run()?; // .run() instead of .start()
         set_at = timer.join().expect("the timer thread does not panic");
     } else {
         e_process.start()?;
