@@ -20,7 +20,7 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     n: u64,
     /// Worker processes (the seed: `Pool()`, one per CPU).
-    #[arg(long, default_value_t = num_cpus::get(), value_parser = multiproc::cli::processes)]
+    #[arg(long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = multiproc::cli::processes)]
     workers: usize,
 }
 

@@ -28,7 +28,7 @@ struct Args {
     #[arg(short = 'n', long = "n", default_value_t = 10)]
     n: u64,
     /// Worker processes, and chunks of the partial sum (the seed: the CPU count).
-    #[arg(short = 'p', long, default_value_t = num_cpus::get(), value_parser = multiproc::cli::processes)]
+    #[arg(short = 'p', long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = multiproc::cli::processes)]
     processes: usize,
     /// Do not print A, B and A + B.
     #[arg(short = 'q', long)]

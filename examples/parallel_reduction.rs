@@ -31,7 +31,7 @@ struct Args {
     #[arg(long, default_value_t = 1_000_000)]
     n: u64,
     /// Worker processes, and chunks (the seed: `Pool(processes)`; default: one per CPU).
-    #[arg(long, default_value_t = num_cpus::get(), value_parser = multiproc::cli::processes)]
+    #[arg(long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = multiproc::cli::processes)]
     workers: usize,
 }
 

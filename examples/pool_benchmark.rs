@@ -29,7 +29,7 @@ struct Args {
     n: u64,
     /// Number of processes in the pool; default: one per CPU (the seed requires it, and
     /// runs only the serial loop when P is 1).
-    #[arg(value_name = "P", default_value_t = num_cpus::get(), value_parser = multiproc::cli::processes)]
+    #[arg(value_name = "P", default_value_t = multiproc::cpu::default_pool_size(), value_parser = multiproc::cli::processes)]
     p: usize,
     /// Run multiple trials (the seed: 10).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]

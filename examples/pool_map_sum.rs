@@ -20,7 +20,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 struct Args {
     /// Worker processes (the seed: `Pool()`, one per CPU).
-    #[arg(long, default_value_t = num_cpus::get(), value_parser = multiproc::cli::processes)]
+    #[arg(long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = multiproc::cli::processes)]
     workers: usize,
     /// How many calls of f: the input is range(N) (the seed: 10000).
     #[arg(long, default_value_t = 10_000)]

@@ -28,7 +28,7 @@ struct Args {
     #[arg(long, default_value = "3", value_parser = multiproc::cli::seconds)]
     seconds: Duration,
     /// Worker processes (the seed: `Pool()`, one per CPU).
-    #[arg(long, default_value_t = num_cpus::get(), value_parser = multiproc::cli::processes)]
+    #[arg(long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = multiproc::cli::processes)]
     workers: usize,
 }
 

@@ -85,6 +85,40 @@ pub fn comma_list<T: Display>(items: impl IntoIterator<Item = T>) -> String {
     items.join(",")
 }
 
+/// Parse a finite number (no `nan`, no `inf`).
+/// Use with clap: `#[arg(long, value_parser = multiproc::cli::finite)]`.
+pub fn finite(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number"))?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("'{s}' is not a finite number"))
+    }
+}
+
+/// Parse a finite number greater than zero.
+pub fn positive(s: &str) -> Result<f64, String> {
+    let v = finite(s)?;
+    if v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("'{s}' is not greater than zero"))
+    }
+}
+
+/// Parse a fraction: a number from 0 to 1, both included.
+pub fn fraction(s: &str) -> Result<f64, String> {
+    let v = finite(s)?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("'{s}' is not between 0 and 1"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +131,17 @@ mod tests {
         assert!(seconds("nan").is_err());
         assert!(seconds("inf").is_err());
         assert!(seconds("soon").is_err());
+    }
+
+    #[test]
+    fn numbers_are_checked_for_range() {
+        assert_eq!(finite("-0.5"), Ok(-0.5));
+        assert!(finite("nan").is_err() && finite("-inf").is_err() && finite("x").is_err());
+        assert_eq!(positive("0.01"), Ok(0.01));
+        assert!(positive("0").is_err() && positive("-1").is_err());
+        assert_eq!(fraction("0"), Ok(0.0));
+        assert_eq!(fraction("1"), Ok(1.0));
+        assert!(fraction("1.01").is_err() && fraction("-0.1").is_err());
     }
 
     #[test]

@@ -18,6 +18,8 @@
 //! | `Pipe()`, `Pipe(duplex=False)` | [`Pipe::new`], [`Pipe::one_way`] | typed (serde) and raw bytes; one-way ends are distinct types |
 //! | `Pool(processes)` | [`Pool`] | a task is a `fn` plus serde arguments; a dead worker is an error, not a hang; dropping terminates |
 //! | `Queue()`, `SimpleQueue()`, `JoinableQueue()` | [`Queue`], [`SimpleQueue`], [`JoinableQueue`] | no feeder thread, no join deadlock, exact `qsize`, shared `close` |
+//! | `cpu_count()`, `os.process_cpu_count()` | [`cpu::cpu_count`], [`cpu::available_cpu_count`] | plus [`cpu::physical_cpu_count`] |
+//! | `logging` configured per process (balsa's `config_as_dict` / `balsa_clone`) | [`logging::LogConfig`], `apply()` | on the `log` crate; records tagged with process name and pid, whole lines in one shared file |
 //!
 //! Errors are one enum, [`Error`]; Python's exceptions map onto its variants.
 //!
@@ -29,11 +31,13 @@ pub mod barrier;
 pub mod cli;
 mod codec;
 pub mod condition;
+pub mod cpu;
 mod deadline;
 pub mod error;
 pub mod event;
 mod futex;
 pub mod lock;
+pub mod logging;
 pub mod occupancy;
 pub mod pipe;
 pub mod plain;

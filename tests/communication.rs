@@ -1,7 +1,10 @@
-//! B. Communication: pipe_greeting, queue_squares and queue_sentinel.
+//! B. Communication: pipe_greeting, queue_squares, queue_sentinel, mandelbrot_pipeline and
+//! multi_work_queues.
 
 use harness::example;
 use predicates::prelude::*;
+use std::collections::HashSet;
+use std::path::Path;
 
 #[test]
 fn the_greeting_arrives_intact_as_object_and_as_bytes() {
@@ -81,4 +84,177 @@ fn zero_items_still_ends_on_the_sentinel() {
     run.expect_success();
     assert!(run.values("got").is_empty());
     assert_eq!(run.one::<u64>("received"), 0);
+}
+
+/// Decode a PNG: (width, height, colour type, bit depth, pixels).
+fn decode_png(path: &Path) -> (u32, u32, png::ColorType, png::BitDepth, Vec<u8>) {
+    let file = std::io::BufReader::new(std::fs::File::open(path).expect("the PNG exists"));
+    let mut reader = png::Decoder::new(file)
+        .read_info()
+        .expect("a valid PNG header");
+    let mut buf = vec![0; reader.output_buffer_size().expect("size fits")];
+    let info = reader.next_frame(&mut buf).expect("the image decodes");
+    buf.truncate(info.buffer_size());
+    (
+        info.width,
+        info.height,
+        info.color_type,
+        info.bit_depth,
+        buf,
+    )
+}
+
+#[test]
+fn the_parallel_canvas_equals_the_sequential_one_and_the_png_decodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let png_path = dir.path().join("canvas.png");
+    // 130² = 16,900 points: not a multiple of the batch, so a short last batch is queued.
+    let run = example!("mandelbrot_pipeline")
+        .args(["--pixdim", "130", "--workers", "3", "--output"])
+        .arg(&png_path)
+        .run();
+    run.expect_success();
+    assert_eq!(
+        run.one::<u32>("sample_orbit"),
+        17,
+        "mandelbrot(0.0965-0.638j)"
+    );
+    assert_eq!(run.parsed::<u64>("points_queued"), [16_900, 16_900]);
+    assert!(run.stdout().contains("Queued 16,900 points in process"));
+    // Sequential: one consumer (this process); parallel: three, sharing every point.
+    let processed: Vec<u64> = run.parsed("points_processed");
+    assert_eq!(processed.len(), 4);
+    assert_eq!(processed[0], 16_900);
+    assert_eq!(processed[1..].iter().sum::<u64>(), 16_900);
+    assert_eq!(run.one::<String>("canvases_equal"), "true");
+    assert_eq!(run.one::<usize>("todo_left"), 0);
+    assert_eq!(run.one::<usize>("result_left"), 0);
+
+    assert_eq!(Path::new(&run.one::<String>("png_path")), png_path);
+    let (w, h, colour, depth, pixels) = decode_png(&png_path);
+    assert_eq!((w, h), (130, 130));
+    assert_eq!((colour, depth), (png::ColorType::Rgb, png::BitDepth::Eight));
+    // A colour map, not grey: most pixels have unequal channels, and many colours appear.
+    let rgb: Vec<[u8; 3]> = pixels.chunks(3).map(|p| [p[0], p[1], p[2]]).collect();
+    let grey = rgb.iter().filter(|p| p[0] == p[1] && p[1] == p[2]).count();
+    assert!(grey < rgb.len() / 100, "{grey} grey pixels");
+    let colours: HashSet<[u8; 3]> = rgb.into_iter().collect();
+    assert!(colours.len() > 20, "only {} colours", colours.len());
+}
+
+#[test]
+fn the_canvas_does_not_depend_on_worker_count_or_batch_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let canvas = |workers: &str, batch: &str| -> String {
+        let run = example!("mandelbrot_pipeline")
+            .args(["--pixdim", "64", "--orbits", "100", "--workers", workers])
+            .args(["--batch", batch, "--output"])
+            .arg(dir.path().join(format!("w{workers}b{batch}.png")))
+            .run();
+        run.expect_success();
+        assert_eq!(run.one::<String>("canvases_equal"), "true");
+        run.one("canvas_sha256")
+    };
+    let reference = canvas("1", "1000");
+    assert_eq!(canvas("4", "7"), reference);
+    assert_eq!(canvas("2", "1"), reference);
+}
+
+#[test]
+fn the_seeds_canvas_queues_2560000_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = example!("mandelbrot_pipeline")
+        .args(["--workers", "2", "--output"])
+        .arg(dir.path().join("seed.png"))
+        .run();
+    run.expect_success();
+    assert!(
+        run.stdout().contains("Queued 2,560,000 points in process"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(run.one::<String>("canvases_equal"), "true");
+    assert_eq!(run.one::<u32>("png_width"), 1600);
+}
+
+#[test]
+fn mandelbrot_pipeline_rejects_nonsense() {
+    for args in [
+        &["--pixdim", "0"][..],
+        &["--size", "0"],
+        &["--size", "-0.5"],
+        &["--x", "nan"],
+        &["--workers", "0"],
+        &["--batch", "0"],
+        &["--orbits", "lots"],
+    ] {
+        let run = example!("mandelbrot_pipeline").args(args).run();
+        run.expect_code(2);
+        assert!(run.stdout().is_empty(), "nothing ran for {args:?}");
+    }
+}
+
+fn work_queues(seed: &str, sleep_ms: &str) -> harness::Run {
+    let run = example!("multi_work_queues")
+        .args(["--makers", "4", "--workers", "4", "--decay", "0.002"])
+        .args(["--timeout", "0.2", "--verbosity", "0", "--seed", seed])
+        .args(["--sleep-ms", sleep_ms])
+        .run();
+    run.expect_success();
+    run
+}
+
+#[test]
+fn every_item_put_is_processed_exactly_once() {
+    let run = work_queues("11", "0");
+    let put: usize = run.one("items_put");
+    assert!(put >= 4, "every maker puts at least once");
+    assert_eq!(run.one::<usize>("items_processed"), put);
+    for key in ["duplicates", "missing", "unknown", "wrong_digest"] {
+        assert_eq!(run.one::<usize>(key), 0, "{key}");
+    }
+    assert_eq!(run.one::<usize>("work_queue_left"), 0);
+    assert_eq!(run.one::<i32>("makers_left"), 0);
+    let per_maker: usize = (0..4)
+        .map(|k| run.one::<usize>(&format!("maker_{k}_items")))
+        .sum();
+    assert_eq!(per_maker, put);
+}
+
+#[test]
+fn a_seeded_run_makes_the_same_items_every_time() {
+    // With pauses, so the makers and workers interleave differently from run to run.
+    let a = work_queues("5", "2");
+    let b = work_queues("5", "2");
+    let c = work_queues("6", "0");
+    let made = |r: &harness::Run| -> (String, Vec<usize>) {
+        let counts = (0..4).map(|k| r.one(&format!("maker_{k}_items"))).collect();
+        (r.one("made_digest"), counts)
+    };
+    assert_eq!(made(&a), made(&b), "same seed, same items");
+    assert_ne!(made(&a).0, made(&c).0, "another seed, other items");
+    for r in [&a, &b, &c] {
+        assert_eq!(
+            r.one::<usize>("items_processed"),
+            r.one::<usize>("items_put")
+        );
+        assert_eq!(r.one::<usize>("duplicates") + r.one::<usize>("missing"), 0);
+    }
+}
+
+#[test]
+fn multi_work_queues_rejects_nonsense() {
+    for args in [
+        &["--decay", "0"][..],
+        &["--decay", "1.5"],
+        &["--makers", "0"],
+        &["--workers", "0"],
+        &["--timeout", "-1"],
+        &["--seed", "-3"],
+        &["--verbosity", "3"],
+    ] {
+        let run = example!("multi_work_queues").args(args).run();
+        run.expect_code(2);
+        assert!(run.stdout().is_empty(), "nothing ran for {args:?}");
+    }
 }

@@ -1,5 +1,5 @@
-//! A. Processes: the invariants of process_info, process_names, global_state and
-//! process_exitcodes, checked by running the real binaries.
+//! A. Processes: the invariants of process_info, process_names, global_state,
+//! process_exitcodes and calculate_e, checked by running the real binaries.
 
 use harness::example;
 use std::collections::HashSet;
@@ -131,4 +131,43 @@ fn join_with_a_timeout_returns_while_the_child_runs() {
         "true"
     );
     assert_eq!(run.one::<String>("alive_after_join_timeout_kill"), "true");
+}
+
+#[test]
+fn e_comes_back_from_a_named_child_and_it_stops_within_100_ms_of_the_event() {
+    let run = example!("calculate_e").args(["--seconds", "0.2"]).run();
+    run.expect_success();
+    let e: f64 = run.one("e");
+    assert!((e - std::f64::consts::E).abs() < 1e-12, "e = {e}");
+    let main: u32 = run.one("main_pid");
+    let child: u32 = run.one("run_pid");
+    assert_ne!(child, main, "run() ran in a child process");
+    assert_eq!(run.one::<String>("run_name"), "calculate_e_process");
+    let latency: f64 = run.one("stop_latency_ms");
+    assert!(
+        latency < 100.0,
+        "the result arrived {latency} ms after the event"
+    );
+    assert_eq!(run.one::<i32>("exitcode"), 0);
+}
+
+#[test]
+fn inline_runs_run_in_the_calling_process() {
+    let run = example!("calculate_e")
+        .args(["--inline", "--seconds", "0.05"])
+        .run();
+    run.expect_success();
+    let e: f64 = run.one("e");
+    assert!((e - std::f64::consts::E).abs() < 1e-12, "e = {e}");
+    assert_eq!(run.one::<u32>("run_pid"), run.one::<u32>("main_pid"));
+    assert_eq!(run.one::<String>("run_name"), "MainProcess");
+}
+
+#[test]
+fn calculate_e_rejects_a_negative_or_non_numeric_duration() {
+    for bad in ["-1", "soon", "inf"] {
+        let run = example!("calculate_e").args(["--seconds", bad]).run();
+        run.expect_code(2);
+        assert!(run.stdout().is_empty(), "nothing ran for --seconds {bad}");
+    }
 }

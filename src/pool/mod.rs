@@ -67,8 +67,9 @@ pub struct PoolBuilder {
 }
 
 impl PoolBuilder {
-    /// Number of workers; default: the machine's logical CPU count (Python:
-    /// `os.cpu_count()`). Zero is an error at `build`.
+    /// Number of workers; default: [`cpu::default_pool_size`](crate::cpu::default_pool_size),
+    /// the CPUs this process may use (Python: `os.cpu_count()`, which ignores affinity).
+    /// Zero is an error at `build`.
     pub fn processes(mut self, n: usize) -> PoolBuilder {
         self.processes = Some(n);
         self
@@ -91,7 +92,7 @@ impl PoolBuilder {
 
     /// Fork the server and the workers. Call it while the program is single-threaded.
     pub fn build(self) -> Result<Pool> {
-        let processes = self.processes.unwrap_or_else(num_cpus::get);
+        let processes = self.processes.unwrap_or_else(crate::cpu::default_pool_size);
         if processes == 0 {
             return Err(Error::Invalid("a pool needs at least one process".into()));
         }

@@ -1,0 +1,464 @@
+//! Per-process logging: a logger configuration built in the parent, handed to each child and
+//! applied there, on the [`log`] crate's macros (`log::info!`, `log::warn!`, ...).
+//!
+//! What it stands for: the talk's (seed 000/002) logging pattern. In Python a new process
+//! "ends up with a 'new' logging instance (not inherited)", so the parent turns its logger
+//! into a picklable dict (balsa's `Balsa.config_as_dict()`) and each process rebuilds its
+//! logger from it in `run()` (`balsa_clone(config, name).init_logger()`). Here the dict is
+//! [`LogConfig`] (serde-serialisable, so it can also travel through a `Queue` or a `Pipe`)
+//! and `balsa_clone(...).init_logger()` is [`LogConfig::apply`].
+//!
+//! How it differs from Python:
+//! - A forked child *does* inherit the parent's logger, open file and all, and already tags
+//!   its records with its own name and pid, because both are looked up when a record is
+//!   written, not when the logger is configured. `apply` in the child is how a child gets a
+//!   configuration of its own (another level, no console, another file), and how a process
+//!   that did not inherit one (a pool worker handed a config) gets one at all.
+//! - `log` accepts one logger per process, for the life of the process (`log::set_logger`),
+//!   and a forked child inherits the parent's choice. So `apply` installs one dispatcher the
+//!   first time and afterwards only replaces its configuration; calling it again in the
+//!   parent or in any child is fine. It fails only if a different logger (env_logger, ...)
+//!   was installed first.
+//! - Records are never buffered: each is formatted into one buffer and written with one
+//!   `write` to stderr and one to the shared file, which is opened with `O_APPEND`. The
+//!   kernel appends each such write whole, so records from different processes never tear
+//!   or interleave in the file (on a local filesystem; NFS does not honour `O_APPEND`), and a
+//!   child that leaves with `_exit` loses nothing. Newlines inside a message are written as
+//!   `\n`, so every line of the file is exactly one record.
+//!
+//! The line format, which [`LogLine::parse`] reads back:
+//!
+//! ```text
+//! 2025-06-01T12:34:56.789Z INFO  myapp worker-2[41872] process_logging: record 3 of 10
+//! ^ UTC time               ^level ^app ^process name and pid      ^target  ^message
+//! ```
+//!
+//! ```no_run
+//! use multiproc::Process;
+//! use multiproc::logging::LogConfig;
+//!
+//! let config = LogConfig::new("myapp").file("/tmp/myapp.log"); // built in the parent
+//! config.apply().unwrap();
+//! let child_config = config.clone();
+//! let mut p = Process::new(move || {
+//!     child_config.apply().unwrap(); // applied in the child, as balsa_clone in run()
+//!     log::info!("hello from the child");
+//! })
+//! .name("worker-1");
+//! p.start().unwrap();
+//! p.join().unwrap();
+//! ```
+
+use crate::error::{Error, Result};
+use crate::process::current_process;
+use log::{LevelFilter, Log, Metadata, Record};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How a process logs: level, console on or off, the shared file, the application's name
+/// (Python: the dict balsa's `config_as_dict()` returns). Build it in the parent, hand a
+/// clone to each child, and [`apply`](LogConfig::apply) it there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogConfig {
+    app: String,
+    level: LevelFilter,
+    console: bool,
+    file: Option<PathBuf>,
+}
+
+impl LogConfig {
+    /// Level `Info`, records to the console (stderr), no file. Whitespace in `app` becomes
+    /// `_`, so the name stays one word of the line format.
+    pub fn new(app: impl Into<String>) -> LogConfig {
+        let app: String = app
+            .into()
+            .chars()
+            .map(|c| if c.is_whitespace() { '_' } else { c })
+            .collect();
+        LogConfig {
+            app: if app.is_empty() { "app".into() } else { app },
+            level: LevelFilter::Info,
+            console: true,
+            file: None,
+        }
+    }
+
+    /// The most detailed level written (Python: `logger.setLevel`).
+    pub fn level(mut self, level: LevelFilter) -> LogConfig {
+        self.level = level;
+        self
+    }
+
+    /// Write records to stderr too (Python: a `StreamHandler`).
+    pub fn console(mut self, on: bool) -> LogConfig {
+        self.console = on;
+        self
+    }
+
+    /// Append records to this file, shared by every process that applies the config
+    /// (Python: a `FileHandler`; balsa's log file).
+    pub fn file(mut self, path: impl Into<PathBuf>) -> LogConfig {
+        self.file = Some(path.into());
+        self
+    }
+
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+
+    pub fn get_level(&self) -> LevelFilter {
+        self.level
+    }
+
+    pub fn get_console(&self) -> bool {
+        self.console
+    }
+
+    pub fn get_file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// Make this the calling process's logging configuration (Python:
+    /// `balsa_clone(config, name).init_logger()` in `run()`). Replaces whatever this process
+    /// had, inherited or applied; other processes are not affected. Opens the file (creating
+    /// it) in append mode; an error if it cannot be opened, or if a logger other than this
+    /// module's was installed in the process first.
+    pub fn apply(&self) -> Result<()> {
+        let file = match &self.file {
+            Some(path) => Some(
+                OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(path)
+                    .map_err(|e| {
+                        Error::Io(std::io::Error::new(
+                            e.kind(),
+                            format!("cannot open log file {}: {e}", path.display()),
+                        ))
+                    })?,
+            ),
+            None => None,
+        };
+        install()?;
+        let sink = Sink {
+            app: self.app.clone(),
+            level: self.level,
+            console: self.console,
+            file,
+        };
+        *DISPATCHER.sink.write().unwrap_or_else(|e| e.into_inner()) = Some(sink);
+        log::set_max_level(self.level);
+        Ok(())
+    }
+}
+
+/// What one process writes records to.
+struct Sink {
+    app: String,
+    level: LevelFilter,
+    console: bool,
+    file: Option<File>,
+}
+
+/// The one logger `log` knows about in this process (and, through fork, its children).
+struct Dispatcher {
+    sink: RwLock<Option<Sink>>,
+}
+
+static DISPATCHER: Dispatcher = Dispatcher {
+    sink: RwLock::new(None),
+};
+
+/// Install the dispatcher unless it already is (in this process, or in the parent before
+/// the fork that made this process).
+fn install() -> Result<()> {
+    if log::set_logger(&DISPATCHER).is_ok() {
+        return Ok(());
+    }
+    let installed: *const dyn Log = log::logger();
+    if std::ptr::addr_eq(installed, &raw const DISPATCHER) {
+        Ok(())
+    } else {
+        Err(Error::Invalid(
+            "another logger was installed in this process before multiproc::logging".into(),
+        ))
+    }
+}
+
+impl Log for Dispatcher {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        let sink = self.sink.read().unwrap_or_else(|e| e.into_inner());
+        sink.as_ref().is_some_and(|s| metadata.level() <= s.level)
+    }
+
+    fn log(&self, record: &Record) {
+        let guard = self.sink.read().unwrap_or_else(|e| e.into_inner());
+        let Some(sink) = guard.as_ref() else { return };
+        if record.level() > sink.level {
+            return;
+        }
+        let me = current_process();
+        let line = format_line(
+            SystemTime::now(),
+            &sink.app,
+            me.name(),
+            me.pid(),
+            record.level(),
+            record.target(),
+            &record.args().to_string(),
+        );
+        // One write each: the whole record or (on error) nothing we could do better.
+        if sink.console {
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
+        if let Some(mut file) = sink.file.as_ref() {
+            let _ = file.write_all(line.as_bytes());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// One record as one line, newline included (see the module docs for the format).
+fn format_line(
+    when: SystemTime,
+    app: &str,
+    process: &str,
+    pid: u32,
+    level: log::Level,
+    target: &str,
+    message: &str,
+) -> String {
+    let process: String = process
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    let message = message.replace('\r', "\\r").replace('\n', "\\n");
+    format!(
+        "{} {level:<5} {app} {process}[{pid}] {target}: {message}\n",
+        utc_timestamp(when)
+    )
+}
+
+/// `2025-06-01T12:34:56.789Z`: UTC, milliseconds.
+fn utc_timestamp(when: SystemTime) -> String {
+    let since = when.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// One line of a log file written by this module, taken apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine<'a> {
+    pub timestamp: &'a str,
+    pub level: log::Level,
+    pub app: &'a str,
+    pub process: &'a str,
+    pub pid: u32,
+    pub target: &'a str,
+    pub message: &'a str,
+}
+
+impl<'a> LogLine<'a> {
+    /// Read one line (with or without its newline) back; `None` if it is not a record in
+    /// the module's format. A line cut or glued inside its message still parses: to detect
+    /// that, check the message itself.
+    pub fn parse(line: &'a str) -> Option<LogLine<'a>> {
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        if line.contains('\n') {
+            return None;
+        }
+        let (timestamp, rest) = line.split_once(' ')?;
+        let ok_time = timestamp.len() == 24
+            && timestamp.ends_with('Z')
+            && timestamp.as_bytes()[10] == b'T'
+            && timestamp
+                .bytes()
+                .enumerate()
+                .all(|(i, b)| matches!(i, 4 | 7 | 10 | 13 | 16 | 19 | 23) || b.is_ascii_digit());
+        if !ok_time {
+            return None;
+        }
+        let (level, rest) = rest.split_at_checked(5)?;
+        let level: log::Level = level.trim_end().parse().ok()?;
+        let rest = rest.strip_prefix(' ')?;
+        let (app, rest) = rest.split_once(' ')?;
+        // "name[pid] target: message": the first "[digits] " followed by a target (one word)
+        // and ": " ends the process name, so names may hold brackets and spaces.
+        let mut search = 0;
+        let (process, pid, target, message) = loop {
+            let open = search + rest[search..].find('[')?;
+            search = open + 1;
+            let after = &rest[open + 1..];
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 || !after[digits..].starts_with("] ") {
+                continue;
+            }
+            let Some((target, message)) = after[digits + 2..].split_once(": ") else {
+                continue;
+            };
+            if target.is_empty() || target.contains(' ') {
+                continue;
+            }
+            let Ok(pid) = after[..digits].parse::<u32>() else {
+                continue;
+            };
+            break (&rest[..open], pid, target, message);
+        };
+        Some(LogLine {
+            timestamp,
+            level,
+            app,
+            process,
+            pid,
+            target,
+            message,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_utc_with_milliseconds() {
+        assert_eq!(utc_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(951_782_400_123); // a leap day
+        assert_eq!(utc_timestamp(t), "2000-02-29T00:00:00.123Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_767_225_599); // last second of 2025
+        assert_eq!(utc_timestamp(t), "2025-12-31T23:59:59.000Z");
+    }
+
+    #[test]
+    fn a_record_is_one_line_that_parses_back() {
+        let line = format_line(
+            UNIX_EPOCH + Duration::from_secs(86_400),
+            "myapp",
+            "process [1] x",
+            4242,
+            log::Level::Warn,
+            "my_crate::module",
+            "two\nlines: here",
+        );
+        assert!(line.ends_with('\n'));
+        assert_eq!(line.matches('\n').count(), 1, "embedded newline escaped");
+        let parsed = LogLine::parse(&line).expect("parses");
+        assert_eq!(
+            parsed,
+            LogLine {
+                timestamp: "1970-01-02T00:00:00.000Z",
+                level: log::Level::Warn,
+                app: "myapp",
+                process: "process [1] x",
+                pid: 4242,
+                target: "my_crate::module",
+                message: "two\\nlines: here",
+            }
+        );
+    }
+
+    #[test]
+    fn lines_cut_before_the_message_do_not_parse() {
+        let line = format_line(
+            UNIX_EPOCH,
+            "app",
+            "worker-1",
+            7,
+            log::Level::Info,
+            "t",
+            "message",
+        );
+        let message_at = line.find("message").unwrap();
+        for cut in 0..message_at - 1 {
+            assert!(
+                LogLine::parse(&line[..cut]).is_none(),
+                "{:?} must not pass for a whole record",
+                &line[..cut]
+            );
+        }
+        assert!(LogLine::parse("1970-01-01T00:00:00.000Z INFO  app w[1] t: a\nb").is_none());
+        assert!(LogLine::parse("1970-01-01T00:00:00.000Z LOUD  app w[1] t: a").is_none());
+    }
+
+    #[test]
+    fn app_names_stay_one_word() {
+        assert_eq!(LogConfig::new("my app").app(), "my_app");
+        assert_eq!(LogConfig::new("").app(), "app");
+    }
+
+    #[test]
+    fn the_config_survives_serialisation() {
+        let config = LogConfig::new("myapp")
+            .level(LevelFilter::Debug)
+            .console(false)
+            .file("/tmp/x.log");
+        let bytes = crate::codec::encode(&config).unwrap();
+        let back: LogConfig = crate::codec::decode(&bytes).unwrap();
+        assert_eq!(back, config);
+        assert_eq!(back.get_level(), LevelFilter::Debug);
+        assert!(!back.get_console());
+        assert_eq!(back.get_file(), Some(Path::new("/tmp/x.log")));
+    }
+
+    /// The only test in this binary that installs the logger.
+    #[test]
+    fn apply_writes_tagged_whole_lines_and_reapplying_replaces_the_config() {
+        let path =
+            std::env::temp_dir().join(format!("multiproc-logging-unit-{}.log", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let config = LogConfig::new("unit").console(false).file(&path);
+        config.apply().unwrap();
+        log::info!(target: "unit_test", "first");
+        log::debug!(target: "unit_test", "not written at Info");
+        config.clone().level(LevelFilter::Debug).apply().unwrap();
+        log::debug!(target: "unit_test", "written at Debug");
+        config.clone().level(LevelFilter::Off).apply().unwrap();
+        log::error!(target: "unit_test", "not written when Off");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let lines: Vec<LogLine> = text.lines().map(|l| LogLine::parse(l).unwrap()).collect();
+        let messages: Vec<&str> = lines.iter().map(|l| l.message).collect();
+        assert_eq!(messages, ["first", "written at Debug"]);
+        for l in &lines {
+            assert_eq!(l.app, "unit");
+            assert_eq!(l.process, "MainProcess");
+            assert_eq!(l.pid, std::process::id());
+            assert_eq!(l.target, "unit_test");
+        }
+        assert!(
+            LogConfig::new("x")
+                .file("/nonexistent-dir/x.log")
+                .apply()
+                .is_err()
+        );
+    }
+}
