@@ -5,7 +5,10 @@
 //! prints both results.
 //!
 //! Python original: the talk's `DirInfo` and `CalculateE` `Process` classes, run on the
-//! Python installation's directory, with status messages printed while both work.
+//! Python installation's directory, with status messages printed while both work; and its
+//! `Pool` version, `pool.apply_async(calculate_e, (exit_event,))`, which needs a
+//! `SyncManager().Event()` in Python. `--variant pool` runs that version: the Event and the
+//! progress counters are created before the pool and passed to the tasks as they are.
 //! Look for: status lines while the two processes run (files and bytes so far, rising),
 //! then the totals, the hash, and e. The totals equal any other walk of the same tree, and
 //! the hash is the same every run: files are hashed in sorted path order, the contents of
@@ -17,8 +20,9 @@
 //! Run: `just run dir_info_and_e` (or `cargo run --release --bin dir_info_and_e`)
 
 use clap::Parser;
+use clap::ValueEnum;
 use multiproc::workloads::calculate_e;
-use multiproc::{Error, Event, Process, Queue, Value};
+use multiproc::{Error, Event, Pool, Process, Queue, Value};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -35,6 +39,15 @@ struct Args {
     /// Seconds between status lines.
     #[arg(long, default_value = "1", value_parser = interval)]
     interval: Duration,
+    /// Two `Process`es (the talk's demo) or two tasks on a `Pool` (the talk's Pool slide).
+    #[arg(long, value_enum, default_value_t = Variant::Process)]
+    variant: Variant,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Variant {
+    Process,
+    Pool,
 }
 
 fn directory(s: &str) -> Result<PathBuf, String> {
@@ -82,8 +95,9 @@ struct DirInfo {
     unreadable: u64,
 }
 
-/// Counters the walker updates as it goes, for the status line.
-#[derive(Clone)]
+/// Counters the walker updates as it goes, for the status line. Shared memory, so they can
+/// also travel to a pool worker as a task argument.
+#[derive(Clone, Serialize, Deserialize)]
 struct Progress {
     files: Value<u64>,
     bytes: Value<u64>,
@@ -151,13 +165,30 @@ struct Outcome {
     e: f64,
 }
 
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            files: Value::new(0),
+            bytes: Value::new(0),
+        }
+    }
+
+    /// The status line main prints every interval.
+    fn status(&self, started: Instant, e_running: bool) {
+        println!(
+            "status: {:5.1} s  {} files, {:.1} MB hashed so far; e still running: {}",
+            started.elapsed().as_secs_f64(),
+            self.files.load(),
+            self.bytes.load() as f64 / 1e6,
+            e_running
+        );
+    }
+}
+
 /// The talk's Process variant: a `DirInfo` process and a `CalculateE` process; this process
 /// prints a status line every interval until the walk's result arrives.
 fn with_processes(dir: &Path, interval: Duration) -> multiproc::Result<Outcome> {
-    let progress = Progress {
-        files: Value::new(0),
-        bytes: Value::new(0),
-    };
+    let progress = Progress::new();
     let dir_result: Queue<DirInfo> = Queue::new();
     let e_result: Queue<f64> = Queue::new();
     let exit_event = Event::new();
@@ -174,13 +205,7 @@ fn with_processes(dir: &Path, interval: Duration) -> multiproc::Result<Outcome> 
         match dir_result.get_timeout(interval) {
             Ok(info) => break info,
             Err(Error::Empty) => {
-                println!(
-                    "status: {:5.1} s  {} files, {:.1} MB hashed so far; e process alive: {}",
-                    started.elapsed().as_secs_f64(),
-                    progress.files.load(),
-                    progress.bytes.load() as f64 / 1e6,
-                    e_process.is_alive()
-                );
+                progress.status(started, e_process.is_alive());
                 if !walker.is_alive() && dir_result.empty() {
                     exit_event.set();
                     return Err(Error::Invalid(format!(
@@ -206,11 +231,51 @@ fn with_processes(dir: &Path, interval: Duration) -> multiproc::Result<Outcome> 
     Ok(Outcome { info, e })
 }
 
+/// Pool task: the walk.
+fn dir_info_task((dir, progress): (PathBuf, Progress)) -> DirInfo {
+    dir_info(&dir, &progress)
+}
+
+/// Pool task: e until the event is set.
+fn e_task(exit_event: Event) -> f64 {
+    calculate_e(&exit_event)
+}
+
+/// The talk's Pool variant: both jobs as `apply_async` tasks on a pool of two; the Event and
+/// the progress counters are made before the pool, so they can be task arguments.
+fn with_pool(dir: &Path, interval: Duration) -> multiproc::Result<Outcome> {
+    let progress = Progress::new();
+    let exit_event = Event::new();
+    let pool = Pool::new(2)?;
+    let e_result = pool.apply_async(e_task, exit_event.clone())?;
+    let dir_result = pool.apply_async(dir_info_task, (dir.to_path_buf(), progress.clone()))?;
+    let started = Instant::now();
+    let info = loop {
+        match dir_result.get_timeout(interval) {
+            Ok(info) => break info,
+            Err(Error::Timeout) => progress.status(started, !e_result.ready()),
+            Err(e) => {
+                exit_event.set();
+                return Err(e);
+            }
+        }
+    };
+    exit_event.set(); // the walk is done: tell calculate_e to stop
+    let e = e_result.get()?;
+    drop((e_result, dir_result));
+    pool.close()?;
+    pool.join()?;
+    Ok(Outcome { info, e })
+}
+
 fn run(args: Args) -> multiproc::Result<()> {
     let dir = args.dir.clone().unwrap_or_else(default_dir);
     println!("Walking {} while computing e", dir.display());
     let started = Instant::now();
-    let Outcome { info, e } = with_processes(&dir, args.interval)?;
+    let Outcome { info, e } = match args.variant {
+        Variant::Process => with_processes(&dir, args.interval)?,
+        Variant::Pool => with_pool(&dir, args.interval)?,
+    };
     println!(
         "{}: {} files, {} bytes, sha256 {} ({} unreadable) in {:.2} s",
         dir.display(),
@@ -227,6 +292,13 @@ fn run(args: Args) -> multiproc::Result<()> {
              the exit event before its first term)"
         );
     }
+    println!(
+        "variant={}",
+        match args.variant {
+            Variant::Process => "process",
+            Variant::Pool => "pool",
+        }
+    );
     println!("dir={}", dir.display());
     println!("files={}", info.files);
     println!("bytes={}", info.bytes);

@@ -69,16 +69,17 @@ fn the_walks_count_and_size_equal_an_independent_walk_and_the_hash_is_stable() {
         .map(|b| format!("{b:02x}"))
         .collect();
 
-    let run = || {
+    let run = |variant: &str| {
         let run = example!("dir_info_and_e")
             .arg(tree.path())
-            .args(["--interval", "0.05"])
+            .args(["--interval", "0.05", "--variant", variant])
             .run();
         run.expect_success();
+        assert_eq!(run.one::<String>("variant"), variant);
         run
     };
-    let (first, second) = (run(), run());
-    for r in [&first, &second] {
+    let runs = [run("process"), run("process"), run("pool"), run("pool")];
+    for r in &runs {
         assert_eq!(r.one::<usize>("files"), files.len());
         assert_eq!(r.one::<u64>("bytes"), bytes);
         assert_eq!(r.one::<u64>("unreadable"), 0);
@@ -99,7 +100,7 @@ fn the_walks_count_and_size_equal_an_independent_walk_and_the_hash_is_stable() {
 }
 
 #[test]
-fn dir_info_and_e_rejects_a_missing_directory_and_a_zero_interval() {
+fn dir_info_and_e_rejects_a_missing_directory_a_zero_interval_and_an_unknown_variant() {
     let tree = sample_tree();
     let missing = tree.path().join("no-such-dir");
     let file = tree.path().join("z.txt");
@@ -109,6 +110,10 @@ fn dir_info_and_e_rejects_a_missing_directory_and_a_zero_interval() {
         example!("dir_info_and_e")
             .arg(tree.path())
             .args(["--interval", "0"])
+            .run(),
+        example!("dir_info_and_e")
+            .arg(tree.path())
+            .args(["--variant", "threads"])
             .run(),
     ] {
         run.expect_code(2);
