@@ -25,10 +25,10 @@ struct Record {
 #[derive(Parser)]
 struct Args {
     /// Numbers for the first process (the seed: 2,3,5).
-    #[arg(long, value_delimiter = ',', num_args = 1.., allow_hyphen_values = true, default_values_t = [2i64, 3, 5])]
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [2i64, 3, 5])]
     numbers1: Vec<i64>,
     /// Numbers for the second process (the seed: 5,6,7).
-    #[arg(long, value_delimiter = ',', num_args = 1.., allow_hyphen_values = true, default_values_t = [5i64, 6, 7])]
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [5i64, 6, 7])]
     numbers2: Vec<i64>,
     /// Put each list this many times, to show that joining before draining never blocks.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]

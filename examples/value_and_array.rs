@@ -15,7 +15,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 struct Args {
     /// The numbers to square (the seed: 2,3,5).
-    #[arg(long, value_delimiter = ',', num_args = 1.., allow_hyphen_values = true, default_values_t = [2i32, 3, 5])]
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [2i32, 3, 5])]
     numbers: Vec<i32>,
     /// The value the child stores (the seed: 5.0).
     #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]

@@ -258,3 +258,13 @@ fn multi_work_queues_rejects_nonsense() {
         assert!(run.stdout().is_empty(), "nothing ran for {args:?}");
     }
 }
+
+#[test]
+fn a_list_with_negative_numbers_does_not_swallow_the_next_flag() {
+    let run = example!("queue_squares")
+        .args(["--numbers1", "1,-2", "--repeat", "2", "--numbers2", "-3"])
+        .run();
+    run.expect_success();
+    assert_eq!(run.values("q1_record"), ["0:1", "1:4", "2:1", "3:4"]);
+    assert_eq!(run.values("q2_record"), ["0:9", "1:9"]);
+}
