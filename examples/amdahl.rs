@@ -17,7 +17,7 @@
 
 use clap::Parser;
 use multiproc::workloads::sum_of_squares;
-use multiproc::{Error, Process, Queue};
+use multiproc::{Process, Queue};
 use std::ops::Range;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -61,12 +61,7 @@ fn one_run(n: u64, serial: u64, p: u32) -> multiproc::Result<(u64, Duration, Dur
         let q = partials.clone();
         ps.push(Process::spawn(move || q.put(work(lo..hi)))?);
     }
-    for proc in &mut ps {
-        let code = proc.join()?;
-        if code != 0 {
-            return Err(Error::Invalid(format!("a worker exited with {code}")));
-        }
-    }
+    multiproc::join_all(&mut ps)?;
     for _ in 0..p {
         total = total.wrapping_add(partials.get()?);
     }

@@ -97,18 +97,8 @@ fn run(args: Args) -> multiproc::Result<()> {
             Process::new(move || worker(me, &ph, passes, max_sleep)).name(format!("worker {me}"));
         workers.push(p);
     }
-    for p in &mut workers {
-        p.start()?;
-    }
-    for p in &mut workers {
-        let code = p.join()?;
-        if code != 0 {
-            return Err(multiproc::Error::Invalid(format!(
-                "{} exited with {code}",
-                p.get_name()
-            )));
-        }
-    }
+    multiproc::start_all(&mut workers)?;
+    multiproc::join_all(&mut workers)?;
     let one_zero = phases.zeros.to_vec().iter().filter(|&&z| z == 1).count();
     println!(
         "{} workers passed the barrier {} times: {one_zero} passes had exactly one index 0, \

@@ -167,18 +167,8 @@ fn run(args: Args) -> multiproc::Result<()> {
             .name(format!("producer {id}"));
         processes.push(p);
     }
-    for p in &mut processes {
-        p.start()?;
-    }
-    for p in &mut processes {
-        let code = p.join()?;
-        if code != 0 {
-            return Err(multiproc::Error::Invalid(format!(
-                "{} exited with {code}",
-                p.get_name()
-            )));
-        }
-    }
+    multiproc::start_all(&mut processes)?;
+    multiproc::join_all(&mut processes)?;
 
     let counts = buf.consumed.to_vec();
     let once = counts.iter().filter(|&&c| c == 1).count();

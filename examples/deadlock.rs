@@ -95,18 +95,8 @@ fn demo(timeout: Duration) -> multiproc::Result<u32> {
         .name(name);
         processes.push(p);
     }
-    for p in &mut processes {
-        p.start()?;
-    }
-    for p in &mut processes {
-        let code = p.join()?;
-        if code != 0 {
-            return Err(multiproc::Error::Invalid(format!(
-                "{} exited with {code}",
-                p.get_name()
-            )));
-        }
-    }
+    multiproc::start_all(&mut processes)?;
+    multiproc::join_all(&mut processes)?;
     Ok(deadlocks.load())
 }
 
@@ -131,18 +121,8 @@ fn fixed(rounds: u32) -> multiproc::Result<u64> {
         .name(name);
         processes.push(p);
     }
-    for p in &mut processes {
-        p.start()?;
-    }
-    for p in &mut processes {
-        let code = p.join()?;
-        if code != 0 {
-            return Err(multiproc::Error::Invalid(format!(
-                "{} exited with {code}",
-                p.get_name()
-            )));
-        }
-    }
+    multiproc::start_all(&mut processes)?;
+    multiproc::join_all(&mut processes)?;
     Ok(done.load())
 }
 

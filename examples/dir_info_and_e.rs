@@ -219,15 +219,7 @@ fn with_processes(dir: &Path, interval: Duration) -> multiproc::Result<Outcome> 
     };
     exit_event.set(); // the walk is done: tell calculate_e to stop
     let e = e_result.get()?;
-    for p in [&mut walker, &mut e_process] {
-        let code = p.join()?;
-        if code != 0 {
-            return Err(Error::Invalid(format!(
-                "{} exited with {code}",
-                p.get_name()
-            )));
-        }
-    }
+    multiproc::join_all(&mut [walker, e_process])?;
     Ok(Outcome { info, e })
 }
 

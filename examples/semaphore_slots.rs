@@ -105,18 +105,8 @@ fn run(args: Args) -> multiproc::Result<()> {
         let p = Process::new(move || worker(id, &s, rounds, hold)).name(format!("worker {id}"));
         workers.push(p);
     }
-    for p in &mut workers {
-        p.start()?;
-    }
-    for p in &mut workers {
-        let code = p.join()?;
-        if code != 0 {
-            return Err(multiproc::Error::Invalid(format!(
-                "{} exited with {code}",
-                p.get_name()
-            )));
-        }
-    }
+    multiproc::start_all(&mut workers)?;
+    multiproc::join_all(&mut workers)?;
     println!(
         "{} workers took a slot {} times; at most {} held one at once (slots: {})",
         args.workers,

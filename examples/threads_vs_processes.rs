@@ -18,7 +18,7 @@
 
 use clap::Parser;
 use multiproc::workloads::sum_of_squares;
-use multiproc::{Error, Process, Queue};
+use multiproc::{Process, Queue};
 use serde::{Deserialize, Serialize};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -107,12 +107,7 @@ fn with_processes(numbers: &[i64], load: Load) -> multiproc::Result<Vec<Results>
             q.put(calc_powers(power, &numbers, load))
         })?);
     }
-    for p in &mut ps {
-        let code = p.join()?;
-        if code != 0 {
-            return Err(Error::Invalid(format!("a process exited with {code}")));
-        }
-    }
+    multiproc::join_all(&mut ps)?;
     let mut out: Vec<Results> = (0..2).map(|_| results.get()).collect::<Result<_, _>>()?;
     out.sort_by(|a, b| b.task.cmp(&a.task)); // squares, cubes
     Ok(out)

@@ -63,14 +63,7 @@ fn run_phase(workers: u32, rounds: u32, locked: bool) -> multiproc::Result<i64> 
         ready.acquire().forget();
     }
     trigger.set();
-    for p in &mut processes {
-        let code = p.join()?;
-        if code != 0 {
-            return Err(multiproc::Error::Invalid(format!(
-                "a writer exited with {code}"
-            )));
-        }
-    }
+    multiproc::join_all(&mut processes)?;
     Ok(counter.load())
 }
 

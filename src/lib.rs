@@ -64,7 +64,8 @@ pub use pipe::{Connection, Pipe, PipeReceiver, PipeSender};
 pub use plain::Plain;
 pub use pool::{AsyncResult, ImapIter, Pool, PoolBuilder};
 pub use process::{
-    ChildOutcome, Process, ProcessInfo, current_process, exit, fresh_rng, parent_process,
+    ChildOutcome, Process, ProcessInfo, current_process, exit, fresh_rng, join_all, parent_process,
+    start_all,
 };
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use rlock::{RLock, RLockGuard};

@@ -350,6 +350,25 @@ impl Process {
     }
 }
 
+/// Start every process, in order (Python: `for p in processes: p.start()`).
+pub fn start_all(processes: &mut [Process]) -> Result<()> {
+    processes.iter_mut().try_for_each(Process::start)
+}
+
+/// Join every process, in order, then report the first that did not exit with 0, by name
+/// (Python: `for p in processes: p.join()`, then a look at each `exitcode`). All are joined
+/// even when one failed, so none is left running.
+pub fn join_all(processes: &mut [Process]) -> Result<()> {
+    let mut failure = None;
+    for p in processes.iter_mut() {
+        let code = p.join()?;
+        if code != 0 && failure.is_none() {
+            failure = Some(format!("{} exited with {code}", p.get_name()));
+        }
+    }
+    failure.map_or(Ok(()), |f| Err(Error::Invalid(f)))
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         if self.pid.is_none() || self.exitcode.is_some() {

@@ -349,7 +349,7 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        self.map_async(f, items)?.get()
+        self.chunksize(None).map(f, items)
     }
 
     /// Start a `map` (Python: `map_async`).
@@ -362,8 +362,7 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        let job = self.map_job(f, items.into_iter().collect(), None)?;
-        Ok(AsyncResult::new(self, job, assemble_all::<R>))
+        self.chunksize(None).map_async(f, items)
     }
 
     /// `f(a, b)` for every pair, results in input order (Python: `starmap`).
@@ -377,7 +376,7 @@ impl Pool {
         B: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        self.starmap_async(f, items)?.get()
+        self.chunksize(None).starmap(f, items)
     }
 
     /// Start a `starmap` (Python: `starmap_async`).
@@ -391,8 +390,7 @@ impl Pool {
         B: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        let job = self.starmap_job(f, items.into_iter().collect(), None)?;
-        Ok(AsyncResult::new(self, job, assemble_all::<R>))
+        self.chunksize(None).starmap_async(f, items)
     }
 
     /// Results of `f` over the items as an iterator, in input order (Python: `imap`;
@@ -406,7 +404,7 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        self.imap_job(f, items.into_iter().collect(), 1, true)
+        self.chunksize(None).imap(f, items)
     }
 
     /// As `imap`, yielding results as they complete (Python: `imap_unordered`).
@@ -419,7 +417,7 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        self.imap_job(f, items.into_iter().collect(), 1, false)
+        self.chunksize(None).imap_unordered(f, items)
     }
 
     // ----- lifecycle ----------------------------------------------------------------
@@ -680,98 +678,92 @@ impl fmt::Debug for Pool {
     }
 }
 
-macro_rules! chunked_methods {
-    () => {
-        /// `Pool::map` with this chunksize.
-        pub fn map<A, R>(&self, f: fn(A) -> R, items: impl IntoIterator<Item = A>) -> Result<Vec<R>>
-        where
-            A: Serialize + DeserializeOwned,
-            R: Serialize + DeserializeOwned,
-        {
-            self.map_async(f, items)?.get()
-        }
-
-        /// `Pool::map_async` with this chunksize.
-        pub fn map_async<A, R>(
-            &self,
-            f: fn(A) -> R,
-            items: impl IntoIterator<Item = A>,
-        ) -> Result<AsyncResult<'p, Vec<R>>>
-        where
-            A: Serialize + DeserializeOwned,
-            R: Serialize + DeserializeOwned,
-        {
-            let job = self
-                .pool
-                .map_job(f, items.into_iter().collect(), self.size)?;
-            Ok(AsyncResult::new(self.pool, job, assemble_all::<R>))
-        }
-
-        /// `Pool::starmap` with this chunksize.
-        pub fn starmap<A, B, R>(
-            &self,
-            f: fn(A, B) -> R,
-            items: impl IntoIterator<Item = (A, B)>,
-        ) -> Result<Vec<R>>
-        where
-            A: Serialize + DeserializeOwned,
-            B: Serialize + DeserializeOwned,
-            R: Serialize + DeserializeOwned,
-        {
-            self.starmap_async(f, items)?.get()
-        }
-
-        /// `Pool::starmap_async` with this chunksize.
-        pub fn starmap_async<A, B, R>(
-            &self,
-            f: fn(A, B) -> R,
-            items: impl IntoIterator<Item = (A, B)>,
-        ) -> Result<AsyncResult<'p, Vec<R>>>
-        where
-            A: Serialize + DeserializeOwned,
-            B: Serialize + DeserializeOwned,
-            R: Serialize + DeserializeOwned,
-        {
-            let job = self
-                .pool
-                .starmap_job(f, items.into_iter().collect(), self.size)?;
-            Ok(AsyncResult::new(self.pool, job, assemble_all::<R>))
-        }
-
-        /// `Pool::imap` with this chunksize.
-        pub fn imap<A, R>(
-            &self,
-            f: fn(A) -> R,
-            items: impl IntoIterator<Item = A>,
-        ) -> Result<ImapIter<'p, R>>
-        where
-            A: Serialize + DeserializeOwned,
-            R: Serialize + DeserializeOwned,
-        {
-            self.pool
-                .imap_job(f, items.into_iter().collect(), self.size.unwrap_or(1), true)
-        }
-
-        /// `Pool::imap_unordered` with this chunksize.
-        pub fn imap_unordered<A, R>(
-            &self,
-            f: fn(A) -> R,
-            items: impl IntoIterator<Item = A>,
-        ) -> Result<ImapIter<'p, R>>
-        where
-            A: Serialize + DeserializeOwned,
-            R: Serialize + DeserializeOwned,
-        {
-            self.pool.imap_job(
-                f,
-                items.into_iter().collect(),
-                self.size.unwrap_or(1),
-                false,
-            )
-        }
-    };
-}
-
 impl<'p> Chunked<'p> {
-    chunked_methods!();
+    /// `Pool::map` with this chunksize.
+    pub fn map<A, R>(&self, f: fn(A) -> R, items: impl IntoIterator<Item = A>) -> Result<Vec<R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        self.map_async(f, items)?.get()
+    }
+
+    /// `Pool::map_async` with this chunksize.
+    pub fn map_async<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<AsyncResult<'p, Vec<R>>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        let job = self
+            .pool
+            .map_job(f, items.into_iter().collect(), self.size)?;
+        Ok(AsyncResult::new(self.pool, job, assemble_all::<R>))
+    }
+
+    /// `Pool::starmap` with this chunksize.
+    pub fn starmap<A, B, R>(
+        &self,
+        f: fn(A, B) -> R,
+        items: impl IntoIterator<Item = (A, B)>,
+    ) -> Result<Vec<R>>
+    where
+        A: Serialize + DeserializeOwned,
+        B: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        self.starmap_async(f, items)?.get()
+    }
+
+    /// `Pool::starmap_async` with this chunksize.
+    pub fn starmap_async<A, B, R>(
+        &self,
+        f: fn(A, B) -> R,
+        items: impl IntoIterator<Item = (A, B)>,
+    ) -> Result<AsyncResult<'p, Vec<R>>>
+    where
+        A: Serialize + DeserializeOwned,
+        B: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        let job = self
+            .pool
+            .starmap_job(f, items.into_iter().collect(), self.size)?;
+        Ok(AsyncResult::new(self.pool, job, assemble_all::<R>))
+    }
+
+    /// `Pool::imap` with this chunksize.
+    pub fn imap<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<ImapIter<'p, R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        self.pool
+            .imap_job(f, items.into_iter().collect(), self.size.unwrap_or(1), true)
+    }
+
+    /// `Pool::imap_unordered` with this chunksize.
+    pub fn imap_unordered<A, R>(
+        &self,
+        f: fn(A) -> R,
+        items: impl IntoIterator<Item = A>,
+    ) -> Result<ImapIter<'p, R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        self.pool.imap_job(
+            f,
+            items.into_iter().collect(),
+            self.size.unwrap_or(1),
+            false,
+        )
+    }
 }
