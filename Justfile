@@ -21,3 +21,12 @@ readme:
 # Formatting, lints and tests, as CI runs them.
 ci:
     .ci/run
+
+# Criterion benches, each primitive beside its raw baseline (see BENCHMARKS.md):
+# `just bench`, or one target: `just bench --bench pool`.
+bench *args:
+    cargo bench "$@"
+
+# The three workloads in CPython and in Rust, same parameters: CPython / Rust time ratios.
+compare:
+    @if command -v python3 >/dev/null; then python3 python/compare.py; else echo "python3 not found: skipping the CPython comparison"; fi

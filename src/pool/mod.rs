@@ -486,9 +486,16 @@ impl Pool {
     /// (`None`: one POLL), then take whatever else is there. On a quiet queue, check that
     /// the server is still alive.
     pub(crate) fn collect(&self, wait: Option<Duration>) {
+        self.collect_batch(1, wait)
+    }
+
+    /// As `collect`, but sleep until `batch` outcomes are queued (or `wait` passes): the
+    /// owner is the result queue's only reader, and a job missing `batch` chunks cannot
+    /// finish before that many outcomes arrive, so waking for each one would be wasted.
+    fn collect_batch(&self, batch: u64, wait: Option<Duration>) {
         match self
             .results
-            .get_value::<Outcome>(Some(wait.unwrap_or(POLL)))
+            .get_value_once::<Outcome>(batch, Some(wait.unwrap_or(POLL)))
         {
             Ok(outcome) => {
                 self.file(outcome);
@@ -581,7 +588,13 @@ impl Pool {
                 Some(d) if d.expired() => return false,
                 Some(d) => d.remaining().min(POLL),
             };
-            self.collect(Some(slice));
+            let missing = self.with_job(job, |j| {
+                j.chunks
+                    .iter()
+                    .filter(|c| matches!(c, Chunk::Pending))
+                    .count()
+            });
+            self.collect_batch(missing.unwrap_or(1) as u64, Some(slice));
         }
     }
 
