@@ -3,8 +3,8 @@
 //! `_async` forms.
 //!
 //! How it works: creating the pool forks a small server process, which forks the workers
-//! (see [`server`]). Tasks travel on a shared [`Queue`](crate::Queue)-style buffer as a
-//! function address plus serialised arguments (see [`task`]); outcomes come back on
+//! (see `src/pool/server.rs`). Tasks travel on a shared [`Queue`](crate::Queue)-style buffer as a
+//! function address plus serialised arguments (see `src/pool/task.rs`); outcomes come back on
 //! another. There is no thread in the owner: results are collected by whoever waits for
 //! them.
 //!

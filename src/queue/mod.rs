@@ -1,7 +1,7 @@
 //! `Queue<T>`: Python's `multiprocessing.Queue`, a FIFO shared by any number of producer
 //! and consumer processes; plus [`SimpleQueue`] and [`JoinableQueue`].
 //!
-//! Differences from Python (see [`buffer`] for how it works):
+//! Differences from Python (see `src/queue/buffer.rs` for how it works):
 //! - No feeder thread: `put` has copied the item into shared memory when it returns, so a
 //!   process may exit, or be joined, with items still in the queue. Python deadlocks there.
 //! - `qsize` and `empty` are exact at the moment of the call (Python: "approximate").
