@@ -16,8 +16,9 @@
 //!   are Python's: `ceil(len / (4 * processes))` for `map`/`starmap`, 1 for `imap`.
 //! - A task that panics gives its caller `Error::TaskPanicked` with the panic's message and
 //!   location; the worker survives and the pool stays usable.
-//! - A worker that dies (killed, aborted, crashed) is reported by the server at once: the
-//!   task it was running fails with `Error::WorkerDied`, and with it the call that task
+//! - A worker that dies (killed, aborted, crashed) is reported by the server at once, and
+//!   the waiting caller sees it within about 100 ms: the task it was running fails with
+//!   `Error::WorkerDied`, and with it the call that task
 //!   belongs to (a whole `map`, say). Other calls are unaffected: the server starts a
 //!   replacement worker, and the pool stays usable. Tasks still queued are run by the
 //!   remaining and replacement workers. Python's `Pool` hangs for ever here;
