@@ -409,16 +409,23 @@ fn barrier_action_runs_once_per_pass() {
     assert_eq!(runs.load(), 100);
 }
 
-fn barrier_timeout_breaks_it_for_everyone_until_reset() {
-    let barrier = Barrier::new(3);
+/// A process waiting on `barrier` that exits with 1 if its wait ends in `BrokenBarrier`.
+/// Whether it is already waiting or arrives after the barrier broke, that is the outcome.
+fn broken_waiter(barrier: &Barrier) -> Process {
     let waiting = Event::new();
     let (b, w) = (barrier.clone(), waiting.clone());
-    let mut other = Process::spawn(move || {
+    let p = Process::spawn(move || {
         w.set();
         matches!(b.wait(), Err(Error::BrokenBarrier)) as i32
     })
     .unwrap();
     assert!(waiting.wait_timeout(LONG));
+    p
+}
+
+fn barrier_timeout_breaks_it_for_everyone_until_reset() {
+    let barrier = Barrier::new(3);
+    let mut other = broken_waiter(&barrier);
     // Only two of three parties: the timed wait gives up and breaks the barrier.
     assert!(matches!(
         barrier.wait_timeout(Duration::from_millis(200)),
@@ -450,14 +457,7 @@ fn barrier_timeout_breaks_it_for_everyone_until_reset() {
 
 fn barrier_abort_releases_waiters_with_an_error() {
     let barrier = Barrier::new(2);
-    let waiting = Event::new();
-    let (b, w) = (barrier.clone(), waiting.clone());
-    let mut p = Process::spawn(move || {
-        w.set();
-        matches!(b.wait(), Err(Error::BrokenBarrier)) as i32
-    })
-    .unwrap();
-    assert!(waiting.wait_timeout(LONG));
+    let mut p = broken_waiter(&barrier);
     barrier.abort();
     assert_eq!(p.join().unwrap(), 1);
 }
