@@ -118,11 +118,54 @@ impl RawMutex {
         debug_assert_eq!(rc, 0, "unlock of a mutex this thread does not hold");
     }
 
+    /// Kernel thread id of the thread holding the mutex, 0 when it is free or its holder
+    /// died (the kernel clears the id and sets `FUTEX_OWNER_DIED` then).
+    ///
+    /// A robust mutex's first word is its futex word, and the kernel's robust-futex ABI
+    /// (`set_robust_list(2)`) requires it to hold the owner's thread id in its low 30 bits:
+    /// that is how the kernel finds the mutexes a dying thread held. glibc keeps that word
+    /// first in `pthread_mutex_t` on every Linux target.
+    pub(crate) fn holder_tid(&self) -> u32 {
+        const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+        // SAFETY: the pointer is to the mutex's first 4 bytes, aligned (a pthread_mutex_t is
+        // at least 4-aligned), inside memory that lives as long as `self`. glibc and the
+        // kernel only ever change that word with atomic instructions, so an atomic load of
+        // it races with nothing.
+        let word = unsafe { &*self.0.get().cast::<std::sync::atomic::AtomicU32>() };
+        word.load(std::sync::atomic::Ordering::Acquire) & FUTEX_TID_MASK
+    }
+
+    /// Whether the calling thread holds the mutex. Proven by the mutex itself, not by a
+    /// record of ours that could outlive its holder.
+    pub(crate) fn held_by_current_thread(&self) -> bool {
+        let tid = self.holder_tid();
+        tid != 0 && tid == current_tid()
+    }
+
+    /// Whether some thread of this process holds the mutex: then the memory it lives in
+    /// must stay mapped, because the mutex is on that thread's robust list, which the
+    /// kernel and glibc walk when the thread exits or locks another robust mutex.
+    pub(crate) fn held_in_this_process(&self) -> bool {
+        let tid = self.holder_tid();
+        if tid == 0 {
+            return false;
+        }
+        // SAFETY: tgkill with signal 0 sends nothing; it only checks that thread `tid`
+        // belongs to thread group `getpid()`. Thread ids are unique among live threads.
+        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid as libc::c_int, 0) == 0 }
+    }
+
     /// Acquire and wrap in a guard that unlocks on drop.
     pub(crate) fn guard(&self) -> (RawGuard<'_>, Acquired) {
         let how = self.lock();
         (RawGuard::new(self), how)
     }
+}
+
+/// The calling thread's kernel thread id.
+pub(crate) fn current_tid() -> u32 {
+    // gettid cannot fail and has no preconditions.
+    nix::unistd::gettid().as_raw() as u32
 }
 
 /// Holds a [`RawMutex`] until dropped. Not `Send`: a pthread mutex must be unlocked by the
