@@ -8,7 +8,7 @@ default:
 
 # Run one example, optimised: `just run bank_account --rounds 10`.
 run name *args:
-    cargo run -q --release --bin "$1" -- "${@:2}"
+    @cargo run -q --release --bin "$1" -- "${@:2}"
 
 # The whole test suite (the README's test command).
 test:

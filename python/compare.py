@@ -4,6 +4,7 @@ print how many times longer CPython takes: `just compare`, or `python3 python/co
 Each pair alternates (Rust, CPython, Rust, CPython, ...) and the best of `--trials` runs is
 kept, because this VM's speed jumps between levels for seconds at a time."""
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -37,6 +38,13 @@ def run(cmd):
     return keys(done.stdout)
 
 
+def target_dir():
+    """Where cargo puts its builds: `target/` unless CARGO_TARGET_DIR or a config says else."""
+    meta = subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"],
+                          cwd=ROOT, check=True, capture_output=True, text=True)
+    return json.loads(meta.stdout)["target_directory"]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--trials", type=int, default=3)
@@ -44,12 +52,13 @@ def main():
     bins = [w[1] for w in WORKLOADS]
     build = ["cargo", "build", "--release", "-q"] + [a for b in bins for a in ("--bin", b)]
     subprocess.run(build, cwd=ROOT, check=True)
+    release = os.path.join(target_dir(), "release")
 
     print(f"{'workload':52} {'':8} {'CPython':>10} {'Rust':>10} {'CPython/Rust':>13}")
     for name, binary, params, serial_key, parallel_key in WORKLOADS:
         best = {}
         for _ in range(args.trials):
-            for side, cmd in (("rust", [os.path.join(ROOT, "target", "release", binary)]),
+            for side, cmd in (("rust", [os.path.join(release, binary)]),
                               ("python", [sys.executable, os.path.join(ROOT, "python", f"{binary}.py")])):
                 got = run(cmd + params)
                 for key in (serial_key, parallel_key):

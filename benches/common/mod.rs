@@ -1,5 +1,5 @@
-//! What every bench shares: the raw baselines written directly on libc (the "C" column of
-//! DESIGN.md's reference figures), quick-mode sizes, and the fork-safety check.
+//! What every bench shares: the raw baselines written directly on libc (the "raw baseline"
+//! column of BENCHMARKS.md), quick-mode sizes, and the fork-safety check.
 //!
 //! Criterion is built without its rayon feature, so the bench process stays single-threaded
 //! and forking in it is safe; [`assert_single_threaded`] checks that before every fork.

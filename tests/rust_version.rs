@@ -1,0 +1,56 @@
+//! The minimum Rust the workspace declares (`rust-version` in Cargo.toml) must be true.
+//!
+//! Two checks keep it so: clippy's `incompatible_msrv` lint (run by CI with `-D warnings`)
+//! refuses any standard-library API newer than the declared version in our own code, and
+//! this test refuses a dependency, in the locked versions, that declares a newer minimum.
+
+use std::process::Command;
+
+/// `"1.86"` and `"1.86.0"` as the same comparable triple.
+fn version(s: &str) -> [u64; 3] {
+    let mut v = [0; 3];
+    for (slot, part) in v.iter_mut().zip(s.split('.')) {
+        *slot = part.parse().unwrap_or(0);
+    }
+    v
+}
+
+#[test]
+fn declared_rust_version_covers_every_locked_dependency() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
+    let packages = meta["packages"].as_array().expect("packages");
+    let ours = packages
+        .iter()
+        .find(|p| p["name"] == "multiproc")
+        .and_then(|p| p["rust_version"].as_str())
+        .expect("multiproc declares a rust-version");
+    let too_new: Vec<String> = packages
+        .iter()
+        .filter_map(|p| {
+            let needs = p["rust_version"].as_str()?;
+            (version(needs) > version(ours)).then(|| {
+                format!(
+                    "{} {} needs {needs}",
+                    p["name"].as_str().unwrap_or("?"),
+                    p["version"].as_str().unwrap_or("?")
+                )
+            })
+        })
+        .collect();
+    assert!(
+        too_new.is_empty(),
+        "Cargo.toml declares rust-version = \"{ours}\", but: {}; raise rust-version",
+        too_new.join(", ")
+    );
+}
