@@ -365,6 +365,13 @@ impl Pool {
     }
 
     /// `f` over every item, results in input order (Python: `map`).
+    ///
+    /// Which functions can be sent: `f` travels to the workers as an address in the
+    /// program image, so it must be code that was present when the pool was built: a `fn`
+    /// item or a closure that captures nothing (a capturing closure does not coerce to
+    /// `fn`). Not code loaded later with `dlopen`: the workers, forked earlier, do not have
+    /// it mapped. The same holds for every call that takes a `fn` (`apply`, `starmap`,
+    /// `imap`, ...).
     pub fn map<A, R>(&self, f: fn(A) -> R, items: impl IntoIterator<Item = A>) -> Result<Vec<R>>
     where
         A: Serialize + DeserializeOwned,
