@@ -93,7 +93,7 @@ impl PoolBuilder {
 
     /// Fork the server and the workers. `fork` is only safe from a single-threaded
     /// program: while other threads run this fails with
-    /// [`Error::Threaded`](crate::Error::Threaded) and forks nothing. Create pools before
+    /// [`Error::Threaded`] and forks nothing. Create pools before
     /// starting threads (or join them first); once built, the pool's owner may start
     /// threads, since later forks (replacement workers) happen in the single-threaded
     /// server.
