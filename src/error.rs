@@ -42,6 +42,15 @@ pub enum Error {
     /// task could complete (Python's `Pool` hangs here; `ProcessPoolExecutor` raises
     /// `BrokenProcessPool`).
     WorkerDied(String),
+    /// `fork` was refused because other threads run in this process: one of them may hold
+    /// a lock the child needs (the allocator's, stdout's, ...), which would stay locked
+    /// for ever in the child. `threads` counts every thread, the caller's included.
+    /// Join the other threads first, or start processes and pools before any thread
+    /// (Python only warns here, since 3.12, and the child may deadlock).
+    Threaded {
+        /// The number of threads this process ran when `fork` was refused.
+        threads: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -57,6 +66,14 @@ impl fmt::Display for Error {
             Error::BrokenBarrier => f.write_str("barrier is broken"),
             Error::TaskPanicked(m) => write!(f, "task panicked: {m}"),
             Error::WorkerDied(m) => write!(f, "pool worker died: {m}"),
+            Error::Threaded { threads } => write!(
+                f,
+                "cannot fork: {threads} threads are running in this process, and fork is only \
+                 safe from a single thread (another thread may hold a lock the child needs, \
+                 such as stdout's or the allocator's); join the other threads first, or create \
+                 processes and pools before starting threads (a start method that works with \
+                 threads is planned)"
+            ),
         }
     }
 }

@@ -16,11 +16,18 @@
 //! - Dropping a started handle that was not joined waits for the child, like a non-daemon
 //!   process at Python's exit, so no zombie is left. A daemon handle (`daemon(true)`), or any
 //!   handle dropped while a panic unwinds, terminates the child instead.
-//! - The child leaves with `_exit` after flushing stdout: destructors of the parent's state
-//!   copied into it do not run twice.
+//! - The child leaves with `_exit` after flushing stdout, on every path: destructors of the
+//!   parent's state copied into it do not run twice, and it never returns into the
+//!   parent's code (not even when a panic payload's own `Drop` panics).
 //!
-//! The rule `fork` imposes: start processes from a single-threaded program, or at least
-//! while no other thread holds a lock the child will need (the allocator, stdout, ...).
+//! The rule `fork` imposes: the child of a multi-threaded program gets only the thread that
+//! forked, and every lock another thread held at that moment (the allocator's, stdout's,
+//! any `Mutex`) stays locked in the child for ever. So [`Process::start`] and
+//! [`Process::spawn`] (and [`Pool::new`](crate::Pool::new)) refuse to fork while other
+//! threads run, with [`Error::Threaded`]: join the threads first, or start processes and
+//! pools before any thread. Python only warns here (since 3.12) and its child may deadlock.
+//! [`Process::start_unchecked`] is the `unsafe` way for a caller who can prove the
+//! precondition. A start method that works with threads is planned.
 
 use crate::error::{Error, Result};
 use nix::sys::signal::Signal;
@@ -196,7 +203,8 @@ impl Process {
         }
     }
 
-    /// Create and start in one step.
+    /// Create and start in one step. An error, [`Error::Threaded`], if other threads run
+    /// (see [`Process::start`]).
     pub fn spawn<F, R>(target: F) -> Result<Process>
     where
         F: FnOnce() -> R + 'static,
@@ -234,12 +242,41 @@ impl Process {
     /// Fork the child and run the target in it (Python: `.start()`). The closure, and
     /// everything it captured, is dropped in the parent once the child exists: a `Pipe` end
     /// moved into it is closed here, as it should be.
+    ///
+    /// `fork` is only safe from a single-threaded program, so this fails with
+    /// [`Error::Threaded`] (the closure kept, nothing forked) while other threads run: join
+    /// them first, or start processes before starting threads. The check reads
+    /// `/proc/self/task`, a few microseconds against the fork's ~200; an `Error::Io` if
+    /// it cannot be read.
     pub fn start(&mut self) -> Result<()> {
+        if self.target.is_none() {
+            return Err(Error::Invalid("cannot start a process twice".into()));
+        }
+        ensure_single_threaded()?;
+        // SAFETY: this thread is the process's only one (checked just above), and only a
+        // thread of this process could start another.
+        unsafe { self.start_unchecked() }
+    }
+
+    /// [`Process::start`] without the check that this is the only thread.
+    ///
+    /// # Safety
+    ///
+    /// After `fork` the child runs only the thread that forked; a lock any other thread held
+    /// at that moment stays locked in the child for ever. The caller must guarantee that
+    /// no other thread of this process holds, or is taking, at the moment of the fork, any
+    /// lock the child will take: the allocator's, stdout's and stderr's, the environment's,
+    /// the panic hook's, this crate's process bookkeeping, and every lock the closure and
+    /// the code it calls take. That is certain when no other thread runs (for example
+    /// threads that exist but are known to be blocked outside any such lock); with threads
+    /// that allocate or print, it is in general impossible to prove: use `start`.
+    pub unsafe fn start_unchecked(&mut self) -> Result<()> {
         let target = self
             .target
             .take()
             .ok_or_else(|| Error::Invalid("cannot start a process twice".into()))?;
-        let child = fork_child(&self.name, &self.identity, target)?;
+        // SAFETY: the caller's promise above is `fork_child`'s precondition.
+        let child = unsafe { fork_child(&self.name, &self.identity, target) }?;
         self.pid = Some(child);
         Ok(())
     }
@@ -395,6 +432,108 @@ impl std::fmt::Debug for Process {
     }
 }
 
+/// The number of threads of this process: the entries of `/proc/self/task`, read with
+/// `getdents64` into a stack buffer (no allocation). A few microseconds; a fork and join
+/// takes about 200.
+fn thread_count() -> std::io::Result<usize> {
+    // SAFETY: a NUL-terminated path and plain flags; on success the fd is ours.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/task".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and nothing else owns it; this closes it on return.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    /// `linux_dirent64` records, 8-byte aligned.
+    #[repr(C, align(8))]
+    struct Records([u8; 2048]);
+    let mut buf = Records([0; 2048]);
+    let mut count = 0;
+    loop {
+        // SAFETY: `buf` is valid for writes of its whole size; the kernel writes at most
+        // that many bytes and returns how many.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                fd.as_raw_fd(),
+                buf.0.as_mut_ptr(),
+                buf.0.len(),
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Ok(count);
+        }
+        let records = &buf.0[..(n as usize).min(buf.0.len())];
+        // Each record: d_ino (8 bytes), d_off (8), d_reclen (2), d_type (1), d_name.
+        let mut at = 0;
+        while at + 19 < records.len() {
+            let len = u16::from_ne_bytes([records[at + 16], records[at + 17]]) as usize;
+            // Thread ids are digits; skip "." and "..".
+            if records[at + 19] != b'.' {
+                count += 1;
+            }
+            if len == 0 {
+                break;
+            }
+            at += len;
+        }
+    }
+}
+
+/// `Ok` when this thread is the process's only one, else [`Error::Threaded`].
+pub(crate) fn ensure_single_threaded() -> Result<()> {
+    let mut looks = 0;
+    loop {
+        let threads = thread_count().map_err(|e| {
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot count this process's threads in /proc/self/task ({e}), and fork is \
+                     only safe from a single thread"
+                ),
+            ))
+        })?;
+        if threads <= 1 {
+            return Ok(());
+        }
+        // `join` returns once the kernel has cleared the thread's id, a moment before the
+        // thread leaves the task list; by then it runs no more code. Look again a few
+        // times (about 30 ms in all) before refusing, so a thread just joined is not
+        // counted.
+        if looks == 8 {
+            return Err(Error::Threaded { threads });
+        }
+        if looks < 3 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_millis(1 << (looks - 3)));
+        }
+        looks += 1;
+    }
+}
+
+/// Ends the child with `_exit(1)` if anything unwinds out of its bootstrap, so nothing can
+/// return into the parent's code.
+struct ExitOnUnwind;
+
+impl Drop for ExitOnUnwind {
+    fn drop(&mut self) {
+        // SAFETY: ends this (child) process at once, running nothing of the parent's.
+        unsafe { libc::_exit(1) }
+    }
+}
+
 /// Fork a child that runs `target` under the child bootstrap (dies with its parent, OS
 /// name, identity, panic banner, stdout flushed, `_exit` with the target's code). The
 /// parent gets the pid; its copy of `target` is dropped.
@@ -402,7 +541,16 @@ impl std::fmt::Debug for Process {
 /// Everything the child needs is prepared here, before `fork`: in the child, every write
 /// to a page it shares with the parent costs a copy-on-write fault, so the child neither
 /// allocates nor frees on its way to the target.
-pub(crate) fn fork_child(name: &str, identity: &[u32], mut target: Target) -> Result<Pid> {
+///
+/// The child ends with `_exit` on every path: the target's panic is caught and its payload
+/// leaked (dropping it runs user code, which may panic again), and a guard `_exit`s if
+/// anything else unwinds. A panic inside the panic hook aborts, which ends the child too.
+///
+/// # Safety
+///
+/// No other thread of this process may hold, or be taking, a lock the child will need
+/// (see [`Process::start_unchecked`]); certain when the caller is the only thread.
+pub(crate) unsafe fn fork_child(name: &str, identity: &[u32], mut target: Target) -> Result<Pid> {
     install_panic_banner();
     let me = Me {
         name: name.to_string(),
@@ -415,11 +563,13 @@ pub(crate) fn fork_child(name: &str, identity: &[u32], mut target: Target) -> Re
     // Anything buffered now would be written twice, once by each process.
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    // SAFETY: the child only runs the bootstrap below, which never returns. See the module
-    // docs for the rule on threads.
+    // SAFETY: the child only runs the bootstrap below, which never returns; the caller
+    // guarantees no other thread holds a lock the child needs.
     match unsafe { fork() }? {
         ForkResult::Parent { child } => Ok(child),
         ForkResult::Child => {
+            // Nothing unwinds past this frame into the parent's code.
+            let _exit_on_unwind = ExitOnUnwind;
             // Die with the parent; if it is already gone, do not run at all.
             let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
             if getppid().as_raw() as u32 != parent_pid {
@@ -434,7 +584,15 @@ pub(crate) fn fork_child(name: &str, identity: &[u32], mut target: Target) -> Re
                 // The parent's identity stays allocated: freeing it would only dirty pages.
                 std::mem::forget(guard.replace(me));
             }
-            let code = catch_unwind(AssertUnwindSafe(&mut target)).unwrap_or(1);
+            let code = match catch_unwind(AssertUnwindSafe(&mut target)) {
+                Ok(code) => code,
+                Err(payload) => {
+                    // Its `Drop` is user code and may panic again: leak it, as the process
+                    // ends now anyway.
+                    std::mem::forget(payload);
+                    1
+                }
+            };
             let _ = std::io::stdout().flush();
             // SAFETY: ends the child without running the parent's destructors or atexit
             // handlers (nor freeing the target).

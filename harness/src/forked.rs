@@ -81,6 +81,17 @@ pub fn run(checks: Vec<Check>) -> ExitCode {
     }
 }
 
+/// Ends a check's process with `_exit(101)` if anything unwinds out of it, so the check's
+/// process never runs the runner's code (the next checks, the summary).
+struct ExitOnUnwind;
+
+impl Drop for ExitOnUnwind {
+    fn drop(&mut self) {
+        // SAFETY: ends this (check) process at once.
+        unsafe { libc::_exit(101) }
+    }
+}
+
 fn run_one(check: &Check) -> Outcome {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
@@ -91,10 +102,20 @@ fn run_one(check: &Check) -> Outcome {
         return Outcome::Failed(format!("fork: {}", std::io::Error::last_os_error()));
     }
     if pid == 0 {
-        // SAFETY: we are the child; lead a new process group, run, leave without cleanup.
+        // We are the child: nothing may unwind out of this frame into the runner's code.
+        let _exit_on_unwind = ExitOnUnwind;
+        // SAFETY: a plain syscall; lead a new process group.
         unsafe { libc::setpgid(0, 0) };
-        let ok = std::panic::catch_unwind(check.run).is_ok();
+        let ok = match std::panic::catch_unwind(check.run) {
+            Ok(()) => true,
+            Err(payload) => {
+                // Its `Drop` may panic again: leak it, the process ends now anyway.
+                std::mem::forget(payload);
+                false
+            }
+        };
         let _ = std::io::stdout().flush();
+        // SAFETY: ends the child without running the runner's cleanup.
         unsafe { libc::_exit(if ok { 0 } else { 101 }) };
     }
     // Also from this side, so the group exists before we could signal it.

@@ -91,8 +91,26 @@ impl PoolBuilder {
         self
     }
 
-    /// Fork the server and the workers. Call it while the program is single-threaded.
+    /// Fork the server and the workers. `fork` is only safe from a single-threaded
+    /// program: while other threads run this fails with
+    /// [`Error::Threaded`] and forks nothing. Create pools before
+    /// starting threads (or join them first); once built, the pool's owner may start
+    /// threads, since later forks (replacement workers) happen in the single-threaded
+    /// server.
     pub fn build(self) -> Result<Pool> {
+        crate::process::ensure_single_threaded()?;
+        // SAFETY: this thread is the process's only one (checked just above).
+        unsafe { self.build_unchecked() }
+    }
+
+    /// [`PoolBuilder::build`] without the check that this is the only thread.
+    ///
+    /// # Safety
+    ///
+    /// The same as [`Process::start_unchecked`]'s: no other thread may hold, or be
+    /// taking, a lock the pool's server or workers will take (the allocator's, stdout's,
+    /// the initializer's, ...) at the moment of the fork.
+    pub unsafe fn build_unchecked(self) -> Result<Pool> {
         let processes = self.processes.unwrap_or_else(crate::cpu::default_pool_size);
         if processes == 0 {
             return Err(Error::Invalid("a pool needs at least one process".into()));
@@ -116,7 +134,8 @@ impl PoolBuilder {
         };
         let mut server =
             Process::new(move || server::serve(setup, processes)).name("ForkPoolServer");
-        server.start()?;
+        // SAFETY: `build_unchecked`'s caller guarantees the precondition.
+        unsafe { server.start_unchecked() }?;
         // Python's Pool() returns with its workers started; so does this.
         while !started.wait_timeout(POLL) {
             if let Some(code) = server.exitcode() {
@@ -186,7 +205,8 @@ pub struct Chunked<'p> {
 }
 
 impl Pool {
-    /// A pool of `processes` workers (Python: `Pool(processes)`).
+    /// A pool of `processes` workers (Python: `Pool(processes)`). Like
+    /// [`PoolBuilder::build`], an error while other threads run.
     pub fn new(processes: usize) -> Result<Pool> {
         Pool::builder().processes(processes).build()
     }
@@ -345,6 +365,13 @@ impl Pool {
     }
 
     /// `f` over every item, results in input order (Python: `map`).
+    ///
+    /// Which functions can be sent: `f` travels to the workers as an address in the
+    /// program image, so it must be code that was present when the pool was built: a `fn`
+    /// item or a closure that captures nothing (a capturing closure does not coerce to
+    /// `fn`). Not code loaded later with `dlopen`: the workers, forked earlier, do not have
+    /// it mapped. The same holds for every call that takes a `fn` (`apply`, `starmap`,
+    /// `imap`, ...).
     pub fn map<A, R>(&self, f: fn(A) -> R, items: impl IntoIterator<Item = A>) -> Result<Vec<R>>
     where
         A: Serialize + DeserializeOwned,

@@ -120,7 +120,10 @@ impl Server {
         // SAFETY (of the pointer): the worker is a fork of this process; `self.setup` is in
         // its copy of memory for as long as it runs, since it never returns from the body.
         let body = crate::process::target(move || work(unsafe { &*setup }, i));
-        match fork_child(&name, &[], body) {
+        // SAFETY: the server is a fork of the pool's owner, so it began with one thread,
+        // and it never starts another (the initializer runs in the workers, not here): it
+        // is the only thread of its process whenever it forks.
+        match unsafe { fork_child(&name, &[], body) } {
             Ok(pid) => {
                 slot.pid.store(pid.as_raw() as u32, SeqCst);
                 self.running.insert(pid, i);

@@ -10,7 +10,10 @@
 //! capturing closure: it cannot coerce to `fn`), with arguments and results that are serde
 //! types, including the shared primitives created before the pool (see `share`). Python can
 //! send module-level functions but not lambdas; we can send non-capturing lambdas but not
-//! closures that capture, and no `Box<dyn Fn>`.
+//! closures that capture, and no `Box<dyn Fn>`. The function must be code that was present
+//! when the pool was built (the program and the libraries it had loaded then): code loaded
+//! later with `dlopen` is not mapped in the workers, forked before it, so its address
+//! means nothing there.
 
 use crate::codec::{decode, encode};
 use serde::de::DeserializeOwned;
