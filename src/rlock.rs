@@ -131,8 +131,13 @@ impl RLock {
     /// the lock (never taken, already fully released, or held by someone else).
     pub fn release(&self) -> Result<()> {
         let s = self.s();
-        let levels = s.count.load(Relaxed);
-        if !s.mutex.held_by_current_thread() || levels == 0 {
+        // `count` is ours to read only once the mutex says this thread holds it.
+        let levels = if s.mutex.held_by_current_thread() {
+            s.count.load(Relaxed)
+        } else {
+            0
+        };
+        if levels == 0 {
             return Err(Error::Invalid(
                 "cannot release an RLock this thread does not hold".into(),
             ));
