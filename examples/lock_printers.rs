@@ -76,7 +76,8 @@ impl Printing {
             self.inside
                 .leave()
                 .expect("the dead printer was inside the printing section");
-            died.into_inner()
+            died.into_guard()
+                .expect("a printer never holds the lock twice")
         }))
     }
 

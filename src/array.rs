@@ -6,7 +6,7 @@
 //! [`Array::store`] and [`Array::to_vec`] skip the lock (Python: `arr[i]`, `arr[i] = x`,
 //! `arr[:]`): each element access is atomic, a whole-array read is not a snapshot.
 
-use crate::lock::{LockResult, TryLockResult, lock_result, timed_acquire};
+use crate::lock::{LockResult, TryLockResult, blocking_acquire, timed_acquire};
 use crate::plain::Plain;
 use crate::raw_mutex::{RawGuard, RawMutex};
 use crate::share::Handle;
@@ -114,8 +114,7 @@ impl<T: Plain> Array<T> {
 
     /// Take the array's lock (Python: `with arr.get_lock():`).
     pub fn lock(&self) -> LockResult<ArrayGuard<'_, T>> {
-        let (raw, how) = self.shm.get().lock.guard();
-        lock_result(how, self.guard(raw))
+        blocking_acquire(&self.shm.get().lock, |raw| self.guard(raw))
     }
 
     /// Take the lock only if free.
@@ -125,7 +124,7 @@ impl<T: Plain> Array<T> {
 
     /// Wait at most `timeout` for the lock.
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<ArrayGuard<'_, T>> {
-        timed_acquire(&self.shm.get().lock, Some(timeout), |raw| self.guard(raw))
+        timed_acquire(&self.shm.get().lock, timeout, |raw| self.guard(raw))
     }
 }
 

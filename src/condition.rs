@@ -20,7 +20,9 @@
 
 use crate::deadline::Deadline;
 use crate::futex;
-use crate::lock::{Lock, LockResult, OwnerDied, TryLockResult, lock_result, timed_acquire};
+use crate::lock::{
+    Lock, LockResult, OwnerDied, TryLockResult, blocking_acquire, lock_result, timed_acquire,
+};
 use crate::raw_mutex::{Acquired, RawGuard, RawMutex};
 use crate::share::Handle;
 use crate::shm::Region;
@@ -95,8 +97,7 @@ impl Condition {
 
     /// Take the lock (Python: `with cond:` / `cond.acquire()`).
     pub fn lock(&self) -> LockResult<ConditionGuard<'_>> {
-        let (raw, how) = self.lock.raw().guard();
-        lock_result(how, self.guard(raw))
+        blocking_acquire(self.lock.raw(), |raw| self.guard(raw))
     }
 
     /// Take the lock only if it is free.
@@ -106,7 +107,7 @@ impl Condition {
 
     /// Wait at most `timeout` for the lock.
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<ConditionGuard<'_>> {
-        timed_acquire(self.lock.raw(), Some(timeout), |raw| self.guard(raw))
+        timed_acquire(self.lock.raw(), timeout, |raw| self.guard(raw))
     }
 
     fn slots(&self) -> &[Slot; SLOTS] {
@@ -118,10 +119,9 @@ impl ConditionGuard<'_> {
     /// Release the lock, sleep until notified, take the lock again (Python: `wait()`).
     /// `Err(OwnerDied)`: another process died holding the lock meanwhile; it is held again
     /// either way. As in Python, re-check the predicate after waking (or use `wait_for`).
+    /// The waits never return `WouldDeadlock`: the guard proves this thread held the lock.
     pub fn wait(&mut self) -> LockResult<()> {
-        self.wait_until(None)
-            .map(|_| ())
-            .map_err(|_| OwnerDied::new(()))
+        self.wait_until(None).map(|_| ()).map_err(|e| e.map(|_| ()))
     }
 
     /// As `wait`, for at most `timeout`; `Ok(true)` if notified, `Ok(false)` if the timeout
@@ -142,21 +142,20 @@ impl ConditionGuard<'_> {
         loop {
             if predicate() {
                 return if owner_died {
-                    Err(OwnerDied::new(true))
+                    Err(OwnerDied::new(true).into())
                 } else {
                     Ok(true)
                 };
             }
             if deadline.as_ref().is_some_and(Deadline::expired) {
                 return if owner_died {
-                    Err(OwnerDied::new(false))
+                    Err(OwnerDied::new(false).into())
                 } else {
                     Ok(false)
                 };
             }
             if let Err(e) = self.wait_until(deadline) {
-                let _ = e.into_inner();
-                owner_died = true;
+                owner_died |= e.is_owner_died();
             }
         }
     }
@@ -171,6 +170,8 @@ impl ConditionGuard<'_> {
         while s.state.load(SeqCst) == WAITING && !timed_out {
             timed_out = futex::wait(&s.state, WAITING, deadline.as_ref()) == futex::Wake::TimedOut;
         }
+        // This thread released the lock above and ran no code of the caller's since, so it
+        // cannot hold it: the re-take never meets `WouldDeadlock`.
         let (raw, how) = cond.lock.raw().guard();
         self.raw = Some(raw);
         let notified = s.state.load(SeqCst) == NOTIFIED;

@@ -46,6 +46,17 @@ impl Deadline {
         self.remaining().is_zero()
     }
 
+    /// Sleep until the deadline has passed.
+    pub(crate) fn sleep_until(&self) {
+        loop {
+            let left = self.remaining();
+            if left.is_zero() {
+                return;
+            }
+            std::thread::sleep(left);
+        }
+    }
+
     pub(crate) fn as_timespec(&self) -> &libc::timespec {
         &self.0
     }

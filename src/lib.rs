@@ -58,7 +58,7 @@ pub use barrier::Barrier;
 pub use condition::{Condition, ConditionGuard};
 pub use error::{Error, Result};
 pub use event::Event;
-pub use lock::{Lock, LockGuard, LockResult, OwnerDied, TryLockError, TryLockResult};
+pub use lock::{Lock, LockError, LockGuard, LockResult, OwnerDied, TryLockError, TryLockResult};
 pub use occupancy::{Occupancy, Occupant};
 pub use pipe::{Connection, Pipe, PipeReceiver, PipeSender};
 pub use plain::Plain;

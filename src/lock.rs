@@ -7,12 +7,15 @@
 //! - When a process dies holding the lock, Python deadlocks every other process. Here the
 //!   next acquirer gets the lock together with the news, as [`OwnerDied`], and decides
 //!   whether the data the lock protected is still consistent.
-//! - Acquiring twice from the same thread panics instead of deadlocking (use `RLock`).
+//! - Acquiring twice from the same thread does not deadlock: the blocking `lock` returns
+//!   [`LockError::WouldDeadlock`], `try_lock` returns `WouldBlock` and `lock_timeout` times
+//!   out, as Python's `acquire(False)` / `acquire(timeout=t)` return `False` (use `RLock`
+//!   to re-enter).
 //!
 //! Create it before forking the processes that share it.
 
 use crate::deadline::Deadline;
-use crate::raw_mutex::{Acquired, RawGuard, RawMutex};
+use crate::raw_mutex::{Acquired, HeldByThisThread, RawGuard, RawMutex};
 use crate::share::Handle;
 use crate::shm::Region;
 use serde::{Deserialize, Serialize};
@@ -35,10 +38,12 @@ impl<G> OwnerDied<G> {
         self.guard
     }
 
+    /// The guard, borrowed.
     pub fn get_ref(&self) -> &G {
         &self.guard
     }
 
+    /// The guard, mutably borrowed.
     pub fn get_mut(&mut self) -> &mut G {
         &mut self.guard
     }
@@ -58,9 +63,72 @@ impl<G> fmt::Display for OwnerDied<G> {
 
 impl<G> std::error::Error for OwnerDied<G> {}
 
-/// Result of a blocking acquire: `Err` only when the previous holder died (the lock is
-/// held either way).
-pub type LockResult<G> = Result<G, OwnerDied<G>>;
+/// Why a blocking acquire did not simply succeed (Python raises nothing and returns
+/// `True`; a dead holder is invisible there and a second `acquire()` by the holder hangs).
+pub enum LockError<G> {
+    /// Acquired, but the previous holder died holding it: the lock is held, see
+    /// [`OwnerDied`].
+    OwnerDied(OwnerDied<G>),
+    /// Not acquired: the calling thread holds the lock already, so waiting would never end.
+    /// A `Lock` is not re-entrant; an [`RLock`](crate::RLock) is.
+    WouldDeadlock,
+}
+
+impl<G> LockError<G> {
+    /// The guard if the lock is held (the previous holder died), `None` for
+    /// [`LockError::WouldDeadlock`].
+    pub fn into_guard(self) -> Option<G> {
+        match self {
+            LockError::OwnerDied(e) => Some(e.into_inner()),
+            LockError::WouldDeadlock => None,
+        }
+    }
+
+    /// Whether the lock is held and its previous holder died.
+    pub fn is_owner_died(&self) -> bool {
+        matches!(self, LockError::OwnerDied(_))
+    }
+
+    /// Change the guard inside, keeping the variant.
+    pub(crate) fn map<H>(self, f: impl FnOnce(G) -> H) -> LockError<H> {
+        match self {
+            LockError::OwnerDied(e) => LockError::OwnerDied(OwnerDied::new(f(e.into_inner()))),
+            LockError::WouldDeadlock => LockError::WouldDeadlock,
+        }
+    }
+}
+
+impl<G> From<OwnerDied<G>> for LockError<G> {
+    fn from(e: OwnerDied<G>) -> Self {
+        LockError::OwnerDied(e)
+    }
+}
+
+impl<G> fmt::Debug for LockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
+            LockError::WouldDeadlock => f.write_str("WouldDeadlock"),
+        }
+    }
+}
+
+impl<G> fmt::Display for LockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::OwnerDied(e) => fmt::Display::fmt(e, f),
+            LockError::WouldDeadlock => f.write_str(
+                "this thread already holds the lock: Lock is not re-entrant (use RLock)",
+            ),
+        }
+    }
+}
+
+impl<G> std::error::Error for LockError<G> {}
+
+/// Result of a blocking acquire: `Ok` with the guard, or a [`LockError`]: the previous
+/// holder died (the lock is held) or this thread holds it already (it is not).
+pub type LockResult<G> = Result<G, LockError<G>>;
 
 /// Why a non-blocking or timed acquire did not simply succeed.
 pub enum TryLockError<G> {
@@ -101,24 +169,44 @@ pub type TryLockResult<G> = Result<G, TryLockError<G>>;
 pub(crate) fn lock_result<G>(how: Acquired, guard: G) -> LockResult<G> {
     match how {
         Acquired::Clean => Ok(guard),
-        Acquired::OwnerDied => Err(OwnerDied::new(guard)),
+        Acquired::OwnerDied => Err(LockError::OwnerDied(OwnerDied::new(guard))),
     }
 }
 
-/// Acquire `mutex` within `timeout` (`Some(ZERO)` = try once, `None` = block) and wrap the
-/// guard with `wrap`. The shared path of every `try_lock`/`lock_timeout` in the crate.
+/// Block for `mutex` and wrap the guard with `wrap`. The shared path of every blocking
+/// `lock` on a user-visible mutex.
+pub(crate) fn blocking_acquire<'a, G>(
+    mutex: &'a RawMutex,
+    wrap: impl FnOnce(RawGuard<'a>) -> G,
+) -> LockResult<G> {
+    match mutex.acquire() {
+        Ok((raw, how)) => lock_result(how, wrap(raw)),
+        Err(HeldByThisThread) => Err(LockError::WouldDeadlock),
+    }
+}
+
+/// Acquire `mutex` within `timeout` (`ZERO` = try once) and wrap the guard with `wrap`.
+/// The shared path of every `try_lock`/`lock_timeout` in the crate. On a mutex this thread
+/// holds it cannot deadlock: it reports `WouldBlock`, or waits out `timeout` and reports
+/// `TimedOut`, as Python's `acquire(False)` / `acquire(timeout=t)` return `False`.
 pub(crate) fn timed_acquire<'a, G>(
     mutex: &'a RawMutex,
-    timeout: Option<Duration>,
+    timeout: Duration,
     wrap: impl FnOnce(RawGuard<'a>) -> G,
 ) -> TryLockResult<G> {
-    let how = match timeout {
-        Some(t) if t.is_zero() => mutex.try_lock().ok_or(TryLockError::WouldBlock)?,
-        t => mutex
-            .lock_until(Deadline::from_timeout(t).as_ref())
-            .ok_or(TryLockError::TimedOut)?,
+    let how = if timeout.is_zero() {
+        mutex.try_lock().ok_or(TryLockError::WouldBlock)?
+    } else {
+        mutex
+            .lock_until(&Deadline::after(timeout))
+            .ok_or(TryLockError::TimedOut)?
     };
-    lock_result(how, wrap(RawGuard::new(mutex))).map_err(TryLockError::OwnerDied)
+    match how {
+        Acquired::Clean => Ok(wrap(RawGuard::new(mutex))),
+        Acquired::OwnerDied => Err(TryLockError::OwnerDied(OwnerDied::new(wrap(
+            RawGuard::new(mutex),
+        )))),
+    }
 }
 
 /// Python's `multiprocessing.Lock`: mutual exclusion between processes.
@@ -156,19 +244,21 @@ impl Lock {
     }
 
     /// Block until the lock is ours (Python: `lock.acquire()` / `with lock:`).
+    /// `Err(WouldDeadlock)` if this thread holds it already (Python would hang for ever).
     pub fn lock(&self) -> LockResult<LockGuard<'_>> {
-        let (raw, how) = self.shm.get().guard();
-        lock_result(how, LockGuard { _raw: raw })
+        blocking_acquire(self.shm.get(), |raw| LockGuard { _raw: raw })
     }
 
-    /// Take the lock only if it is free (Python: `acquire(block=False)`).
+    /// Take the lock only if it is free (Python: `acquire(block=False)`). Held by this
+    /// thread is not free: `Err(WouldBlock)`.
     pub fn try_lock(&self) -> TryLockResult<LockGuard<'_>> {
         self.lock_timeout(Duration::ZERO)
     }
 
-    /// Wait at most `timeout` for the lock (Python: `acquire(timeout=t)`).
+    /// Wait at most `timeout` for the lock (Python: `acquire(timeout=t)`). Held by this
+    /// thread, nobody can free it in time: `Err(TimedOut)` once `timeout` has passed.
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<LockGuard<'_>> {
-        timed_acquire(self.shm.get(), Some(timeout), |raw| LockGuard { _raw: raw })
+        timed_acquire(self.shm.get(), timeout, |raw| LockGuard { _raw: raw })
     }
 
     pub(crate) fn raw(&self) -> &RawMutex {

@@ -36,6 +36,19 @@ pub(crate) enum Acquired {
     OwnerDied,
 }
 
+/// The calling thread already holds the mutex, so a blocking wait for it would never end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HeldByThisThread;
+
+/// What one pthread lock call came to.
+enum Outcome {
+    Acquired(Acquired),
+    /// `EBUSY` (try) or `ETIMEDOUT` (timed): another thread holds it.
+    Busy,
+    /// `EDEADLK`: this thread holds it.
+    HeldByThisThread,
+}
+
 impl RawMutex {
     /// Initialise a robust, process-shared, error-checking mutex in place.
     ///
@@ -63,18 +76,18 @@ impl RawMutex {
         }
     }
 
-    fn outcome(&self, rc: libc::c_int) -> Option<Acquired> {
+    fn outcome(&self, rc: libc::c_int) -> Outcome {
         match rc {
-            0 => Some(Acquired::Clean),
+            0 => Outcome::Acquired(Acquired::Clean),
             libc::EOWNERDEAD => {
                 // SAFETY: we own the mutex now.
                 unsafe { libc::pthread_mutex_consistent(self.0.get()) };
-                Some(Acquired::OwnerDied)
+                Outcome::Acquired(Acquired::OwnerDied)
             }
-            libc::EBUSY | libc::ETIMEDOUT => None,
-            libc::EDEADLK => {
-                panic!("this thread already holds the lock: Lock is not re-entrant (use RLock)")
-            }
+            libc::EBUSY | libc::ETIMEDOUT => Outcome::Busy,
+            // An error-checking mutex refuses to wait for the thread that holds it. Only
+            // this thread can make that so, so it is a fact, not a race.
+            libc::EDEADLK => Outcome::HeldByThisThread,
             rc => panic!(
                 "pthread mutex failed: {}",
                 std::io::Error::from_raw_os_error(rc)
@@ -82,30 +95,43 @@ impl RawMutex {
         }
     }
 
-    /// Block until acquired.
-    pub(crate) fn lock(&self) -> Acquired {
+    /// Block until acquired; `Err` when this thread holds it already (waiting would be for
+    /// ever).
+    pub(crate) fn lock(&self) -> Result<Acquired, HeldByThisThread> {
         // SAFETY: initialised by `init`, lives in a mapping that outlives `self`.
         let rc = unsafe { libc::pthread_mutex_lock(self.0.get()) };
-        self.outcome(rc).expect("blocking lock cannot be busy")
+        match self.outcome(rc) {
+            Outcome::Acquired(how) => Ok(how),
+            Outcome::HeldByThisThread => Err(HeldByThisThread),
+            Outcome::Busy => unreachable!("pthread_mutex_lock returned EBUSY/ETIMEDOUT"),
+        }
     }
 
-    /// Acquire only if free.
+    /// Acquire only if free. Held by this very thread counts as busy, as in Python's
+    /// `acquire(False)` on a `Lock` it holds.
     pub(crate) fn try_lock(&self) -> Option<Acquired> {
         // SAFETY: as in `lock`.
         let rc = unsafe { libc::pthread_mutex_trylock(self.0.get()) };
-        self.outcome(rc)
+        match self.outcome(rc) {
+            Outcome::Acquired(how) => Some(how),
+            Outcome::Busy | Outcome::HeldByThisThread => None,
+        }
     }
 
-    /// Acquire, blocking at most until `deadline` (`None`: no limit).
-    pub(crate) fn lock_until(&self, deadline: Option<&Deadline>) -> Option<Acquired> {
-        match deadline {
-            None => Some(self.lock()),
-            Some(d) => {
-                // SAFETY: as in `lock`; the timespec outlives the call.
-                let rc = unsafe {
-                    pthread_mutex_clocklock(self.0.get(), libc::CLOCK_MONOTONIC, d.as_timespec())
-                };
-                self.outcome(rc)
+    /// Acquire, blocking at most until `deadline`. When this thread holds it already, nobody
+    /// can release it before the deadline: wait the deadline out and report a timeout, as
+    /// Python's `acquire(timeout=t)` does.
+    pub(crate) fn lock_until(&self, deadline: &Deadline) -> Option<Acquired> {
+        // SAFETY: as in `lock`; the timespec outlives the call.
+        let rc = unsafe {
+            pthread_mutex_clocklock(self.0.get(), libc::CLOCK_MONOTONIC, deadline.as_timespec())
+        };
+        match self.outcome(rc) {
+            Outcome::Acquired(how) => Some(how),
+            Outcome::Busy => None,
+            Outcome::HeldByThisThread => {
+                deadline.sleep_until();
+                None
             }
         }
     }
@@ -145,6 +171,7 @@ impl RawMutex {
     /// Whether some thread of this process holds the mutex: then the memory it lives in
     /// must stay mapped, because the mutex is on that thread's robust list, which the
     /// kernel and glibc walk when the thread exits or locks another robust mutex.
+    #[allow(dead_code)] // for the handle refactor's unmap check; nothing calls it yet
     pub(crate) fn held_in_this_process(&self) -> bool {
         let tid = self.holder_tid();
         if tid == 0 {
@@ -155,10 +182,18 @@ impl RawMutex {
         unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid as libc::c_int, 0) == 0 }
     }
 
-    /// Acquire and wrap in a guard that unlocks on drop.
+    /// Acquire and wrap in a guard that unlocks on drop; `Err` when this thread holds it
+    /// already. For locks that user code can take.
+    pub(crate) fn acquire(&self) -> Result<(RawGuard<'_>, Acquired), HeldByThisThread> {
+        let how = self.lock()?;
+        Ok((RawGuard::new(self), how))
+    }
+
+    /// As [`RawMutex::acquire`], for a crate-internal mutex that no code of a caller's can
+    /// run under (a queue's or barrier's own lock), so this thread cannot hold it already.
     pub(crate) fn guard(&self) -> (RawGuard<'_>, Acquired) {
-        let how = self.lock();
-        (RawGuard::new(self), how)
+        self.acquire()
+            .expect("internal lock re-entered by the thread that holds it")
     }
 }
 

@@ -7,12 +7,15 @@
 //! when the holding process dies, the next acquirer gets it with an [`OwnerDied`] report,
 //! and the dead holder's recursion count is discarded.
 //!
+//! Whether this thread holds it is read from the mutex (whose owner word the kernel clears
+//! when the holder dies), never from a recorded thread id, which a later process can reuse.
+//!
 //! Both styles work: a guard (`let _g = rlock.lock()`) released on drop, or Python's
 //! explicit `acquire()` / `release()` pair.
 
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
-use crate::lock::{LockResult, OwnerDied, TryLockError, TryLockResult};
+use crate::lock::{LockError, LockResult, OwnerDied, TryLockError, TryLockResult};
 use crate::raw_mutex::{Acquired, RawMutex};
 use crate::share::Handle;
 use crate::shm::Region;
@@ -24,9 +27,12 @@ use std::time::Duration;
 
 #[repr(C)]
 struct RLockShm {
+    /// Held (by one thread of one process) exactly while the RLock is. Who holds it is read
+    /// from the mutex itself ([`RawMutex::held_by_current_thread`]), never from a record of
+    /// ours: a recorded thread id outlives a holder that dies, and the id is reused.
     mutex: RawMutex,
-    /// Kernel thread id of the holder (unique across processes), 0 when free.
-    owner: AtomicU32,
+    /// Levels held; meaningful only to the thread holding `mutex`, the only one that
+    /// touches it (the mutex orders one holder's writes before the next holder's reads).
     count: AtomicU32,
 }
 
@@ -40,11 +46,6 @@ pub struct RLock {
 pub struct RLockGuard<'a> {
     rlock: &'a RLock,
     _not_send: PhantomData<*const ()>,
-}
-
-fn thread_id() -> u32 {
-    // SAFETY: gettid cannot fail.
-    unsafe { libc::gettid() as u32 }
 }
 
 impl RLock {
@@ -61,23 +62,24 @@ impl RLock {
         self.shm.get()
     }
 
-    /// Take one level, waiting until `deadline` (`None`: for ever) if another thread holds
-    /// it. `None` when the deadline passed (or, for `try`, the lock was busy).
-    fn take(&self, deadline: Option<&Deadline>, try_only: bool) -> Option<Acquired> {
+    /// Take one level: at once if this thread holds it already, else per `how`. `None`
+    /// when busy (`Try`) or the deadline passed (`Until`).
+    fn take(&self, how: Wait<'_>) -> Option<Acquired> {
         let s = self.s();
-        let me = thread_id();
-        if s.owner.load(Relaxed) == me {
+        if s.mutex.held_by_current_thread() {
             s.count.fetch_add(1, Relaxed);
             return Some(Acquired::Clean);
         }
-        let how = if try_only {
-            s.mutex.try_lock()?
-        } else {
-            s.mutex.lock_until(deadline)?
+        // Not held by this thread, and only this thread could change that: the pthread
+        // calls below cannot meet EDEADLK.
+        let acquired = match how {
+            Wait::Try => s.mutex.try_lock()?,
+            Wait::Until(deadline) => s.mutex.lock_until(deadline)?,
+            Wait::Forever => s.mutex.lock().ok()?,
         };
-        s.owner.store(me, Relaxed);
+        // A dead holder's levels died with it.
         s.count.store(1, Relaxed);
-        Some(how)
+        Some(acquired)
     }
 
     fn guard(&self) -> RLockGuard<'_> {
@@ -89,14 +91,17 @@ impl RLock {
 
     /// Take the lock (again, if this thread holds it already), released when the guard is
     /// dropped (Python: `with rlock:`).
+    /// Never `Err(WouldDeadlock)`: re-entry is what an `RLock` is for.
     pub fn lock(&self) -> LockResult<RLockGuard<'_>> {
-        let how = self.take(None, false).expect("blocking acquire");
-        crate::lock::lock_result(how, self.guard())
+        match self.take(Wait::Forever) {
+            Some(how) => crate::lock::lock_result(how, self.guard()),
+            None => Err(LockError::WouldDeadlock),
+        }
     }
 
     /// Take it only if free or already ours.
     pub fn try_lock(&self) -> TryLockResult<RLockGuard<'_>> {
-        match self.take(None, true) {
+        match self.take(Wait::Try) {
             None => Err(TryLockError::WouldBlock),
             Some(Acquired::Clean) => Ok(self.guard()),
             Some(Acquired::OwnerDied) => Err(TryLockError::OwnerDied(OwnerDied::new(self.guard()))),
@@ -105,7 +110,7 @@ impl RLock {
 
     /// Wait at most `timeout` for it.
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<RLockGuard<'_>> {
-        match self.take(Some(&Deadline::after(timeout)), false) {
+        match self.take(Wait::Until(&Deadline::after(timeout))) {
             None => Err(TryLockError::TimedOut),
             Some(Acquired::Clean) => Ok(self.guard()),
             Some(Acquired::OwnerDied) => Err(TryLockError::OwnerDied(OwnerDied::new(self.guard()))),
@@ -114,10 +119,11 @@ impl RLock {
 
     /// Python's `acquire()`: take one level without a guard; pair it with [`RLock::release`].
     /// `Err(OwnerDied)` still means the lock is now held.
+    /// Never `Err(WouldDeadlock)`.
     pub fn acquire(&self) -> LockResult<()> {
-        match self.take(None, false).expect("blocking acquire") {
-            Acquired::Clean => Ok(()),
-            Acquired::OwnerDied => Err(OwnerDied::new(())),
+        match self.take(Wait::Forever) {
+            Some(how) => crate::lock::lock_result(how, ()),
+            None => Err(LockError::WouldDeadlock),
         }
     }
 
@@ -125,14 +131,20 @@ impl RLock {
     /// the lock (never taken, already fully released, or held by someone else).
     pub fn release(&self) -> Result<()> {
         let s = self.s();
-        if s.owner.load(Relaxed) != thread_id() || s.count.load(Relaxed) == 0 {
+        // `count` is ours to read only once the mutex says this thread holds it.
+        let levels = if s.mutex.held_by_current_thread() {
+            s.count.load(Relaxed)
+        } else {
+            0
+        };
+        if levels == 0 {
             return Err(Error::Invalid(
                 "cannot release an RLock this thread does not hold".into(),
             ));
         }
-        if s.count.fetch_sub(1, Relaxed) == 1 {
-            s.owner.store(0, Relaxed);
-            // SAFETY: this thread holds the mutex (it is the recorded owner).
+        s.count.store(levels - 1, Relaxed);
+        if levels == 1 {
+            // SAFETY: the mutex itself says this thread holds it.
             unsafe { s.mutex.unlock() };
         }
         Ok(())
@@ -141,12 +153,20 @@ impl RLock {
     /// How many times this thread holds the lock (0 if it does not).
     pub fn held_count(&self) -> u32 {
         let s = self.s();
-        if s.owner.load(Relaxed) == thread_id() {
+        if s.mutex.held_by_current_thread() {
             s.count.load(Relaxed)
         } else {
             0
         }
     }
+}
+
+/// How long [`RLock::take`] may wait for another thread's hold to end.
+#[derive(Clone, Copy)]
+enum Wait<'a> {
+    Try,
+    Until(&'a Deadline),
+    Forever,
 }
 
 impl Drop for RLockGuard<'_> {

@@ -9,7 +9,7 @@
 //!   Each is atomic on its own, so `v.store(v.load() + 1)` in two processes loses updates,
 //!   which is the race the seed demonstrates, but it is defined behaviour, not a data race.
 
-use crate::lock::{LockResult, TryLockResult, lock_result, timed_acquire};
+use crate::lock::{LockResult, TryLockResult, blocking_acquire, timed_acquire};
 use crate::plain::Plain;
 use crate::raw_mutex::{RawGuard, RawMutex};
 use crate::share::Handle;
@@ -81,8 +81,7 @@ impl<T: Plain> Value<T> {
 
     /// Take the value's lock (Python: `with v.get_lock():`).
     pub fn lock(&self) -> LockResult<ValueGuard<'_, T>> {
-        let (raw, how) = self.shm.get().lock.guard();
-        lock_result(how, self.guard(raw))
+        blocking_acquire(&self.shm.get().lock, |raw| self.guard(raw))
     }
 
     /// Take the lock only if free.
@@ -92,7 +91,7 @@ impl<T: Plain> Value<T> {
 
     /// Wait at most `timeout` for the lock.
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<ValueGuard<'_, T>> {
-        timed_acquire(&self.shm.get().lock, Some(timeout), |raw| self.guard(raw))
+        timed_acquire(&self.shm.get().lock, timeout, |raw| self.guard(raw))
     }
 }
 

@@ -84,7 +84,11 @@ fn rlock_held_by_a_dead_process_is_reported() {
     assert!(holding.wait_timeout(LONG));
     p.kill().unwrap();
     p.join().unwrap();
-    let g = r.lock().expect_err("dead holder reported").into_inner();
+    let g = r
+        .lock()
+        .expect_err("dead holder reported")
+        .into_guard()
+        .unwrap();
     assert_eq!(
         r.held_count(),
         1,
@@ -223,7 +227,11 @@ fn a_process_killed_holding_the_condition_lock_is_reported() {
     assert!(holding.wait_timeout(LONG));
     p.kill().unwrap();
     p.join().unwrap();
-    let mut g = cond.lock().expect_err("dead holder reported").into_inner();
+    let mut g = cond
+        .lock()
+        .expect_err("dead holder reported")
+        .into_guard()
+        .unwrap();
     assert!(
         !g.wait_timeout(Duration::from_millis(10)).unwrap(),
         "still a working condition"
