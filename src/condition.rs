@@ -20,10 +20,10 @@
 
 use crate::deadline::Deadline;
 use crate::futex;
+use crate::handle::Handle;
 use crate::lock::{Lock, LockResult, OwnerDied, TryLockResult, lock_result, timed_acquire};
 use crate::raw_mutex::{Acquired, RawGuard, RawMutex};
-use crate::share::Handle;
-use crate::shm::Region;
+use crate::shm::{SharedState, Shm, Zeroed};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
@@ -48,11 +48,20 @@ struct Waiters {
     slots: [Slot; SLOTS],
 }
 
+// SAFETY: atomics (zero: free slots, ticket 0) and `RawMutex`es, which are `Zeroed`.
+unsafe impl Zeroed for Waiters {}
+
+impl SharedState for Waiters {
+    fn held_here(&self) -> bool {
+        self.slots.iter().any(|s| s.alive.held_in_this_process())
+    }
+}
+
 /// A condition variable shared by processes. Clones share it; create it before forking.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Condition {
     lock: Lock,
-    waiters: Handle<Region<Waiters>>,
+    waiters: Handle<Shm<Waiters>, Condition>,
 }
 
 /// Holds the condition's lock; waits and notifies go through it.
@@ -70,9 +79,9 @@ impl Condition {
     /// A condition over an existing lock, which other conditions may share
     /// (Python: `Condition(lock)`).
     pub fn with_lock(lock: &Lock) -> Condition {
-        let waiters = Region::new(|w: *mut Waiters| unsafe {
-            for i in 0..SLOTS {
-                RawMutex::init(&raw mut (*w).slots[i].alive);
+        let waiters = Shm::new(|w: &mut Waiters| {
+            for slot in &mut w.slots {
+                slot.alive.init();
             }
         });
         Condition {
