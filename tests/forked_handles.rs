@@ -11,6 +11,7 @@ use multiproc::{
 };
 use serde::{Deserialize, Serialize};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
 
 fn main() -> std::process::ExitCode {
     harness::forked::run(checks![
@@ -180,13 +181,23 @@ fn is_set(e: Event) -> bool {
     e.is_set()
 }
 
+/// Objects a worker creates for itself (in its initializer) and keeps.
+static WORKER_OWN: OnceLock<Vec<Event>> = OnceLock::new();
+
 fn objects_created_after_a_fork_do_not_resolve_in_the_child() {
     let before = Event::new();
     before.set();
-    let pool = Pool::new(1).unwrap();
+    let pool = Pool::builder()
+        .processes(1)
+        .initializer(|| {
+            WORKER_OWN.get_or_init(|| (0..8).map(|_| Event::new()).collect());
+        })
+        .build()
+        .unwrap();
     assert!(pool.apply(is_set, before).unwrap());
-    // Created in the owner after the workers were forked: no worker has it, and none of
-    // the worker's own objects may answer to its id.
+    // Created in the owner after the worker was forked: the worker does not have them,
+    // and none of the worker's own objects may answer to their ids (with ids from a
+    // per-process counter, the worker's events had exactly these ids).
     for _ in 0..8 {
         let after = Event::new();
         match pool.apply(is_set, after) {
@@ -260,53 +271,72 @@ fn one_million_shared_objects_leave_rss_flat() {
     );
 }
 
-/// Lock and unlock fresh locks of several kinds on this thread, which walks its robust list.
-fn use_other_locks() {
-    for i in 0..64 {
-        let l = Lock::new();
-        drop(l.lock().unwrap());
-        let v = Value::new(i);
-        *v.lock().unwrap() += 1;
-        assert_eq!(v.load(), i + 1);
-        let r = RLock::new();
-        drop(r.lock().unwrap());
+/// Locks mapped before a guard is leaked: locking one after the leaked guard's lock is
+/// dropped writes to the leaked mutex (glibc links each newly locked robust mutex to the
+/// previous head of the thread's robust list), which must still be mapped.
+struct Others {
+    lock: Lock,
+    value: Value<u32>,
+    rlock: RLock,
+}
+
+impl Others {
+    fn new() -> Others {
+        Others {
+            lock: Lock::new(),
+            value: Value::new(0),
+            rlock: RLock::new(),
+        }
+    }
+
+    /// Lock and unlock each, then fresh ones too.
+    fn exercise(&self) {
+        for _ in 0..16 {
+            drop(self.lock.lock().unwrap());
+            *self.value.lock().unwrap() += 1;
+            drop(self.rlock.lock().unwrap());
+        }
+        for i in 0..16 {
+            let l = Lock::new();
+            drop(l.lock().unwrap());
+            let v = Value::new(i);
+            *v.lock().unwrap() += 1;
+            assert_eq!(v.load(), i + 1);
+        }
     }
 }
 
 fn leaked_lock_guard_keeps_the_mutex_mapped() {
     let mut p = Process::spawn(|| {
+        let others = Others::new();
         let f = Lock::new();
         std::mem::forget(f.lock().unwrap());
         drop(f);
+        others.exercise();
         let v = Value::new(0u8);
         std::mem::forget(v.lock().unwrap());
         drop(v);
+        others.exercise();
         let a = Array::<u64>::new(3);
         std::mem::forget(a.lock().unwrap());
         drop(a);
-        use_other_locks();
+        others.exercise();
+        assert_eq!(others.value.load(), 48);
     })
     .unwrap();
     assert_eq!(p.join().unwrap(), 0, "the process did not exit cleanly");
-    // And on this thread too: the harness's check process must exit cleanly as well.
-    let f = Lock::new();
-    std::mem::forget(f.lock().unwrap());
-    drop(f);
-    use_other_locks();
 }
 
 fn leaked_rlock_acquire_keeps_the_mutex_mapped() {
     let mut p = Process::spawn(|| {
+        let others = Others::new();
         let r = RLock::new();
         r.acquire().unwrap();
         r.acquire().unwrap();
         drop(r);
-        use_other_locks();
+        others.exercise();
+        assert_eq!(others.value.load(), 16);
     })
     .unwrap();
     assert_eq!(p.join().unwrap(), 0, "the process did not exit cleanly");
-    let r = RLock::new();
-    r.acquire().unwrap();
-    drop(r);
-    use_other_locks();
 }
