@@ -24,7 +24,7 @@ use crate::handle::Handle;
 use crate::lock::{Lock, LockResult, OwnerDied, TryLockResult, lock_result, timed_acquire};
 use crate::raw_mutex::{Acquired, RawGuard, RawMutex};
 use crate::shm::{SharedState, Shm, Zeroed};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
@@ -58,10 +58,40 @@ impl SharedState for Waiters {
 }
 
 /// A condition variable shared by processes. Clones share it; create it before forking.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone)]
 pub struct Condition {
+    /// The same lock as `waiters.lock`, at hand.
     lock: Lock,
-    waiters: Handle<Shm<Waiters>, Condition>,
+    waiters: Handle<ConditionShared, Condition>,
+}
+
+/// What one registered condition is: its waiters' slots and the lock that guards them,
+/// so a message (only the id travels) cannot pair one condition's slots with another lock.
+struct ConditionShared {
+    lock: Lock,
+    waiters: Shm<Waiters>,
+}
+
+impl ConditionShared {
+    fn get(&self) -> &Waiters {
+        self.waiters.get()
+    }
+}
+
+impl Serialize for Condition {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.waiters.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Condition {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let waiters = Handle::<ConditionShared, Condition>::deserialize(d)?;
+        Ok(Condition {
+            lock: waiters.lock.clone(),
+            waiters,
+        })
+    }
 }
 
 /// Holds the condition's lock; waits and notifies go through it.
@@ -86,7 +116,10 @@ impl Condition {
         });
         Condition {
             lock: lock.clone(),
-            waiters: Handle::new(waiters),
+            waiters: Handle::new(ConditionShared {
+                lock: lock.clone(),
+                waiters,
+            }),
         }
     }
 

@@ -26,6 +26,8 @@
 //! The rule every type shares: **create shared objects before starting the processes that
 //! use them**, and start processes from a single-threaded program (see [`process`]).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod array;
 pub mod barrier;
 pub mod cli;

@@ -24,6 +24,8 @@ pub(crate) struct RawMutex(UnsafeCell<libc::pthread_mutex_t>);
 
 // SAFETY: a pthread mutex is made to be used concurrently.
 unsafe impl Sync for RawMutex {}
+// SAFETY: a process-shared mutex is not tied to the thread that created it (only a held one
+// is, and holding is represented by `RawGuard`, which is not `Send`).
 unsafe impl Send for RawMutex {}
 
 // SAFETY: an all-zero `pthread_mutex_t` is glibc's `PTHREAD_MUTEX_INITIALIZER`, a valid

@@ -121,7 +121,7 @@ impl Server {
         slot.task.store(0, SeqCst);
         slot.state.store(EMPTY, SeqCst);
         let setup: *const WorkerSetup = &self.setup;
-        // SAFETY (of the pointer): the worker is a fork of this process; `self.setup` is in
+        // SAFETY: (of the pointer) the worker is a fork of this process; `self.setup` is in
         // its copy of memory for as long as it runs, since it never returns from the body.
         let body = crate::process::target(move || work(unsafe { &*setup }, i));
         match fork_child(&name, &[], body) {

@@ -85,6 +85,7 @@ pub(crate) struct RawQueue {
 
 // SAFETY: all shared state is behind the robust mutex or atomic.
 unsafe impl Send for RawQueue {}
+// SAFETY: as for `Send`: every access through `&RawQueue` takes the lock or is atomic.
 unsafe impl Sync for RawQueue {}
 
 impl Drop for RawQueue {
