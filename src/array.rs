@@ -6,14 +6,13 @@
 //! [`Array::store`] and [`Array::to_vec`] skip the lock (Python: `arr[i]`, `arr[i] = x`,
 //! `arr[:]`): each element access is atomic, a whole-array read is not a snapshot.
 
+use crate::handle::Handle;
 use crate::lock::{LockResult, TryLockResult, blocking_acquire, timed_acquire};
 use crate::plain::Plain;
 use crate::raw_mutex::{RawGuard, RawMutex};
-use crate::share::Handle;
-use crate::shm::Region;
+use crate::shm::{SharedState, Shm, Zeroed};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::marker::PhantomData;
 use std::time::Duration;
 
 #[repr(C)]
@@ -21,21 +20,34 @@ struct ArrayHeader {
     lock: RawMutex,
 }
 
+// SAFETY: its only field is a `RawMutex`, which is `Zeroed`.
+unsafe impl Zeroed for ArrayHeader {}
+
+impl SharedState for ArrayHeader {
+    fn held_here(&self) -> bool {
+        self.lock.held_in_this_process()
+    }
+}
+
+/// This process's record of an array: the mapping and how many elements it holds. Only
+/// the handle's id travels; a receiver finds this record in its own table, so the length
+/// is never taken from a message.
+struct ArrayShm {
+    shm: Shm<ArrayHeader>,
+    len: usize,
+}
+
 /// `len` values of `T` in shared memory behind one robust lock. Clones share it.
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct Array<T: Plain> {
-    shm: Handle<Region<ArrayHeader>>,
-    len: usize,
-    _t: PhantomData<T>,
+    shm: Handle<ArrayShm, Array<T>>,
 }
 
 impl<T: Plain> Clone for Array<T> {
     fn clone(&self) -> Self {
         Array {
             shm: self.shm.clone(),
-            len: self.len,
-            _t: PhantomData,
         }
     }
 }
@@ -51,13 +63,9 @@ impl<T: Plain> Array<T> {
             .checked_mul(std::mem::size_of::<T::Atomic>())
             .and_then(|b| b.checked_add(data_offset::<T>()))
             .expect("Array too large");
-        let shm = Region::with_len(bytes, |p: *mut ArrayHeader| unsafe {
-            RawMutex::init(&raw mut (*p).lock)
-        });
+        let shm = Shm::with_len(bytes, |h: &mut ArrayHeader| h.lock.init());
         Array {
-            shm: Handle::new(shm),
-            len,
-            _t: PhantomData,
+            shm: Handle::new(ArrayShm { shm, len }),
         }
     }
 
@@ -70,23 +78,28 @@ impl<T: Plain> Array<T> {
         a
     }
 
+    /// Number of elements (Python: `len(arr)`).
     pub fn len(&self) -> usize {
-        self.len
+        self.shm.len
     }
 
+    /// Whether the array has no elements.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     fn cell(&self, i: usize) -> &T::Atomic {
-        assert!(
-            i < self.len,
-            "index {i} out of range for Array of length {}",
-            self.len
-        );
-        let base = self.shm.byte_ptr(data_offset::<T>()).cast::<T::Atomic>();
-        // SAFETY: `i < len`, the mapping holds `len` atomics from `data_offset` on, all
-        // zero-initialised (a valid state), and lives as long as `self`.
+        let len = self.len();
+        assert!(i < len, "index {i} out of range for Array of length {len}");
+        let base = self
+            .shm
+            .shm
+            .byte_ptr(data_offset::<T>())
+            .cast::<T::Atomic>();
+        // SAFETY: `i < len`, and `len` is this process's own record of the mapping, which
+        // `new` sized for `len` atomics of `T` (the handle's type, checked at decode) from
+        // `data_offset` on, aligned for them, zero-filled (a valid state) and mapped as long
+        // as `self` lives.
         unsafe { &*base.add(i) }
     }
 
@@ -102,7 +115,7 @@ impl<T: Plain> Array<T> {
 
     /// Every element, read one by one without the lock (Python: `arr[:]`).
     pub fn to_vec(&self) -> Vec<T> {
-        (0..self.len).map(|i| self.load(i)).collect()
+        (0..self.len()).map(|i| self.load(i)).collect()
     }
 
     fn guard<'a>(&'a self, raw: RawGuard<'a>) -> ArrayGuard<'a, T> {
@@ -114,7 +127,7 @@ impl<T: Plain> Array<T> {
 
     /// Take the array's lock (Python: `with arr.get_lock():`).
     pub fn lock(&self) -> LockResult<ArrayGuard<'_, T>> {
-        blocking_acquire(&self.shm.get().lock, |raw| self.guard(raw))
+        blocking_acquire(&self.shm.shm.get().lock, |raw| self.guard(raw))
     }
 
     /// Take the lock only if free.
@@ -124,7 +137,7 @@ impl<T: Plain> Array<T> {
 
     /// Wait at most `timeout` for the lock.
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<ArrayGuard<'_, T>> {
-        timed_acquire(&self.shm.get().lock, timeout, |raw| self.guard(raw))
+        timed_acquire(&self.shm.shm.get().lock, timeout, |raw| self.guard(raw))
     }
 }
 
@@ -136,12 +149,14 @@ pub struct ArrayGuard<'a, T: Plain> {
 }
 
 impl<T: Plain> ArrayGuard<'_, T> {
+    /// Number of elements.
     pub fn len(&self) -> usize {
-        self.array.len
+        self.array.len()
     }
 
+    /// Whether the array has no elements.
     pub fn is_empty(&self) -> bool {
-        self.array.len == 0
+        self.array.is_empty()
     }
 
     /// Element `i`. Panics when out of range.

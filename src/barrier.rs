@@ -19,9 +19,9 @@
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::futex;
+use crate::handle::Handle;
 use crate::raw_mutex::{Acquired, RawGuard, RawMutex};
-use crate::share::Handle;
-use crate::shm::Region;
+use crate::shm::{SharedState, Shm, Zeroed};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -44,10 +44,20 @@ struct BarrierShm {
     seq: AtomicU32,
 }
 
+// SAFETY: a `RawMutex` (`Zeroed`), a `u32` and atomics; `new` sets `parties` before any
+// handle exists, and zero atomics are a fresh, unbroken barrier.
+unsafe impl Zeroed for BarrierShm {}
+
+impl SharedState for BarrierShm {
+    fn held_here(&self) -> bool {
+        self.lock.held_in_this_process()
+    }
+}
+
 type Action = Arc<dyn Fn() + Send + Sync>;
 
 struct BarrierInner {
-    shm: Region<BarrierShm>,
+    shm: Shm<BarrierShm>,
     action: OnceLock<Action>,
     timeout: OnceLock<Duration>,
 }
@@ -55,7 +65,7 @@ struct BarrierInner {
 /// A reusable barrier for `parties` processes. Clones share it; create it before forking.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Barrier {
-    inner: Handle<BarrierInner>,
+    inner: Handle<BarrierInner, Barrier>,
 }
 
 impl Barrier {
@@ -67,9 +77,9 @@ impl Barrier {
         assert!(parties > 0, "a Barrier needs at least one party");
         Barrier {
             inner: Handle::new(BarrierInner {
-                shm: Region::new(|p: *mut BarrierShm| unsafe {
-                    RawMutex::init(&raw mut (*p).lock);
-                    (*p).parties = parties;
+                shm: Shm::new(|s: &mut BarrierShm| {
+                    s.lock.init();
+                    s.parties = parties;
                 }),
                 action: OnceLock::new(),
                 timeout: OnceLock::new(),

@@ -20,13 +20,13 @@
 
 use crate::deadline::Deadline;
 use crate::futex;
+use crate::handle::Handle;
 use crate::lock::{
     Lock, LockResult, OwnerDied, TryLockResult, blocking_acquire, lock_result, timed_acquire,
 };
 use crate::raw_mutex::{Acquired, RawGuard, RawMutex};
-use crate::share::Handle;
-use crate::shm::Region;
-use serde::{Deserialize, Serialize};
+use crate::shm::{SharedState, Shm, Zeroed};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
@@ -50,11 +50,50 @@ struct Waiters {
     slots: [Slot; SLOTS],
 }
 
+// SAFETY: atomics (zero: free slots, ticket 0) and `RawMutex`es, which are `Zeroed`.
+unsafe impl Zeroed for Waiters {}
+
+impl SharedState for Waiters {
+    fn held_here(&self) -> bool {
+        self.slots.iter().any(|s| s.alive.held_in_this_process())
+    }
+}
+
 /// A condition variable shared by processes. Clones share it; create it before forking.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone)]
 pub struct Condition {
+    /// The same lock as `waiters.lock`, at hand.
     lock: Lock,
-    waiters: Handle<Region<Waiters>>,
+    waiters: Handle<ConditionShared, Condition>,
+}
+
+/// What one registered condition is: its waiters' slots and the lock that guards them,
+/// so a message (only the id travels) cannot pair one condition's slots with another lock.
+struct ConditionShared {
+    lock: Lock,
+    waiters: Shm<Waiters>,
+}
+
+impl ConditionShared {
+    fn get(&self) -> &Waiters {
+        self.waiters.get()
+    }
+}
+
+impl Serialize for Condition {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.waiters.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Condition {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let waiters = Handle::<ConditionShared, Condition>::deserialize(d)?;
+        Ok(Condition {
+            lock: waiters.lock.clone(),
+            waiters,
+        })
+    }
 }
 
 /// Holds the condition's lock; waits and notifies go through it.
@@ -72,14 +111,17 @@ impl Condition {
     /// A condition over an existing lock, which other conditions may share
     /// (Python: `Condition(lock)`).
     pub fn with_lock(lock: &Lock) -> Condition {
-        let waiters = Region::new(|w: *mut Waiters| unsafe {
-            for i in 0..SLOTS {
-                RawMutex::init(&raw mut (*w).slots[i].alive);
+        let waiters = Shm::new(|w: &mut Waiters| {
+            for slot in &mut w.slots {
+                slot.alive.init();
             }
         });
         Condition {
             lock: lock.clone(),
-            waiters: Handle::new(waiters),
+            waiters: Handle::new(ConditionShared {
+                lock: lock.clone(),
+                waiters,
+            }),
         }
     }
 

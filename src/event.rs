@@ -11,8 +11,8 @@
 
 use crate::deadline::Deadline;
 use crate::futex;
-use crate::share::Handle;
-use crate::shm::Region;
+use crate::handle::Handle;
+use crate::shm::{SharedState, Shm, Zeroed};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
@@ -25,17 +25,22 @@ struct EventShm {
     sleepers: AtomicU32,
 }
 
+// SAFETY: three atomics; zero is an unset event with no sleepers.
+unsafe impl Zeroed for EventShm {}
+
+impl SharedState for EventShm {}
+
 /// A process-shared flag with waiting. Clones share it; create it before forking.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Event {
-    shm: Handle<Region<EventShm>>,
+    shm: Handle<Shm<EventShm>, Event>,
 }
 
 impl Event {
     /// A new, unset event (Python: `Event()`).
     pub fn new() -> Event {
         Event {
-            shm: Handle::new(Region::new(|_| {})),
+            shm: Handle::new(Shm::new(|_| {})),
         }
     }
 

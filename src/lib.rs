@@ -26,6 +26,8 @@
 //! The rule every type shares: **create shared objects before starting the processes that
 //! use them**, and start processes from a single-threaded program (see [`process`]).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod array;
 pub mod barrier;
 pub mod cli;
@@ -36,6 +38,7 @@ mod deadline;
 pub mod error;
 pub mod event;
 mod futex;
+mod handle;
 pub mod lock;
 pub mod logging;
 pub mod occupancy;
@@ -47,7 +50,6 @@ pub mod queue;
 mod raw_mutex;
 pub mod rlock;
 pub mod semaphore;
-mod share;
 mod shm;
 pub mod timing;
 pub mod value;

@@ -15,9 +15,9 @@
 //! Create it before forking the processes that share it.
 
 use crate::deadline::Deadline;
+use crate::handle::Handle;
 use crate::raw_mutex::{Acquired, HeldByThisThread, RawGuard, RawMutex};
-use crate::share::Handle;
-use crate::shm::Region;
+use crate::shm::{SharedState, Shm};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
@@ -227,7 +227,13 @@ pub(crate) fn timed_acquire<'a, G>(
 /// ```
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Lock {
-    shm: Handle<Region<RawMutex>>,
+    shm: Handle<Shm<RawMutex>, Lock>,
+}
+
+impl SharedState for RawMutex {
+    fn held_here(&self) -> bool {
+        self.held_in_this_process()
+    }
 }
 
 /// Holds a [`Lock`]; dropping it releases the lock.
@@ -239,7 +245,7 @@ impl Lock {
     /// A new, unlocked lock in shared memory.
     pub fn new() -> Lock {
         Lock {
-            shm: Handle::new(Region::new(|p| unsafe { RawMutex::init(p) })),
+            shm: Handle::new(Shm::new(RawMutex::init)),
         }
     }
 

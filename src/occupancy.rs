@@ -12,7 +12,7 @@
 //! takes it out with [`Occupancy::leave`].
 
 use crate::error::{Error, Result};
-use crate::shm::Region;
+use crate::shm::{SharedState, Shm, Zeroed};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
@@ -23,6 +23,11 @@ struct OccupancyShm {
     peak: AtomicU32,
     entries: AtomicU64,
 }
+
+// SAFETY: three atomics; zero is nobody inside, peak 0, no entries.
+unsafe impl Zeroed for OccupancyShm {}
+
+impl SharedState for OccupancyShm {}
 
 /// A count of the processes inside a section, with its peak. Clones share it; create it
 /// before forking.
@@ -42,7 +47,7 @@ struct OccupancyShm {
 /// ```
 #[derive(Clone)]
 pub struct Occupancy {
-    shm: Arc<Region<OccupancyShm>>,
+    shm: Arc<Shm<OccupancyShm>>,
 }
 
 /// One process inside an [`Occupancy`]; it leaves when this is dropped.
@@ -55,7 +60,7 @@ impl Occupancy {
     /// Nobody inside yet, peak 0.
     pub fn new() -> Occupancy {
         Occupancy {
-            shm: Arc::new(Region::new(|_| {})),
+            shm: Arc::new(Shm::new(|_| {})),
         }
     }
 

@@ -24,7 +24,14 @@ pub(crate) struct RawMutex(UnsafeCell<libc::pthread_mutex_t>);
 
 // SAFETY: a pthread mutex is made to be used concurrently.
 unsafe impl Sync for RawMutex {}
+// SAFETY: a process-shared mutex is not tied to the thread that created it (only a held one
+// is, and holding is represented by `RawGuard`, which is not `Send`).
 unsafe impl Send for RawMutex {}
+
+// SAFETY: an all-zero `pthread_mutex_t` is glibc's `PTHREAD_MUTEX_INITIALIZER`, a valid
+// (unlocked, process-private) mutex; every mutex in shared memory is re-initialised with
+// `init` before any handle to it exists.
+unsafe impl crate::shm::Zeroed for RawMutex {}
 
 /// How an acquisition went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,14 +57,16 @@ enum Outcome {
 }
 
 impl RawMutex {
-    /// Initialise a robust, process-shared, error-checking mutex in place.
-    ///
-    /// # Safety
-    /// `this` points into shared memory that nobody else uses yet.
-    pub(crate) unsafe fn init(this: *mut RawMutex) {
+    /// Initialise a robust, process-shared, error-checking mutex in place. `&mut self`: the
+    /// mutex is not in use yet (a fresh mapping that nobody else can reach; see
+    /// `Shm::with_len`).
+    pub(crate) fn init(&mut self) {
+        let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+        let a = attr.as_mut_ptr();
+        // SAFETY: `a` points to storage for an attribute object, initialised by the first
+        // call before any other use and destroyed at the end; `self.0.get_mut()` is a
+        // mutex nobody else uses (we have `&mut self`), so (re)initialising it is allowed.
         unsafe {
-            let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
-            let a = attr.as_mut_ptr();
             assert_eq!(libc::pthread_mutexattr_init(a), 0);
             assert_eq!(
                 libc::pthread_mutexattr_setpshared(a, libc::PTHREAD_PROCESS_SHARED),
@@ -71,7 +80,7 @@ impl RawMutex {
                 libc::pthread_mutexattr_settype(a, libc::PTHREAD_MUTEX_ERRORCHECK),
                 0
             );
-            assert_eq!(libc::pthread_mutex_init((*this).0.get(), a), 0);
+            assert_eq!(libc::pthread_mutex_init(self.0.get_mut(), a), 0);
             libc::pthread_mutexattr_destroy(a);
         }
     }

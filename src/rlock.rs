@@ -15,10 +15,10 @@
 
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
+use crate::handle::Handle;
 use crate::lock::{LockError, LockResult, OwnerDied, TryLockError, TryLockResult};
 use crate::raw_mutex::{Acquired, RawMutex};
-use crate::share::Handle;
-use crate::shm::Region;
+use crate::shm::{SharedState, Shm, Zeroed};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::marker::PhantomData;
@@ -36,10 +36,19 @@ struct RLockShm {
     count: AtomicU32,
 }
 
+// SAFETY: a `RawMutex` is `Zeroed`; zero atomics are 0 (free, no owner).
+unsafe impl Zeroed for RLockShm {}
+
+impl SharedState for RLockShm {
+    fn held_here(&self) -> bool {
+        self.mutex.held_in_this_process()
+    }
+}
+
 /// A re-entrant, process-shared, robust lock. Clones share it; create it before forking.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct RLock {
-    shm: Handle<Region<RLockShm>>,
+    shm: Handle<Shm<RLockShm>, RLock>,
 }
 
 /// One level of an [`RLock`] held; dropping it releases that level.
@@ -52,9 +61,7 @@ impl RLock {
     /// A new, unlocked re-entrant lock (Python: `RLock()`).
     pub fn new() -> RLock {
         RLock {
-            shm: Handle::new(Region::new(|p: *mut RLockShm| unsafe {
-                RawMutex::init(&raw mut (*p).mutex)
-            })),
+            shm: Handle::new(Shm::new(|s: &mut RLockShm| s.mutex.init())),
         }
     }
 

@@ -14,8 +14,8 @@
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::futex;
-use crate::share::Handle;
-use crate::shm::Region;
+use crate::handle::Handle;
+use crate::shm::{SharedState, Shm, Zeroed};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
@@ -29,24 +29,26 @@ struct SemShm {
     bound: u32,
 }
 
-/// The counter both semaphore types share.
-#[derive(Clone, Serialize, Deserialize)]
-struct RawSemaphore {
-    shm: Handle<Region<SemShm>>,
+// SAFETY: two atomics and a `u32`; zero is a valid (if useless) state, and `new` sets the
+// value and the bound before any handle exists.
+unsafe impl Zeroed for SemShm {}
+
+impl SharedState for SemShm {}
+
+/// The counter both semaphore types share: the state in shared memory.
+type RawSemaphore = SemShm;
+
+/// A new semaphore's mapping.
+fn map_semaphore(value: u32, bound: u32) -> Shm<SemShm> {
+    Shm::new(|s: &mut SemShm| {
+        *s.value.get_mut() = value;
+        s.bound = bound;
+    })
 }
 
-impl RawSemaphore {
-    fn new(value: u32, bound: u32) -> RawSemaphore {
-        RawSemaphore {
-            shm: Handle::new(Region::new(|p: *mut SemShm| unsafe {
-                (*p).value.store(value, SeqCst);
-                (*p).bound = bound;
-            })),
-        }
-    }
-
+impl SemShm {
     fn s(&self) -> &SemShm {
-        self.shm.get()
+        self
     }
 
     fn try_take(&self) -> bool {
@@ -124,14 +126,14 @@ impl Drop for SemaphorePermit<'_> {
 /// Python's `multiprocessing.Semaphore(value)`. Clones share it; create it before forking.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Semaphore {
-    raw: RawSemaphore,
+    raw: Handle<Shm<SemShm>, Semaphore>,
 }
 
 /// Python's `multiprocessing.BoundedSemaphore(value)`: releasing beyond the initial value
 /// is an error. Clones share it; create it before forking.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct BoundedSemaphore {
-    raw: RawSemaphore,
+    raw: Handle<Shm<SemShm>, BoundedSemaphore>,
 }
 
 macro_rules! semaphore_api {
@@ -167,7 +169,7 @@ impl Semaphore {
     /// Python: `Semaphore(value)`.
     pub fn new(value: u32) -> Semaphore {
         Semaphore {
-            raw: RawSemaphore::new(value, u32::MAX),
+            raw: Handle::new(map_semaphore(value, u32::MAX)),
         }
     }
 
@@ -185,7 +187,7 @@ impl BoundedSemaphore {
     /// Python: `BoundedSemaphore(value)`; `value` is also the bound.
     pub fn new(value: u32) -> BoundedSemaphore {
         BoundedSemaphore {
-            raw: RawSemaphore::new(value, value),
+            raw: Handle::new(map_semaphore(value, value)),
         }
     }
 

@@ -9,11 +9,11 @@
 //!   Each is atomic on its own, so `v.store(v.load() + 1)` in two processes loses updates,
 //!   which is the race the seed demonstrates, but it is defined behaviour, not a data race.
 
+use crate::handle::Handle;
 use crate::lock::{LockResult, TryLockResult, blocking_acquire, timed_acquire};
 use crate::plain::Plain;
 use crate::raw_mutex::{RawGuard, RawMutex};
-use crate::share::Handle;
-use crate::shm::Region;
+use crate::shm::{SharedState, Shm, Zeroed};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -25,11 +25,21 @@ struct ValueShm<T: Plain> {
     value: T::Atomic,
 }
 
+// SAFETY: a `RawMutex` is `Zeroed`, and `T::Atomic` is one of std's integer atomics (`Plain`
+// is sealed), for which zero bytes are the value 0.
+unsafe impl<T: Plain> Zeroed for ValueShm<T> {}
+
+impl<T: Plain> SharedState for ValueShm<T> {
+    fn held_here(&self) -> bool {
+        self.lock.held_in_this_process()
+    }
+}
+
 /// A `T` in shared memory, guarded by its own robust lock. Clones share it.
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct Value<T: Plain> {
-    shm: Handle<Region<ValueShm<T>>>,
+    shm: Handle<Shm<ValueShm<T>>, Value<T>>,
 }
 
 impl<T: Plain> Clone for Value<T> {
@@ -51,9 +61,9 @@ pub struct ValueGuard<'a, T: Plain> {
 impl<T: Plain> Value<T> {
     /// Python: `Value(typecode, initial)`.
     pub fn new(initial: T) -> Value<T> {
-        let shm = Region::new(|p: *mut ValueShm<T>| unsafe {
-            RawMutex::init(&raw mut (*p).lock);
-            T::store(&(*p).value, initial);
+        let shm = Shm::new(|s: &mut ValueShm<T>| {
+            s.lock.init();
+            T::store(&s.value, initial);
         });
         Value {
             shm: Handle::new(shm),

@@ -40,8 +40,7 @@ use crate::codec::encode;
 use crate::error::{Error, Result};
 use crate::process::Process;
 use crate::queue::buffer::RawQueue;
-use crate::share::Handle;
-use crate::shm::Region;
+use crate::shm::Shm;
 use result::{Chunk, Job, assemble_all, assemble_one};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -120,9 +119,11 @@ impl PoolBuilder {
                 "a pool has at most {MAX_WORKERS} processes"
             )));
         }
-        let tasks = Handle::new(RawQueue::new(0));
-        let results = Handle::new(RawQueue::new(0));
-        let slots = Arc::new(Region::<Slots>::new(|_| {}));
+        // Private: plain `Arc`s, never registered, so they have no serde form and no id a
+        // message could name.
+        let tasks = Arc::new(RawQueue::new(0));
+        let results = Arc::new(RawQueue::new(0));
+        let slots = Arc::new(Shm::<Slots>::new(|_| {}));
         let started = crate::event::Event::new();
         let setup = WorkerSetup {
             tasks: tasks.clone(),
@@ -184,9 +185,9 @@ struct State {
 /// ```
 pub struct Pool {
     processes: usize,
-    tasks: Handle<RawQueue>,
-    results: Handle<RawQueue>,
-    slots: Arc<Region<Slots>>,
+    tasks: Arc<RawQueue>,
+    results: Arc<RawQueue>,
+    slots: Arc<Shm<Slots>>,
     server: RefCell<Process>,
     state: RefCell<State>,
     owner: u32,

@@ -16,8 +16,7 @@ use super::task::{Outcome, TaskMsg, Trampoline};
 use crate::codec::decode;
 use crate::process::fork_child;
 use crate::queue::buffer::RawQueue;
-use crate::share::Handle;
-use crate::shm::Region;
+use crate::shm::{SharedState, Shm, Zeroed};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -51,11 +50,16 @@ pub(crate) struct Slots {
     pub slots: [Slot; MAX_WORKERS],
 }
 
+// SAFETY: atomics only; zero is an empty slot with no pid and no task.
+unsafe impl Zeroed for Slots {}
+
+impl SharedState for Slots {}
+
 /// Everything a worker needs; inherited through `fork`.
 pub(crate) struct WorkerSetup {
-    pub tasks: Handle<RawQueue>,
-    pub results: Handle<RawQueue>,
-    pub slots: std::sync::Arc<Region<Slots>>,
+    pub tasks: std::sync::Arc<RawQueue>,
+    pub results: std::sync::Arc<RawQueue>,
+    pub slots: std::sync::Arc<Shm<Slots>>,
     pub initializer: Option<Box<dyn Fn()>>,
     pub max_tasks: u64,
     /// Set by the server once the first workers are forked.
@@ -117,7 +121,7 @@ impl Server {
         slot.task.store(0, SeqCst);
         slot.state.store(EMPTY, SeqCst);
         let setup: *const WorkerSetup = &self.setup;
-        // SAFETY (of the pointer): the worker is a fork of this process; `self.setup` is in
+        // SAFETY: (of the pointer) the worker is a fork of this process; `self.setup` is in
         // its copy of memory for as long as it runs, since it never returns from the body.
         let body = crate::process::target(move || work(unsafe { &*setup }, i));
         // SAFETY: the server is a fork of the pool's owner, so it began with one thread,

@@ -22,7 +22,7 @@ use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::futex;
 use crate::raw_mutex::{Acquired, RawGuard, RawMutex};
-use crate::shm::Region;
+use crate::shm::{SharedState, Shm, Zeroed};
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, OwnedFd};
 use std::ptr::NonNull;
@@ -66,15 +66,26 @@ struct Header {
     unfinished: AtomicU32,
 }
 
+// SAFETY: a `RawMutex` (`Zeroed`), a `u64` and atomics; zero is an empty, open log, and
+// `new` sets `capacity` and `maxsize` before any handle exists.
+unsafe impl Zeroed for Header {}
+
+impl SharedState for Header {
+    fn held_here(&self) -> bool {
+        self.lock.held_in_this_process()
+    }
+}
+
 /// A many-producer, many-consumer queue of byte messages shared by forked processes.
 pub(crate) struct RawQueue {
-    header: Region<Header>,
+    header: Shm<Header>,
     memfd: OwnedFd,
     data: NonNull<u8>,
 }
 
 // SAFETY: all shared state is behind the robust mutex or atomic.
 unsafe impl Send for RawQueue {}
+// SAFETY: as for `Send`: every access through `&RawQueue` takes the lock or is atomic.
 unsafe impl Sync for RawQueue {}
 
 impl Drop for RawQueue {
@@ -111,10 +122,10 @@ impl RawQueue {
         }
         .unwrap_or_else(|e| panic!("cannot map a queue's buffer: {e}"))
         .cast::<u8>();
-        let header = Region::new(|h: *mut Header| unsafe {
-            RawMutex::init(&raw mut (*h).lock);
-            (*h).capacity.store(INITIAL, Relaxed);
-            (*h).maxsize = maxsize as u64;
+        let header = Shm::new(|h: &mut Header| {
+            h.lock.init();
+            *h.capacity.get_mut() = INITIAL;
+            h.maxsize = maxsize as u64;
         });
         RawQueue {
             header,

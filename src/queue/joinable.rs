@@ -6,19 +6,34 @@
 //! `Error::Invalid` (Python raises `ValueError`), and `join_timeout` exists.
 
 use super::Queue;
+use super::buffer::RawQueue;
 use crate::error::Result;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::ops::Deref;
-
-use serde::Deserialize as De;
 use std::time::Duration;
 
 /// A [`Queue`] with `task_done` and `join`. Derefs to the queue for `put`, `get`, ...
-#[derive(Serialize, De)]
-#[serde(bound = "")]
+///
+/// It can be sent to another process as a `JoinableQueue<T>` only: decoding it as a
+/// `Queue<T>` is an error, and so is sending the `Queue<T>` it derefs to (send the
+/// `JoinableQueue`).
 pub struct JoinableQueue<T> {
     queue: Queue<T>,
+}
+
+impl<T: 'static> Serialize for JoinableQueue<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.queue.serialize_as::<JoinableQueue<T>, S>(s)
+    }
+}
+
+impl<'de, T: 'static> Deserialize<'de> for JoinableQueue<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(JoinableQueue {
+            queue: Queue::deserialize_as::<JoinableQueue<T>, D>(d)?,
+        })
+    }
 }
 
 impl<T> Clone for JoinableQueue<T> {
@@ -29,7 +44,7 @@ impl<T> Clone for JoinableQueue<T> {
     }
 }
 
-impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
+impl<T: Serialize + DeserializeOwned + 'static> JoinableQueue<T> {
     /// Python: `JoinableQueue()`.
     pub fn new() -> JoinableQueue<T> {
         JoinableQueue::with_maxsize(0)
@@ -38,7 +53,7 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     /// Python: `JoinableQueue(maxsize)`.
     pub fn with_maxsize(maxsize: usize) -> JoinableQueue<T> {
         JoinableQueue {
-            queue: Queue::with_maxsize(maxsize),
+            queue: Queue::registered_as::<JoinableQueue<T>>(RawQueue::new(maxsize)),
         }
     }
 
@@ -63,7 +78,7 @@ impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
     }
 }
 
-impl<T: Serialize + DeserializeOwned> Default for JoinableQueue<T> {
+impl<T: Serialize + DeserializeOwned + 'static> Default for JoinableQueue<T> {
     fn default() -> Self {
         JoinableQueue::new()
     }

@@ -25,14 +25,13 @@ pub use joinable::JoinableQueue;
 pub use simple::SimpleQueue;
 
 use crate::error::Result;
-use crate::share::Handle;
+use crate::handle::Handle;
 use buffer::RawQueue;
 use serde::Deserialize as De;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserializer, Serialize, Serializer};
 use std::borrow::Borrow;
 use std::fmt;
-use std::marker::PhantomData;
 use std::time::Duration;
 
 /// A process-shared FIFO of `T`. Clones are handles to the same queue.
@@ -51,22 +50,48 @@ use std::time::Duration;
 /// assert_eq!((0..3).map(|_| q.get().unwrap()).collect::<Vec<_>>(), [0, 1, 2]);
 /// ```
 #[derive(Serialize, De)]
-#[serde(bound = "")]
+#[serde(bound = "T: 'static")]
 pub struct Queue<T> {
-    raw: Handle<RawQueue>,
-    _t: PhantomData<fn(T) -> T>,
+    /// Registered as the public type the queue was created as: a `Queue<T>`, or the
+    /// `SimpleQueue<T>` / `JoinableQueue<T>` that wraps this one.
+    raw: Handle<RawQueue, Queue<T>>,
 }
 
 impl<T> Clone for Queue<T> {
     fn clone(&self) -> Self {
         Queue {
             raw: self.raw.clone(),
-            _t: PhantomData,
         }
     }
 }
 
-impl<T: Serialize + DeserializeOwned> Queue<T> {
+impl<T: 'static> Queue<T> {
+    /// A queue over `raw`, registered as the public type `K` (`SimpleQueue<T>`, ...).
+    fn registered_as<K: 'static>(raw: RawQueue) -> Queue<T> {
+        Queue {
+            raw: Handle::<RawQueue, K>::new(raw).retag(),
+        }
+    }
+
+    /// Serialise as the wrapping public type `K` the queue was registered as.
+    fn serialize_as<K: 'static, S: Serializer>(
+        &self,
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        self.raw.retag::<K>().serialize(s)
+    }
+
+    /// Decode a queue registered as the public type `K`.
+    fn deserialize_as<'de, K: 'static, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<Queue<T>, D::Error> {
+        Ok(Queue {
+            raw: Handle::<RawQueue, K>::deserialize(d)?.retag(),
+        })
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + 'static> Queue<T> {
     /// An unbounded queue (Python: `Queue()`).
     ///
     /// # Panics
@@ -80,7 +105,6 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     pub fn with_maxsize(maxsize: usize) -> Queue<T> {
         Queue {
             raw: Handle::new(RawQueue::new(maxsize)),
-            _t: PhantomData,
         }
     }
 
@@ -153,7 +177,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 }
 
-impl<T: Serialize + DeserializeOwned> Default for Queue<T> {
+impl<T: Serialize + DeserializeOwned + 'static> Default for Queue<T> {
     fn default() -> Self {
         Queue::new()
     }

@@ -5,18 +5,32 @@
 //! never needs one, so this is the same machinery as [`Queue`] with the smaller interface.
 
 use super::Queue;
+use super::buffer::RawQueue;
 use crate::error::Result;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Borrow;
 
-use serde::Deserialize as De;
-
 /// An unbounded process-shared FIFO with the minimal interface. Clones share it.
-#[derive(Serialize, De)]
-#[serde(bound = "")]
+///
+/// It can be sent to another process (through a `Pipe`, a `Queue`, a pool task) as a
+/// `SimpleQueue<T>` only: decoding it as a `Queue<T>` or with another `T` is an error.
 pub struct SimpleQueue<T> {
     queue: Queue<T>,
+}
+
+impl<T: 'static> Serialize for SimpleQueue<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.queue.serialize_as::<SimpleQueue<T>, S>(s)
+    }
+}
+
+impl<'de, T: 'static> Deserialize<'de> for SimpleQueue<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(SimpleQueue {
+            queue: Queue::deserialize_as::<SimpleQueue<T>, D>(d)?,
+        })
+    }
 }
 
 impl<T> Clone for SimpleQueue<T> {
@@ -27,11 +41,11 @@ impl<T> Clone for SimpleQueue<T> {
     }
 }
 
-impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
+impl<T: Serialize + DeserializeOwned + 'static> SimpleQueue<T> {
     /// Python: `SimpleQueue()`.
     pub fn new() -> SimpleQueue<T> {
         SimpleQueue {
-            queue: Queue::new(),
+            queue: Queue::registered_as::<SimpleQueue<T>>(RawQueue::new(0)),
         }
     }
 
@@ -56,7 +70,7 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     }
 }
 
-impl<T: Serialize + DeserializeOwned> Default for SimpleQueue<T> {
+impl<T: Serialize + DeserializeOwned + 'static> Default for SimpleQueue<T> {
     fn default() -> Self {
         SimpleQueue::new()
     }
