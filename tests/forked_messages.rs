@@ -76,8 +76,8 @@ fn big(n: usize, seed: u8) -> Vec<u8> {
 fn sixteen_mib_round_trips_through_pipe_and_queue() {
     const N: usize = 16 << 20;
     let (a, b) = Pipe::new();
-    let q: Queue<serde_bytes::ByteBuf> = Queue::new();
-    let back: Queue<serde_bytes::ByteBuf> = Queue::new();
+    let q: Queue<serde_bytes::ByteBuf> = Queue::new().unwrap();
+    let back: Queue<serde_bytes::ByteBuf> = Queue::new().unwrap();
     let (qc, bc) = (q.clone(), back.clone());
     let mut p = Process::spawn(move || {
         let m = b.recv_bytes().unwrap();
@@ -102,8 +102,8 @@ fn sixteen_mib_round_trips_through_pipe_and_queue() {
 
 fn four_producers_four_consumers_pass_every_item_once() {
     const PER_PRODUCER: u64 = 25_000;
-    let q: Queue<u64> = Queue::new();
-    let results: Queue<Vec<u64>> = Queue::new();
+    let q: Queue<u64> = Queue::new().unwrap();
+    let results: Queue<Vec<u64>> = Queue::new().unwrap();
     let mut ps = Vec::new();
     for k in 0..4u64 {
         let q = q.clone();
@@ -164,7 +164,7 @@ fn four_producers_four_consumers_pass_every_item_once() {
 }
 
 fn get_timeout_is_honoured_beside_a_blocked_reader() {
-    let q: Queue<i32> = Queue::new();
+    let q: Queue<i32> = Queue::new().unwrap();
     let reading = Event::new();
     let (qc, r) = (q.clone(), reading.clone());
     let mut blocked = Process::spawn(move || {
@@ -194,7 +194,7 @@ fn get_timeout_is_honoured_beside_a_blocked_reader() {
 }
 
 fn bounded_put_times_out_when_full() {
-    let q: Queue<String> = Queue::with_maxsize(2);
+    let q: Queue<String> = Queue::with_maxsize(2).unwrap();
     q.put("a".to_string()).unwrap();
     q.put_nowait("b".to_string()).unwrap();
     assert!(q.full());
@@ -220,7 +220,7 @@ fn bounded_put_times_out_when_full() {
 }
 
 fn joining_a_producer_with_unread_items_does_not_deadlock() {
-    let q: Queue<Vec<u32>> = Queue::new();
+    let q: Queue<Vec<u32>> = Queue::new().unwrap();
     let qc = q.clone();
     // 2,000 items of 4 KiB: 8 MiB nobody reads before the join.
     let mut p = Process::spawn(move || {
@@ -237,7 +237,7 @@ fn joining_a_producer_with_unread_items_does_not_deadlock() {
 }
 
 fn close_drains_then_reports_closed() {
-    let q: Queue<u8> = Queue::new();
+    let q: Queue<u8> = Queue::new().unwrap();
     q.put(1u8).unwrap();
     q.close();
     assert!(q.is_closed());
@@ -245,7 +245,7 @@ fn close_drains_then_reports_closed() {
     assert_eq!(q.get().unwrap(), 1);
     assert!(matches!(q.get(), Err(Error::Closed)));
     // A reader blocked in another process is released by close.
-    let q2: Queue<u8> = Queue::new();
+    let q2: Queue<u8> = Queue::new().unwrap();
     let waiting = Event::new();
     let (qc, w) = (q2.clone(), waiting.clone());
     let mut p = Process::spawn(move || {
@@ -259,7 +259,7 @@ fn close_drains_then_reports_closed() {
 }
 
 fn joinable_queue_counts_unfinished_tasks() {
-    let q: JoinableQueue<u32> = JoinableQueue::new();
+    let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
     let done = Value::new(0u32);
     for i in 0..50 {
         q.put(i).unwrap();
@@ -293,7 +293,7 @@ fn joinable_queue_counts_unfinished_tasks() {
 }
 
 fn simple_queue_between_processes() {
-    let q: SimpleQueue<String> = SimpleQueue::new();
+    let q: SimpleQueue<String> = SimpleQueue::new().unwrap();
     let qc = q.clone();
     let mut p = Process::spawn(move || qc.put("from the child".to_string()).unwrap()).unwrap();
     assert_eq!(q.get().unwrap(), "from the child");
@@ -304,7 +304,7 @@ fn simple_queue_between_processes() {
 fn queue_memory_is_reused_after_draining() {
     // Many rounds of fill-and-drain through a small buffer stay correct (reset to the
     // start on empty, compaction when the free space is at the front).
-    let q: Queue<Vec<u64>> = Queue::new();
+    let q: Queue<Vec<u64>> = Queue::new().unwrap();
     for round in 0..50u64 {
         for i in 0..100u64 {
             q.put(vec![round, i, round * i]).unwrap();

@@ -102,8 +102,8 @@ impl PoolBuilder {
                 "a pool has at most {MAX_WORKERS} processes"
             )));
         }
-        let tasks = Handle::new(RawQueue::new(0));
-        let results = Handle::new(RawQueue::new(0));
+        let tasks = Handle::new(RawQueue::new(0)?);
+        let results = Handle::new(RawQueue::new(0)?);
         let slots = Arc::new(Region::<Slots>::new(|_| {}));
         let started = crate::event::Event::new();
         let setup = WorkerSetup {

@@ -11,7 +11,8 @@
 //!   gets drain what is left and then return `Error::Closed` instead of blocking, which is
 //!   a sentinel that needs no agreed-upon value.
 //! - Items are typed: any `Serialize + DeserializeOwned` type. Messages may be as large as
-//!   memory allows (tested with 16 MiB), up to 32 GiB of unread data per queue.
+//!   memory allows (tested with 16 MiB), up to 32 GiB of unread data per queue. A queue
+//!   takes address space only for what it holds, so a process can have 100,000 of them.
 //! - A process killed in the middle of a `put` or `get` loses nothing: the next process to
 //!   touch the queue repairs it.
 //!
@@ -39,7 +40,7 @@ use std::time::Duration;
 ///
 /// ```no_run
 /// use multiproc::{Process, Queue};
-/// let q: Queue<u64> = Queue::new();
+/// let q: Queue<u64> = Queue::new().unwrap();
 /// let producer = q.clone();
 /// let mut p = Process::spawn(move || {
 ///     for i in 0..3 {
@@ -67,21 +68,19 @@ impl<T> Clone for Queue<T> {
 }
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {
-    /// An unbounded queue (Python: `Queue()`).
-    ///
-    /// # Panics
-    /// When the kernel refuses the shared buffer (out of memory or file descriptors).
-    pub fn new() -> Queue<T> {
+    /// An unbounded queue (Python: `Queue()`). `Err` when the kernel refuses the shared
+    /// buffer (out of memory, address space or file descriptors); Python raises `OSError`.
+    pub fn new() -> Result<Queue<T>> {
         Queue::with_maxsize(0)
     }
 
     /// A queue holding at most `maxsize` items; `0` means unbounded
     /// (Python: `Queue(maxsize)`).
-    pub fn with_maxsize(maxsize: usize) -> Queue<T> {
-        Queue {
-            raw: Handle::new(RawQueue::new(maxsize)),
+    pub fn with_maxsize(maxsize: usize) -> Result<Queue<T>> {
+        Ok(Queue {
+            raw: Handle::new(RawQueue::new(maxsize)?),
             _t: PhantomData,
-        }
+        })
     }
 
     /// Add an item, blocking while a bounded queue is full (Python: `put(obj)`).
@@ -150,12 +149,6 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     pub(crate) fn raw(&self) -> &RawQueue {
         &self.raw
-    }
-}
-
-impl<T: Serialize + DeserializeOwned> Default for Queue<T> {
-    fn default() -> Self {
-        Queue::new()
     }
 }
 

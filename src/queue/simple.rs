@@ -28,11 +28,11 @@ impl<T> Clone for SimpleQueue<T> {
 }
 
 impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
-    /// Python: `SimpleQueue()`.
-    pub fn new() -> SimpleQueue<T> {
-        SimpleQueue {
-            queue: Queue::new(),
-        }
+    /// Python: `SimpleQueue()`; `Err` as for [`Queue::new`].
+    pub fn new() -> Result<SimpleQueue<T>> {
+        Ok(SimpleQueue {
+            queue: Queue::new()?,
+        })
     }
 
     /// Python: `put(obj)`; never blocks.
@@ -53,11 +53,5 @@ impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
     /// Python: `close()`, for every process (see [`Queue::close`]).
     pub fn close(&self) {
         self.queue.close()
-    }
-}
-
-impl<T: Serialize + DeserializeOwned> Default for SimpleQueue<T> {
-    fn default() -> Self {
-        SimpleQueue::new()
     }
 }
