@@ -18,6 +18,10 @@ fn main() -> std::process::ExitCode {
         joinable_queue_counts_unfinished_tasks,
         simple_queue_between_processes,
         queue_memory_is_reused_after_draining,
+        queues_fit_in_a_small_address_space,
+        a_hundred_thousand_live_queues,
+        queue_new_reports_enomem_as_an_error,
+        a_queue_grows_while_another_process_reads_it,
     ])
 }
 
@@ -323,5 +327,131 @@ fn queue_memory_is_reused_after_draining() {
         q.put(vec![i; 8]).unwrap();
         let v = q.get().unwrap();
         assert_eq!(v[0], i - 1);
+    }
+}
+
+fn limit_address_space(bytes: u64) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (_, hard) = getrlimit(Resource::RLIMIT_AS).unwrap();
+    setrlimit(Resource::RLIMIT_AS, bytes.min(hard), hard).unwrap();
+}
+
+fn queues_fit_in_a_small_address_space() {
+    // Each queue used to reserve a 32 GiB window: under 4 GiB not even one fitted.
+    limit_address_space(4 << 30);
+    let queues: Vec<Queue<Vec<u8>>> = (0..64).map(|_| Queue::new().unwrap()).collect();
+    let qs = queues.clone();
+    let mut p = Process::spawn(move || {
+        for (i, q) in qs.iter().enumerate() {
+            q.put(vec![i as u8; 1 << (i % 21)]).unwrap();
+        }
+    })
+    .unwrap();
+    for (i, q) in queues.iter().enumerate() {
+        assert_eq!(q.get().unwrap(), vec![i as u8; 1 << (i % 21)]);
+    }
+    assert_eq!(p.join().unwrap(), 0);
+    let pool = multiproc::Pool::new(2).unwrap();
+    assert_eq!(pool.map(|x: u64| x * x, 0..100).unwrap()[99], 99 * 99);
+    pool.close();
+    pool.join().unwrap();
+}
+
+fn a_hundred_thousand_live_queues() {
+    let queues: Vec<Queue<u32>> = (0..100_000).map(|_| Queue::new().unwrap()).collect();
+    for (i, q) in queues.iter().enumerate() {
+        q.put(i as u32).unwrap();
+    }
+    // Another process reads every one of them.
+    let qs = queues.clone();
+    let mut p = Process::spawn(move || {
+        for (i, q) in qs.iter().enumerate() {
+            assert_eq!(q.get().unwrap(), i as u32);
+            q.put(i as u32 + 1).unwrap();
+        }
+    })
+    .unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+    for (i, q) in queues.iter().enumerate() {
+        assert_eq!(q.get().unwrap(), i as u32 + 1);
+        assert!(q.empty());
+    }
+}
+
+/// This process's address-space size now (`VmSize`), in bytes.
+fn vm_size() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmSize:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib << 10
+}
+
+fn queue_new_reports_enomem_as_an_error() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    // Leave the allocator free heap to work with once the limit is set.
+    let mut queues: Vec<Queue<u8>> = Vec::with_capacity(1024);
+    drop((0..20_000).map(|_| Box::new([0u8; 64])).collect::<Vec<_>>());
+    let (soft, hard) = getrlimit(Resource::RLIMIT_AS).unwrap();
+    let err = loop {
+        // No room for a single new mapping: the next slab of queues cannot be made.
+        limit_address_space(vm_size() + (16 << 10));
+        match Queue::new() {
+            Ok(q) => queues.push(q),
+            Err(e) => break e,
+        }
+        assert!(queues.len() < 1000, "Queue::new never failed");
+    };
+    assert!(
+        matches!(&err, Error::Io(e) if e.raw_os_error() == Some(libc::ENOMEM)),
+        "{err:?}"
+    );
+    // The queues made before still work, and with room again new ones can be made.
+    setrlimit(Resource::RLIMIT_AS, soft, hard).unwrap();
+    let q: Queue<u8> = Queue::new().unwrap();
+    q.put(7).unwrap();
+    assert_eq!(q.get().unwrap(), 7);
+    for q in &queues {
+        q.put(1).unwrap();
+        assert_eq!(q.get().unwrap(), 1);
+    }
+}
+
+fn a_queue_grows_while_another_process_reads_it() {
+    // Bursts far larger than the inline log and the first mapping, read while being put:
+    // the reader must follow every growth (and shrink) of the writer's buffer.
+    let q: Queue<(u64, serde_bytes::ByteBuf)> = Queue::new().unwrap();
+    let done = Value::new(0u64);
+    let (rx, d) = (q.clone(), done.clone());
+    let mut consumer = Process::spawn(move || {
+        let mut next = 0u64;
+        while let Ok((n, bytes)) = rx.get() {
+            assert_eq!(n, next, "in order, none lost or repeated");
+            assert_eq!(bytes.len(), size_of_item(n));
+            assert!(bytes.first() == Some(&(n as u8)) || bytes.is_empty());
+            assert!(bytes == vec![n as u8; bytes.len()], "not torn");
+            next += 1;
+        }
+        d.store(next);
+    })
+    .unwrap();
+    const ITEMS: u64 = 3000;
+    for n in 0..ITEMS {
+        q.put((
+            n,
+            serde_bytes::ByteBuf::from(vec![n as u8; size_of_item(n)]),
+        ))
+        .unwrap();
+    }
+    q.close();
+    assert_eq!(consumer.join().unwrap(), 0);
+    assert_eq!(done.load(), ITEMS);
+}
+
+/// Mostly small items, with bursts of large ones (up to 512 KiB: about 100 MiB in all).
+fn size_of_item(n: u64) -> usize {
+    if (n / 100) % 3 == 2 {
+        (n as usize % 8 + 1) << 16
+    } else {
+        (n as usize * 37) % 2000
     }
 }
