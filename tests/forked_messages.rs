@@ -353,7 +353,7 @@ fn queues_fit_in_a_small_address_space() {
     assert_eq!(p.join().unwrap(), 0);
     let pool = multiproc::Pool::new(2).unwrap();
     assert_eq!(pool.map(|x: u64| x * x, 0..100).unwrap()[99], 99 * 99);
-    pool.close();
+    pool.close().unwrap();
     pool.join().unwrap();
 }
 
