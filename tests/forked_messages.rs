@@ -418,7 +418,7 @@ fn queue_new_reports_enomem_as_an_error() {
 
 fn a_queue_grows_while_another_process_reads_it() {
     // Bursts far larger than the inline log and the first mapping, read while being put:
-    // the reader must follow every growth (and shrink) of the writer's buffer.
+    // the reader must follow every growth of the buffer made by the writer.
     let q: Queue<(u64, serde_bytes::ByteBuf)> = Queue::new().unwrap();
     let done = Value::new(0u64);
     let (rx, d) = (q.clone(), done.clone());

@@ -58,7 +58,7 @@ const RANGE_MIN: u64 = 64 << 10;
 /// An empty log bigger than this gives its memory and address space back (the log returns
 /// inline); below it, the pages stay, so a stream of large messages does not fault them in
 /// again each time.
-const SHRINK_ABOVE: u64 = 1 << 20;
+const SHRINK_ABOVE: u64 = 64 << 20;
 const FRAME_HEADER: u64 = 8;
 
 const _: () = assert!(std::mem::size_of::<Header>() <= HEADER_SPACE);
