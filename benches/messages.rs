@@ -53,7 +53,7 @@ fn small(c: &mut Criterion) {
     });
     g.bench_function("multiproc Queue<bytes>", |b| {
         b.iter_custom(|n| {
-            let q: Queue<ByteBuf> = Queue::new();
+            let q: Queue<ByteBuf> = Queue::new().unwrap();
             let tx = q.clone();
             let msg = ByteBuf::from(vec![7u8; 64]);
             timed(
@@ -87,7 +87,7 @@ fn small(c: &mut Criterion) {
     });
     g.bench_function("multiproc Queue<u64>", |b| {
         b.iter_custom(|n| {
-            let q: Queue<u64> = Queue::new();
+            let q: Queue<u64> = Queue::new().unwrap();
             let tx = q.clone();
             timed(
                 n,
@@ -142,7 +142,7 @@ fn bulk(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     (0..iters)
                         .map(|_| {
-                            let q: Queue<ByteBuf> = Queue::new();
+                            let q: Queue<ByteBuf> = Queue::new().unwrap();
                             let tx = q.clone();
                             let msg = ByteBuf::from(vec![7u8; size]);
                             timed(

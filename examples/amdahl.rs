@@ -52,7 +52,7 @@ fn one_run(n: u64, serial: u64, p: u32) -> multiproc::Result<(u64, Duration, Dur
     let serial_time = t.elapsed();
 
     let t = Instant::now();
-    let partials: Queue<u64> = Queue::new();
+    let partials: Queue<u64> = Queue::new()?;
     let parallel = n - serial;
     let mut ps = Vec::new();
     for k in 0..u64::from(p) {

@@ -46,7 +46,7 @@ impl CalculateE {
 
     fn new() -> CalculateE {
         CalculateE {
-            result_queue: SimpleQueue::new(),
+            result_queue: SimpleQueue::new().expect("a result queue"),
             result: None,
             exit_event: Event::new(),
             process: None,

@@ -189,8 +189,8 @@ impl Progress {
 /// prints a status line every interval until the walk's result arrives.
 fn with_processes(dir: &Path, interval: Duration) -> multiproc::Result<Outcome> {
     let progress = Progress::new();
-    let dir_result: Queue<DirInfo> = Queue::new();
-    let e_result: Queue<f64> = Queue::new();
+    let dir_result: Queue<DirInfo> = Queue::new()?;
+    let e_result: Queue<f64> = Queue::new()?;
     let exit_event = Event::new();
 
     let (d, q, p) = (dir.to_path_buf(), dir_result.clone(), progress.clone());

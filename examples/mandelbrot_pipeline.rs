@@ -166,7 +166,7 @@ fn fill_canvas(
 
 /// Everything in this process, one stage after the other, as the seed's first run.
 fn sequential(args: &Args, view: View) -> multiproc::Result<Canvas> {
-    let (todo, result) = (Queue::new(), Queue::new());
+    let (todo, result) = (Queue::new()?, Queue::new()?);
     let mut canvas = Canvas::blank(view.pixdim);
     let t = Instant::now();
     produce_points(&todo, view, args.batch as usize)?;
@@ -183,7 +183,7 @@ fn sequential(args: &Args, view: View) -> multiproc::Result<Canvas> {
 
 /// A producer process and `workers` consumer processes; this process fills the canvas.
 fn parallel(args: &Args, view: View) -> multiproc::Result<Canvas> {
-    let (todo, result) = (Queue::new(), Queue::new());
+    let (todo, result) = (Queue::new()?, Queue::new()?);
     let mut canvas = Canvas::blank(view.pixdim);
     let batch = args.batch as usize;
     let q = todo.clone();

@@ -238,10 +238,10 @@ fn run(args: Args) -> multiproc::Result<()> {
         timeout: args.timeout,
         verbosity: args.verbosity,
     };
-    let work_queue: Queue<Work> = Queue::new();
+    let work_queue: Queue<Work> = Queue::new()?;
     let makers_left = Value::new(args.makers as i32);
-    let made: Queue<Vec<(u32, u32, u64)>> = Queue::new();
-    let done: Queue<Done> = Queue::new();
+    let made: Queue<Vec<(u32, u32, u64)>> = Queue::new()?;
+    let done: Queue<Done> = Queue::new()?;
 
     let mut processes = Vec::new();
     for k in 0..args.makers {

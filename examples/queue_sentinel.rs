@@ -52,7 +52,7 @@ fn do_work(queue: &Queue<Work>) -> multiproc::Result<()> {
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
-    let work_queue = Queue::new();
+    let work_queue = Queue::new()?;
     let (q_make, q_do) = (work_queue.clone(), work_queue.clone());
     let n = args.n;
     let mut maker = Process::spawn(move || make_work(&q_make, n))?;

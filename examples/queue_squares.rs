@@ -56,7 +56,7 @@ fn drain(name: &str, q: &Queue<Record>) -> multiproc::Result<()> {
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
-    let (q1, q2) = (Queue::new(), Queue::new());
+    let (q1, q2) = (Queue::new()?, Queue::new()?);
     let repeat = args.repeat;
     let mut processes = Vec::new();
     for (numbers, q) in [(args.numbers1.clone(), &q1), (args.numbers2.clone(), &q2)] {

@@ -51,7 +51,7 @@ fn run(args: Args) -> multiproc::Result<()> {
 
     // A process: it appends to its own copy of the global. What it saw comes back through
     // a queue, since its memory is not ours.
-    let seen_by_child: Queue<String> = Queue::new();
+    let seen_by_child: Queue<String> = Queue::new()?;
     let (q, numbers) = (seen_by_child.clone(), args.numbers.clone());
     let mut p = Process::spawn(move || q.put(calc_square(&numbers)))?;
     p.join()?;

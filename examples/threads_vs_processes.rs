@@ -99,7 +99,7 @@ fn sequential(numbers: &[i64], load: Load) -> Vec<Results> {
 }
 
 fn with_processes(numbers: &[i64], load: Load) -> multiproc::Result<Vec<Results>> {
-    let results: Queue<Results> = Queue::new();
+    let results: Queue<Results> = Queue::new()?;
     let mut ps = Vec::new();
     for power in [2, 3] {
         let (q, numbers) = (results.clone(), numbers.to_vec());

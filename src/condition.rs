@@ -6,8 +6,12 @@
 //! gets a ticket so `notify(n)` wakes the `n` oldest waiters, exactly `n` when there are
 //! that many. A waiter killed in its sleep leaves its slot mutex marked "owner died" by the
 //! kernel, so `notify` recognises the dead waiter, frees its slot and wakes a live one
-//! instead: a dead process never swallows a notification. A process killed while holding
-//! the lock is reported to the next holder as [`OwnerDied`], as with `Lock`.
+//! instead. A waiter keeps holding that mutex after it is notified, until it has taken the
+//! lock again and left `wait`; if it dies in between, the notification is passed to the
+//! oldest live waiter: by the next `notify` or new waiter, or else by a sleeping waiter,
+//! which looks for such orphaned notifications every 100 ms. So a dead process never
+//! swallows a notification, and its slot is always reclaimed. A process killed while
+//! holding the lock is reported to the next holder as [`OwnerDied`], as with `Lock`.
 //!
 //! Differences from Python:
 //! - `wait`, `notify` and `notify_all` are methods of the guard, so they cannot be called
@@ -16,7 +20,9 @@
 //!   passed counts as notified (Python can lose that notification).
 //! - The default lock is a `Lock`, not an `RLock`; [`Condition::with_lock`] shares an
 //!   existing `Lock` between several conditions.
-//! - At most 256 processes wait on one condition at a time.
+//! - 256 processes can be registered as waiters of one condition at a time. A 257th
+//!   `wait` sleeps until a slot frees and then returns as a spurious wake-up (`wait_timeout`
+//!   reports `false`), which a caller that re-checks its predicate, as it must, handles.
 
 use crate::deadline::Deadline;
 use crate::futex;
@@ -35,6 +41,8 @@ const SLOTS: usize = 256;
 const FREE: u32 = 0;
 const WAITING: u32 = 1;
 const NOTIFIED: u32 = 2;
+/// How often a sleeping waiter looks for a notification whose waiter died before taking it.
+const POLL: Duration = Duration::from_millis(100);
 
 #[repr(C)]
 struct Slot {
@@ -47,6 +55,10 @@ struct Slot {
 #[repr(C)]
 struct Waiters {
     next_ticket: AtomicU64,
+    /// Bumped whenever a slot becomes free; waiters that found every slot taken sleep on it.
+    freed: AtomicU32,
+    /// How many waiters sleep on `freed`.
+    overflow: AtomicU32,
     slots: [Slot; SLOTS],
 }
 
@@ -160,8 +172,9 @@ impl Condition {
 impl ConditionGuard<'_> {
     /// Release the lock, sleep until notified, take the lock again (Python: `wait()`).
     /// `Err(OwnerDied)`: another process died holding the lock meanwhile; it is held again
-    /// either way. As in Python, re-check the predicate after waking (or use `wait_for`).
-    /// The waits never return `WouldDeadlock`: the guard proves this thread held the lock.
+    /// either way. As in Python, re-check the predicate after waking (or use `wait_for`):
+    /// a wake-up may be spurious (see the module docs). The waits never return
+    /// `WouldDeadlock`: the guard proves this thread held the lock.
     pub fn wait(&mut self) -> LockResult<()> {
         self.wait_until(None).map(|_| ()).map_err(|e| e.map(|_| ()))
     }
@@ -204,13 +217,39 @@ impl ConditionGuard<'_> {
 
     fn wait_until(&mut self, deadline: Option<Deadline>) -> LockResult<bool> {
         let cond = self.cond;
-        let slot = self.register();
-        let s = &cond.slots()[slot];
-        // Release the condition's lock and sleep on our slot.
+        let w = cond.waiters.get();
+        let Some(slot) = self.register() else {
+            // Every slot holds a live waiter: sleep (unregistered) until one frees, then
+            // return as a spurious wake-up; callers re-check their predicate anyway.
+            let seen = w.freed.load(SeqCst);
+            w.overflow.fetch_add(1, SeqCst);
+            drop(self.raw.take());
+            futex::wait(&w.freed, seen, deadline.as_ref());
+            let (raw, how) = cond.lock.raw().guard();
+            self.raw = Some(raw);
+            w.overflow.fetch_sub(1, SeqCst);
+            return lock_result(how, false);
+        };
+        let s = &w.slots[slot];
+        // Release the condition's lock and sleep on our slot, looking every `POLL` for a
+        // notification whose waiter died before taking it (see `pass_on_orphans`).
         drop(self.raw.take());
-        let mut timed_out = false;
-        while s.state.load(SeqCst) == WAITING && !timed_out {
-            timed_out = futex::wait(&s.state, WAITING, deadline.as_ref()) == futex::Wake::TimedOut;
+        let mut owner_died = false;
+        while s.state.load(SeqCst) == WAITING {
+            if deadline.as_ref().is_some_and(Deadline::expired) {
+                break;
+            }
+            let slice = match &deadline {
+                Some(d) if d.remaining() <= POLL => None,
+                _ => Some(Deadline::after(POLL)),
+            };
+            futex::wait(&s.state, WAITING, slice.as_ref().or(deadline.as_ref()));
+            if s.state.load(SeqCst) == WAITING && cond.has_orphan() {
+                let (raw, how) = cond.lock.raw().guard();
+                owner_died |= how == Acquired::OwnerDied;
+                cond.pass_on_orphans();
+                drop(raw);
+            }
         }
         // This thread released the lock above and ran no code of the caller's since, so it
         // cannot hold it: the re-take never meets `WouldDeadlock`.
@@ -220,31 +259,34 @@ impl ConditionGuard<'_> {
         s.state.store(FREE, SeqCst);
         // SAFETY: this thread locked the slot's mutex in `register`.
         unsafe { s.alive.unlock() };
+        cond.slot_freed();
+        let how = if owner_died { Acquired::OwnerDied } else { how };
         lock_result(how, notified)
     }
 
-    /// Claim a free slot as a waiter (lock held). Reclaims slots of dead waiters if needed.
-    fn register(&self) -> usize {
+    /// Claim a free slot as a waiter (lock held), reclaiming the slots of dead waiters
+    /// first if none is free. `None`: every slot holds a live waiter.
+    fn register(&self) -> Option<usize> {
         let cond = self.cond;
+        // Notifications orphaned by dead waiters go to those already waiting, not to us.
+        if cond.has_orphan() {
+            cond.pass_on_orphans();
+        }
         let slots = cond.slots();
         let free = slots
             .iter()
             .position(|s| s.state.load(SeqCst) == FREE)
             .or_else(|| {
-                for s in slots {
-                    reap_if_dead(s);
-                }
+                cond.reap_dead();
                 slots.iter().position(|s| s.state.load(SeqCst) == FREE)
-            });
-        let i = free
-            .unwrap_or_else(|| panic!("more than {SLOTS} processes are waiting on one Condition"));
-        let s = &slots[i];
+            })?;
+        let s = &slots[free];
         // A previous waiter in this slot may have died holding `alive`: either way it is ours.
         let _ = s.alive.lock();
         s.ticket
             .store(cond.waiters.get().next_ticket.fetch_add(1, SeqCst), SeqCst);
         s.state.store(WAITING, SeqCst);
-        i
+        Some(free)
     }
 
     /// Wake up to `n` waiters, oldest first; how many were woken (Python: `notify(n)`).
@@ -275,9 +317,18 @@ impl Condition {
         self.notify(held, usize::MAX)
     }
 
-    /// Wake up to `n` waiters, oldest first, skipping (and freeing) the slots of dead ones.
-    /// The lock is held.
+    /// Wake up to `n` waiters, oldest first, skipping (and freeing) the slots of dead ones;
+    /// notifications whose waiters died before taking them are passed on first, on top of
+    /// the `n`. The lock is held.
     fn wake(&self, n: usize) -> usize {
+        self.pass_on_orphans();
+        self.wake_oldest(n)
+    }
+
+    fn wake_oldest(&self, n: usize) -> usize {
+        if n == 0 {
+            return 0;
+        }
         let slots = self.slots();
         let mut waiting: Vec<(u64, usize)> = slots
             .iter()
@@ -292,7 +343,7 @@ impl Condition {
                 break;
             }
             let s = &slots[i];
-            if reap_if_dead(s) {
+            if self.reap_if_dead(s) {
                 continue;
             }
             s.state.store(NOTIFIED, SeqCst);
@@ -301,21 +352,66 @@ impl Condition {
         }
         woken
     }
-}
 
-/// If the waiter in `s` is dead (its `alive` mutex is free or marked "owner died"), free
-/// the slot and say so. Lock held.
-fn reap_if_dead(s: &Slot) -> bool {
-    if s.state.load(SeqCst) != WAITING {
-        return false;
+    /// Whether some notified waiter died before taking its notification. A hint, read
+    /// without the lock: a notified slot's `alive` mutex is held by its waiter until the
+    /// waiter has re-taken the lock and freed the slot, so a free `alive` (holder id 0:
+    /// released, or its holder died) under a `NOTIFIED` state means a dead waiter.
+    fn has_orphan(&self) -> bool {
+        self.slots()
+            .iter()
+            .any(|s| s.state.load(SeqCst) == NOTIFIED && s.alive.holder_tid() == 0)
     }
-    match s.alive.try_lock() {
-        None => false, // held: the waiter is alive
-        Some(Acquired::OwnerDied) | Some(Acquired::Clean) => {
-            // SAFETY: we just acquired it.
-            unsafe { s.alive.unlock() };
-            s.state.store(FREE, SeqCst);
-            true
+
+    /// Free the slots of notified waiters that died before taking their notification, and
+    /// give each such notification to the oldest live waiter instead (lock held). With no
+    /// live waiter left, the notification goes nowhere, as a `notify` with nobody waiting.
+    fn pass_on_orphans(&self) {
+        let mut orphans = 0;
+        for s in self.slots() {
+            if s.state.load(SeqCst) == NOTIFIED && self.reap_if_dead(s) {
+                orphans += 1;
+            }
+        }
+        self.wake_oldest(orphans);
+    }
+
+    /// Free every dead waiter's slot (lock held), passing on the notifications of those
+    /// that were notified.
+    fn reap_dead(&self) {
+        for s in self.slots() {
+            if s.state.load(SeqCst) == WAITING {
+                self.reap_if_dead(s);
+            }
+        }
+        self.pass_on_orphans();
+    }
+
+    /// If the waiter in `s` (waiting or notified) is dead, its `alive` mutex is free or
+    /// marked "owner died": free the slot and say so. Lock held.
+    fn reap_if_dead(&self, s: &Slot) -> bool {
+        if s.state.load(SeqCst) == FREE || s.alive.holder_tid() != 0 {
+            // Free, or held by a live thread (possibly this one: never try_lock it then).
+            return false;
+        }
+        match s.alive.try_lock() {
+            None => false, // taken meanwhile: alive
+            Some(Acquired::OwnerDied) | Some(Acquired::Clean) => {
+                // SAFETY: we just acquired it.
+                unsafe { s.alive.unlock() };
+                s.state.store(FREE, SeqCst);
+                self.slot_freed();
+                true
+            }
+        }
+    }
+
+    /// A slot became free: wake the waiters that found the table full (lock held).
+    fn slot_freed(&self) {
+        let w = self.waiters.get();
+        w.freed.fetch_add(1, SeqCst);
+        if w.overflow.load(SeqCst) > 0 {
+            futex::wake_all(&w.freed);
         }
     }
 }

@@ -268,3 +268,20 @@ fn a_list_with_negative_numbers_does_not_swallow_the_next_flag() {
     assert_eq!(run.values("q1_record"), ["0:1", "1:4", "2:1", "3:4"]);
     assert_eq!(run.values("q2_record"), ["0:9", "1:9"]);
 }
+
+#[test]
+fn queue_sentinel_runs_in_a_4_gib_address_space() {
+    // Each queue used to reserve a 32 GiB window: under `ulimit -v 4G` the example panicked.
+    let run = harness::Example::new("queue_sentinel", "prlimit")
+        .args([
+            "--as=4294967296",
+            "--",
+            env!("CARGO_BIN_EXE_queue_sentinel"),
+        ])
+        .args(["--n", "500"])
+        .run();
+    run.expect_success();
+    let got: Vec<u64> = run.parsed("got");
+    assert_eq!(got, (0..500).collect::<Vec<_>>());
+    assert_eq!(run.one::<usize>("left_in_queue"), 0);
+}

@@ -69,7 +69,7 @@ fn forged_handle_is_rejected() {
     assert!(forged.is_err(), "a guessed id resolved to a queue");
     assert_eq!(reachable_queues(64), 0, "some small id resolved to a queue");
     // A real handle's id, one bit off, is no handle either.
-    let q: Queue<Fake> = Queue::new();
+    let q: Queue<Fake> = Queue::new().unwrap();
     let json = serde_json::to_string(&q).unwrap();
     let id: u128 = json
         .trim_start_matches(r#"{"raw":"#)
@@ -93,11 +93,11 @@ fn refused<T: serde::de::DeserializeOwned>(conn: &multiproc::Connection) -> bool
 }
 
 fn handle_decoded_as_another_type_is_rejected() {
-    let q: Queue<u32> = Queue::new();
+    let q: Queue<u32> = Queue::new().unwrap();
     let bytes = Array::<u8>::new(4096);
     let small = Value::new(7i32);
-    let simple: SimpleQueue<u32> = SimpleQueue::new();
-    let joinable: JoinableQueue<u32> = JoinableQueue::new();
+    let simple: SimpleQueue<u32> = SimpleQueue::new().unwrap();
+    let joinable: JoinableQueue<u32> = JoinableQueue::new().unwrap();
     let lock = Lock::new();
     let (parent, child) = Pipe::new();
     let mut p = Process::spawn(move || {

@@ -206,7 +206,7 @@ fn console_records_are_whole_lines_on_stderr() {
 
 fn a_config_sent_through_a_queue_configures_the_receiver() {
     let path = log_path("queued");
-    let configs: Queue<LogConfig> = Queue::new();
+    let configs: Queue<LogConfig> = Queue::new().unwrap();
     let rx = configs.clone();
     // The child is forked before the parent applies anything: it has no logger until it
     // receives one, as a pool worker handed a config would.

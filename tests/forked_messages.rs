@@ -18,6 +18,11 @@ fn main() -> std::process::ExitCode {
         joinable_queue_counts_unfinished_tasks,
         simple_queue_between_processes,
         queue_memory_is_reused_after_draining,
+        queues_fit_in_a_small_address_space,
+        a_hundred_thousand_live_queues,
+        queue_new_reports_enomem_as_an_error,
+        a_queue_grows_while_another_process_reads_it,
+        a_producer_killed_while_putting_loses_duplicates_and_tears_nothing,
     ])
 }
 
@@ -76,8 +81,8 @@ fn big(n: usize, seed: u8) -> Vec<u8> {
 fn sixteen_mib_round_trips_through_pipe_and_queue() {
     const N: usize = 16 << 20;
     let (a, b) = Pipe::new();
-    let q: Queue<serde_bytes::ByteBuf> = Queue::new();
-    let back: Queue<serde_bytes::ByteBuf> = Queue::new();
+    let q: Queue<serde_bytes::ByteBuf> = Queue::new().unwrap();
+    let back: Queue<serde_bytes::ByteBuf> = Queue::new().unwrap();
     let (qc, bc) = (q.clone(), back.clone());
     let mut p = Process::spawn(move || {
         let m = b.recv_bytes().unwrap();
@@ -102,8 +107,8 @@ fn sixteen_mib_round_trips_through_pipe_and_queue() {
 
 fn four_producers_four_consumers_pass_every_item_once() {
     const PER_PRODUCER: u64 = 25_000;
-    let q: Queue<u64> = Queue::new();
-    let results: Queue<Vec<u64>> = Queue::new();
+    let q: Queue<u64> = Queue::new().unwrap();
+    let results: Queue<Vec<u64>> = Queue::new().unwrap();
     let mut ps = Vec::new();
     for k in 0..4u64 {
         let q = q.clone();
@@ -164,7 +169,7 @@ fn four_producers_four_consumers_pass_every_item_once() {
 }
 
 fn get_timeout_is_honoured_beside_a_blocked_reader() {
-    let q: Queue<i32> = Queue::new();
+    let q: Queue<i32> = Queue::new().unwrap();
     let reading = Event::new();
     let (qc, r) = (q.clone(), reading.clone());
     let mut blocked = Process::spawn(move || {
@@ -194,7 +199,7 @@ fn get_timeout_is_honoured_beside_a_blocked_reader() {
 }
 
 fn bounded_put_times_out_when_full() {
-    let q: Queue<String> = Queue::with_maxsize(2);
+    let q: Queue<String> = Queue::with_maxsize(2).unwrap();
     q.put("a".to_string()).unwrap();
     q.put_nowait("b".to_string()).unwrap();
     assert!(q.full());
@@ -220,7 +225,7 @@ fn bounded_put_times_out_when_full() {
 }
 
 fn joining_a_producer_with_unread_items_does_not_deadlock() {
-    let q: Queue<Vec<u32>> = Queue::new();
+    let q: Queue<Vec<u32>> = Queue::new().unwrap();
     let qc = q.clone();
     // 2,000 items of 4 KiB: 8 MiB nobody reads before the join.
     let mut p = Process::spawn(move || {
@@ -237,7 +242,7 @@ fn joining_a_producer_with_unread_items_does_not_deadlock() {
 }
 
 fn close_drains_then_reports_closed() {
-    let q: Queue<u8> = Queue::new();
+    let q: Queue<u8> = Queue::new().unwrap();
     q.put(1u8).unwrap();
     q.close();
     assert!(q.is_closed());
@@ -245,7 +250,7 @@ fn close_drains_then_reports_closed() {
     assert_eq!(q.get().unwrap(), 1);
     assert!(matches!(q.get(), Err(Error::Closed)));
     // A reader blocked in another process is released by close.
-    let q2: Queue<u8> = Queue::new();
+    let q2: Queue<u8> = Queue::new().unwrap();
     let waiting = Event::new();
     let (qc, w) = (q2.clone(), waiting.clone());
     let mut p = Process::spawn(move || {
@@ -259,7 +264,7 @@ fn close_drains_then_reports_closed() {
 }
 
 fn joinable_queue_counts_unfinished_tasks() {
-    let q: JoinableQueue<u32> = JoinableQueue::new();
+    let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
     let done = Value::new(0u32);
     for i in 0..50 {
         q.put(i).unwrap();
@@ -293,7 +298,7 @@ fn joinable_queue_counts_unfinished_tasks() {
 }
 
 fn simple_queue_between_processes() {
-    let q: SimpleQueue<String> = SimpleQueue::new();
+    let q: SimpleQueue<String> = SimpleQueue::new().unwrap();
     let qc = q.clone();
     let mut p = Process::spawn(move || qc.put("from the child".to_string()).unwrap()).unwrap();
     assert_eq!(q.get().unwrap(), "from the child");
@@ -304,7 +309,7 @@ fn simple_queue_between_processes() {
 fn queue_memory_is_reused_after_draining() {
     // Many rounds of fill-and-drain through a small buffer stay correct (reset to the
     // start on empty, compaction when the free space is at the front).
-    let q: Queue<Vec<u64>> = Queue::new();
+    let q: Queue<Vec<u64>> = Queue::new().unwrap();
     for round in 0..50u64 {
         for i in 0..100u64 {
             q.put(vec![round, i, round * i]).unwrap();
@@ -324,4 +329,176 @@ fn queue_memory_is_reused_after_draining() {
         let v = q.get().unwrap();
         assert_eq!(v[0], i - 1);
     }
+}
+
+fn limit_address_space(bytes: u64) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (_, hard) = getrlimit(Resource::RLIMIT_AS).unwrap();
+    setrlimit(Resource::RLIMIT_AS, bytes.min(hard), hard).unwrap();
+}
+
+fn queues_fit_in_a_small_address_space() {
+    // Each queue used to reserve a 32 GiB window: under 4 GiB not even one fitted.
+    limit_address_space(4 << 30);
+    let queues: Vec<Queue<Vec<u8>>> = (0..64).map(|_| Queue::new().unwrap()).collect();
+    let qs = queues.clone();
+    let mut p = Process::spawn(move || {
+        for (i, q) in qs.iter().enumerate() {
+            q.put(vec![i as u8; 1 << (i % 21)]).unwrap();
+        }
+    })
+    .unwrap();
+    for (i, q) in queues.iter().enumerate() {
+        assert_eq!(q.get().unwrap(), vec![i as u8; 1 << (i % 21)]);
+    }
+    assert_eq!(p.join().unwrap(), 0);
+    let pool = multiproc::Pool::new(2).unwrap();
+    assert_eq!(pool.map(|x: u64| x * x, 0..100).unwrap()[99], 99 * 99);
+    pool.close().unwrap();
+    pool.join().unwrap();
+}
+
+fn a_hundred_thousand_live_queues() {
+    let queues: Vec<Queue<u32>> = (0..100_000).map(|_| Queue::new().unwrap()).collect();
+    for (i, q) in queues.iter().enumerate() {
+        q.put(i as u32).unwrap();
+    }
+    // Another process reads every one of them.
+    let qs = queues.clone();
+    let mut p = Process::spawn(move || {
+        for (i, q) in qs.iter().enumerate() {
+            assert_eq!(q.get().unwrap(), i as u32);
+            q.put(i as u32 + 1).unwrap();
+        }
+    })
+    .unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+    for (i, q) in queues.iter().enumerate() {
+        assert_eq!(q.get().unwrap(), i as u32 + 1);
+        assert!(q.empty());
+    }
+}
+
+/// This process's address-space size now (`VmSize`), in bytes.
+fn vm_size() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmSize:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib << 10
+}
+
+fn queue_new_reports_enomem_as_an_error() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    // Leave the allocator free heap to work with once the limit is set.
+    let mut queues: Vec<Queue<u8>> = Vec::with_capacity(1024);
+    drop((0..20_000).map(|_| Box::new([0u8; 64])).collect::<Vec<_>>());
+    let (soft, hard) = getrlimit(Resource::RLIMIT_AS).unwrap();
+    let err = loop {
+        // No room for a single new mapping: the next slab of queues cannot be made.
+        limit_address_space(vm_size() + (16 << 10));
+        match Queue::new() {
+            Ok(q) => queues.push(q),
+            Err(e) => break e,
+        }
+        assert!(queues.len() < 1000, "Queue::new never failed");
+    };
+    assert!(
+        matches!(&err, Error::Io(e) if e.raw_os_error() == Some(libc::ENOMEM)),
+        "{err:?}"
+    );
+    // The queues made before still work, and with room again new ones can be made.
+    setrlimit(Resource::RLIMIT_AS, soft, hard).unwrap();
+    let q: Queue<u8> = Queue::new().unwrap();
+    q.put(7).unwrap();
+    assert_eq!(q.get().unwrap(), 7);
+    for q in &queues {
+        q.put(1).unwrap();
+        assert_eq!(q.get().unwrap(), 1);
+    }
+}
+
+fn a_queue_grows_while_another_process_reads_it() {
+    // Bursts far larger than the inline log and the first mapping, read while being put:
+    // the reader must follow every growth of the buffer made by the writer.
+    let q: Queue<(u64, serde_bytes::ByteBuf)> = Queue::new().unwrap();
+    let done = Value::new(0u64);
+    let (rx, d) = (q.clone(), done.clone());
+    let mut consumer = Process::spawn(move || {
+        let mut next = 0u64;
+        while let Ok((n, bytes)) = rx.get() {
+            assert_eq!(n, next, "in order, none lost or repeated");
+            assert_eq!(bytes.len(), size_of_item(n));
+            assert!(bytes.first() == Some(&(n as u8)) || bytes.is_empty());
+            assert!(bytes == vec![n as u8; bytes.len()], "not torn");
+            next += 1;
+        }
+        d.store(next);
+    })
+    .unwrap();
+    const ITEMS: u64 = 3000;
+    for n in 0..ITEMS {
+        q.put((
+            n,
+            serde_bytes::ByteBuf::from(vec![n as u8; size_of_item(n)]),
+        ))
+        .unwrap();
+    }
+    q.close();
+    assert_eq!(consumer.join().unwrap(), 0);
+    assert_eq!(done.load(), ITEMS);
+}
+
+/// Mostly small items, with bursts of large ones (up to 512 KiB: about 100 MiB in all).
+fn size_of_item(n: u64) -> usize {
+    if (n / 100) % 3 == 2 {
+        (n as usize % 8 + 1) << 16
+    } else {
+        (n as usize * 37) % 2000
+    }
+}
+
+fn a_producer_killed_while_putting_loses_duplicates_and_tears_nothing() {
+    // The producer is killed while it streams large items (so most likely inside a `put`,
+    // which holds the lock while it copies, or while it grows the buffer): what is left in
+    // the queue is exactly the items it completed, in order, intact, and the queue works on.
+    // Bounded, so the producer cannot run far ahead (up to 64 items of at most 448 KiB).
+    let q: Queue<(u64, serde_bytes::ByteBuf)> = Queue::with_maxsize(64).unwrap();
+    let mut next = 0u64;
+    for round in 0..5u64 {
+        let tx = q.clone();
+        let first = next;
+        let mut producer = Process::spawn(move || {
+            for n in first.. {
+                let size = ((n % 7 + 1) << 16) as usize;
+                tx.put((n, serde_bytes::ByteBuf::from(vec![n as u8; size])))
+                    .unwrap();
+            }
+        })
+        .unwrap();
+        for _ in 0..10 + round * 5 {
+            let (n, bytes) = q.get().unwrap();
+            assert_eq!(n, next);
+            assert!(bytes == vec![n as u8; ((n % 7 + 1) << 16) as usize]);
+            next += 1;
+        }
+        producer.kill().unwrap();
+        assert_eq!(producer.join().unwrap(), -9);
+        loop {
+            match q.get_nowait() {
+                Ok((n, bytes)) => {
+                    assert_eq!(n, next, "none lost or repeated");
+                    assert!(
+                        bytes == vec![n as u8; ((n % 7 + 1) << 16) as usize],
+                        "not torn"
+                    );
+                    next += 1;
+                }
+                Err(Error::Empty) => break,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+    }
+    q.put((7, serde_bytes::ByteBuf::from(vec![1u8; 3])))
+        .unwrap();
+    assert_eq!(q.get().unwrap().1.len(), 3);
 }

@@ -69,7 +69,7 @@ fn child_knows_its_name_pid_and_parent() {
     let me = current_process();
     assert_eq!(me.name(), "MainProcess");
     assert!(parent_process().is_none());
-    let q: Queue<(String, u32, u32, String, String)> = Queue::new();
+    let q: Queue<(String, u32, u32, String, String)> = Queue::new().unwrap();
     let qc = q.clone();
     let mut p = Process::new(move || {
         let me = current_process();
@@ -107,7 +107,7 @@ fn default_names_nest_like_pythons() {
         .parse()
         .unwrap();
     assert_eq!(b.get_name(), format!("Process-{}", na + 1));
-    let q: Queue<Vec<String>> = Queue::new();
+    let q: Queue<Vec<String>> = Queue::new().unwrap();
     let qc = q.clone();
     let mut parent = Process::spawn(move || {
         let names = vec![

@@ -15,6 +15,8 @@ fn main() -> std::process::ExitCode {
         wait_timeout_reports_whether_notified,
         wait_for_a_predicate_set_by_another_process,
         a_waiter_killed_in_its_sleep_does_not_swallow_a_notify,
+        a_notified_waiter_killed_before_retaking_the_lock_passes_the_notify_on,
+        dead_waiters_slots_are_reclaimed,
         a_process_killed_holding_the_condition_lock_is_reported,
         semaphore_never_exceeds_n_holders_and_reaches_n,
         bounded_semaphore_over_release_is_an_error,
@@ -212,6 +214,61 @@ fn a_waiter_killed_in_its_sleep_does_not_swallow_a_notify() {
         "the live waiter woke"
     );
     assert_eq!(woke.load(), 1);
+}
+
+fn a_notified_waiter_killed_before_retaking_the_lock_passes_the_notify_on() {
+    let cond = Condition::new();
+    let woke = Value::new(0u32);
+    // The first waiter (oldest ticket) gets the notify, then dies before it can take the
+    // lock again (the parent holds it); the notify must reach the second waiter.
+    let mut first = start_waiters(&cond, 1, &woke).0.remove(0);
+    let mut second = start_waiters(&cond, 1, &woke).0.remove(0);
+    let g = cond.lock().unwrap();
+    assert_eq!(g.notify(1), 1);
+    first.kill().unwrap();
+    assert_eq!(first.join().unwrap(), -9);
+    drop(g);
+    assert_eq!(
+        second.join_timeout(LONG).unwrap(),
+        Some(0),
+        "the live waiter got the dead one's notify"
+    );
+    assert_eq!(woke.load(), 1);
+    // Nobody is left waiting, and nobody is owed a notify.
+    assert_eq!(cond.lock().unwrap().notify_all(), 0);
+}
+
+fn dead_waiters_slots_are_reclaimed() {
+    // More than the table's 256 slots die, some asleep and some notified but before taking
+    // the lock again; the condition must keep working, with every slot reclaimed.
+    let cond = Condition::new();
+    let woke = Value::new(0u32);
+    let mut dead = 0;
+    while dead < 300 {
+        let (mut ps, _arrivals) = start_waiters(&cond, 20, &woke);
+        let g = cond.lock().unwrap();
+        // Most of each batch is notified (270 in all, more than the table holds), then all
+        // are killed while the lock is held, before the notified can take it again.
+        assert_eq!(g.notify(18), 18);
+        for p in &mut ps {
+            p.kill().unwrap();
+            assert_eq!(p.join().unwrap(), -9);
+        }
+        drop(g);
+        dead += ps.len();
+    }
+    assert_eq!(woke.load(), 0);
+    // 256 live waiters still fit, and notify wakes exactly the ones asked for.
+    let (mut ps, arrivals) = start_waiters(&cond, 256, &woke);
+    let mut g = arrivals.lock().unwrap();
+    assert_eq!(cond.notify(&g, 6), 6);
+    assert!(g.wait_for(|| woke.load() == 6, Some(LONG)).unwrap());
+    assert_eq!(cond.notify_all(&g), 250);
+    drop(g);
+    for p in &mut ps {
+        assert_eq!(p.join().unwrap(), 0);
+    }
+    assert_eq!(woke.load(), 256);
 }
 
 fn a_process_killed_holding_the_condition_lock_is_reported() {

@@ -359,3 +359,15 @@ fn pool_examples_reject_nonsense_with_exit_2() {
             .expect_usage_error();
     }
 }
+
+#[test]
+fn pool_map_sum_runs_in_a_4_gib_address_space() {
+    // The pool's task and result queues used to reserve 32 GiB each: under `ulimit -v 4G`
+    // the example panicked.
+    let run = harness::Example::new("pool_map_sum", "prlimit")
+        .args(["--as=4294967296", "--", env!("CARGO_BIN_EXE_pool_map_sum")])
+        .args(["--workers", "2"])
+        .run();
+    run.expect_success();
+    assert_eq!(run.one::<u64>("pool_sum"), 3_332_833_350_000_000);
+}

@@ -121,8 +121,8 @@ impl PoolBuilder {
         }
         // Private: plain `Arc`s, never registered, so they have no serde form and no id a
         // message could name.
-        let tasks = Arc::new(RawQueue::new(0));
-        let results = Arc::new(RawQueue::new(0));
+        let tasks = Arc::new(RawQueue::new(0)?);
+        let results = Arc::new(RawQueue::new(0)?);
         let slots = Arc::new(Shm::<Slots>::new(|_| {}));
         let started = crate::event::Event::new();
         let setup = WorkerSetup {

@@ -4,9 +4,19 @@
 //! Why not a pipe, as Python uses: a pipe holds 64 KiB, so Python runs a feeder thread per
 //! process to push items into it, and a process that has put more than the pipe holds
 //! cannot exit until someone reads (the "joining processes that use queues" deadlock). Here
-//! `put` copies the message into shared memory and returns: the buffer grows as needed (the
-//! memfd is extended with `ftruncate`; every process already maps a 32 GiB window of it, so
-//! nobody re-maps), and a process can exit the moment `put` returns.
+//! `put` copies the message into shared memory and returns, and a process can exit the
+//! moment `put` returns.
+//!
+//! Where the bytes live: queues are carved out of slabs. A slab is one memfd holding the
+//! headers of 256 queues (mapped once per process), each followed by a small inline log;
+//! after them, each queue owns a 32 GiB range of file offsets (sparse: it costs nothing until
+//! written). A queue whose unread messages fit inline maps nothing more. When they do not,
+//! the log moves to the queue's range, mapped only as large as `capacity`: every process
+//! compares its own view with the shared `capacity` each time it takes the lock and remaps
+//! (`mmap`/`mremap`) before touching data, so a queue needs address space for what it holds,
+//! not a fixed window, and 100,000 queues fit in one process. A slab is never reused by a
+//! process once it has forked (other processes may hold its queues); before that, a dropped
+//! queue's slot is recycled.
 //!
 //! Layout of the log: frames `[u64 length][bytes, padded to 8]` between `head` and `tail`.
 //! `get` takes the frame at `head`; when the log empties both go back to 0, and when the
@@ -22,24 +32,165 @@ use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::futex;
 use crate::raw_mutex::{Acquired, RawGuard, RawMutex};
-use crate::shm::{SharedState, Shm, Zeroed};
+use nix::sys::mman::{MapFlags, ProtFlags};
+use std::cell::UnsafeCell;
 use std::num::NonZeroUsize;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
-/// Virtual address space reserved per queue: the most its unread messages may occupy.
+/// File offsets reserved per queue: the most its unread messages may occupy.
 const WINDOW: u64 = 32 << 30;
-/// Bytes the memfd starts with, and returns to when the log empties after growing large.
-const INITIAL: u64 = 64 << 10;
-/// An empty buffer bigger than this gives its memory back (down to `INITIAL`); below it,
-/// the pages stay, so a stream of large messages does not fault them in again each time.
+/// Bytes of a slab slot: the header, then the inline log.
+const SLOT: usize = 512;
+/// Room for the header at the start of a slot.
+const HEADER_SPACE: usize = 128;
+/// Capacity of the inline log; `capacity` above it means the log lives in the queue's range.
+const INLINE: u64 = (SLOT - HEADER_SPACE) as u64;
+/// Queues per slab.
+const SLAB_QUEUES: usize = 256;
+/// Size of a slab's header area, where the data ranges start.
+const HEADERS: u64 = (SLOT * SLAB_QUEUES) as u64;
+/// The smallest log held in a queue's range.
+const RANGE_MIN: u64 = 64 << 10;
+/// An empty log bigger than this gives its memory and address space back (the log returns
+/// inline); below it, the pages stay, so a stream of large messages does not fault them in
+/// again each time.
 const SHRINK_ABOVE: u64 = 64 << 20;
 const FRAME_HEADER: u64 = 8;
 
+const _: () = assert!(std::mem::size_of::<Header>() <= HEADER_SPACE);
+
 fn frame_len(payload: usize) -> u64 {
     FRAME_HEADER + (payload as u64).next_multiple_of(8)
+}
+
+/// Bumped in the parent and in the child by every `fork` (pthread_atfork): a slab made in an
+/// earlier epoch may be shared with other processes, so its slots are never recycled.
+static FORK_EPOCH: AtomicU64 = AtomicU64::new(0);
+/// The slab new queues come from, in this process.
+static CURRENT: Mutex<Option<Arc<Slab>>> = Mutex::new(None);
+
+extern "C" fn forked() {
+    FORK_EPOCH.fetch_add(1, SeqCst);
+}
+
+fn watch_forks() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `forked` only does an atomic add, which is async-signal-safe, as the
+        // child handler must be.
+        unsafe { libc::pthread_atfork(None, Some(forked), Some(forked)) };
+    });
+}
+
+/// One memfd: `SLAB_QUEUES` queue slots, then each queue's data range.
+struct Slab {
+    fd: OwnedFd,
+    /// The slot area, `HEADERS` bytes, mapped shared.
+    base: NonNull<u8>,
+    epoch: u64,
+    spare: Mutex<Spare>,
+}
+
+#[derive(Default)]
+struct Spare {
+    next: usize,
+    free: Vec<usize>,
+}
+
+// SAFETY: the slot area is shared memory used only through atomics and robust mutexes.
+unsafe impl Send for Slab {}
+unsafe impl Sync for Slab {}
+
+impl Slab {
+    fn new(epoch: u64) -> Result<Slab> {
+        let fd = nix::sys::memfd::memfd_create(
+            c"multiproc-queue",
+            nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
+        )?;
+        // Sparse: pages are allocated only when written.
+        nix::unistd::ftruncate(&fd, (HEADERS + SLAB_QUEUES as u64 * WINDOW) as i64)?;
+        // SAFETY: a fresh shared mapping of our own memfd, inside the file.
+        let base = unsafe {
+            nix::sys::mman::mmap(
+                None,
+                NonZeroUsize::new(HEADERS as usize).expect("non-zero"),
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                fd.as_fd(),
+                0,
+            )
+        }?
+        .cast::<u8>();
+        Ok(Slab {
+            fd,
+            base,
+            epoch,
+            spare: Mutex::new(Spare::default()),
+        })
+    }
+
+    fn take(&self) -> Option<usize> {
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = spare.free.pop() {
+            return Some(i);
+        }
+        (spare.next < SLAB_QUEUES).then(|| {
+            spare.next += 1;
+            spare.next - 1
+        })
+    }
+
+    fn header(&self, i: usize) -> *mut Header {
+        // SAFETY: `i < SLAB_QUEUES`, so the slot is inside the mapping.
+        unsafe { self.base.as_ptr().add(i * SLOT).cast() }
+    }
+
+    fn inline(&self, i: usize) -> *mut u8 {
+        // SAFETY: as in `header`; the inline log is the rest of the slot.
+        unsafe { self.base.as_ptr().add(i * SLOT + HEADER_SPACE) }
+    }
+
+    fn data_offset(i: usize) -> u64 {
+        HEADERS + i as u64 * WINDOW
+    }
+
+    /// Give the file's pages in `[offset, offset + len)` back.
+    fn punch(&self, offset: u64, len: u64) {
+        // SAFETY: plain syscall on our own fd; the range holds no live data.
+        unsafe {
+            libc::fallocate(
+                self.fd.as_raw_fd(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                offset as i64,
+                len as i64,
+            )
+        };
+    }
+}
+
+impl Drop for Slab {
+    fn drop(&mut self) {
+        // A mutex a thread of this process still holds must stay mapped (it is on that
+        // thread's robust list): then leak the mapping.
+        // SAFETY: each slot's header was initialised before any queue used it; zeroed
+        // (never used) slots hold a zero word, which reads as "free".
+        let held =
+            (0..SLAB_QUEUES).any(|i| unsafe { (*self.header(i)).lock.held_in_this_process() });
+        if !held {
+            // SAFETY: mapped by `new`, unmapped only here; no queue of this slab is left.
+            let _ = unsafe { nix::sys::mman::munmap(self.base.cast(), HEADERS as usize) };
+        }
+    }
+}
+
+/// This process's mapping of a queue's data range (when its log is not inline).
+struct View {
+    ptr: *mut u8,
+    len: usize,
 }
 
 #[repr(C)]
@@ -64,90 +215,173 @@ struct Header {
     wake_at: AtomicU64,
     /// Items put and not yet marked done (`JoinableQueue`); `join` sleeps on it.
     unfinished: AtomicU32,
-}
-
-// SAFETY: a `RawMutex` (`Zeroed`), a `u64` and atomics; zero is an empty, open log, and
-// `new` sets `capacity` and `maxsize` before any handle exists.
-unsafe impl Zeroed for Header {}
-
-impl SharedState for Header {
-    fn held_here(&self) -> bool {
-        self.lock.held_in_this_process()
-    }
+    /// A process died holding the lock and the header is not repaired yet.
+    needs_repair: AtomicU32,
 }
 
 /// A many-producer, many-consumer queue of byte messages shared by forked processes.
 pub(crate) struct RawQueue {
-    header: Shm<Header>,
-    memfd: OwnedFd,
-    data: NonNull<u8>,
+    slab: Arc<Slab>,
+    index: usize,
+    /// Changed and read only with the queue's lock held, which serialises the threads of
+    /// this process too.
+    view: UnsafeCell<View>,
 }
 
-// SAFETY: all shared state is behind the robust mutex or atomic.
+// SAFETY: all shared state is behind the robust mutex or atomic; `view` is only touched with
+// that mutex held.
 unsafe impl Send for RawQueue {}
-// SAFETY: as for `Send`: every access through `&RawQueue` takes the lock or is atomic.
 unsafe impl Sync for RawQueue {}
 
 impl Drop for RawQueue {
     fn drop(&mut self) {
-        // SAFETY: the window was mapped by `new` and is unmapped only here.
-        let _ = unsafe { nix::sys::mman::munmap(self.data.cast(), WINDOW as usize) };
+        let view = self.view.get_mut();
+        if let Some(ptr) = NonNull::new(view.ptr) {
+            // SAFETY: the view was mapped by `sync_view` and is unmapped only there and here.
+            let _ = unsafe { nix::sys::mman::munmap(ptr.cast(), view.len) };
+        }
+        // No fork since the slab was made: no other process has this queue, so its slot
+        // can be recycled (unless a thread of ours still holds its mutex).
+        if self.slab.epoch == FORK_EPOCH.load(SeqCst) && !self.h().lock.held_in_this_process() {
+            self.slab.punch(
+                Slab::data_offset(self.index),
+                self.h().capacity.load(Relaxed),
+            );
+            let mut spare = self.slab.spare.lock().unwrap_or_else(|e| e.into_inner());
+            spare.free.push(self.index);
+        }
     }
 }
 
 impl RawQueue {
-    /// `maxsize == 0` means unbounded.
-    ///
-    /// # Panics
-    /// When the kernel refuses the memfd or the mapping (out of memory or file descriptors).
-    pub(crate) fn new(maxsize: usize) -> RawQueue {
-        let memfd = nix::sys::memfd::memfd_create(
-            c"multiproc-queue",
-            nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
-        )
-        .unwrap_or_else(|e| panic!("cannot create a queue (memfd_create): {e}"));
-        nix::unistd::ftruncate(&memfd, INITIAL as i64)
-            .unwrap_or_else(|e| panic!("cannot size a queue's memfd: {e}"));
-        // SAFETY: a fresh shared mapping of our own memfd. Bytes past the file's end are
-        // never touched: `capacity` never exceeds the file size.
-        let data = unsafe {
-            nix::sys::mman::mmap(
-                None,
-                NonZeroUsize::new(WINDOW as usize).expect("non-zero"),
-                nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
-                nix::sys::mman::MapFlags::MAP_SHARED | nix::sys::mman::MapFlags::MAP_NORESERVE,
-                memfd.as_fd(),
-                0,
-            )
+    /// `maxsize == 0` means unbounded. `Err` when the kernel refuses the memfd or its
+    /// mapping (out of memory, address space or file descriptors).
+    pub(crate) fn new(maxsize: usize) -> Result<RawQueue> {
+        watch_forks();
+        let (slab, index) = {
+            let mut current = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+            let epoch = FORK_EPOCH.load(SeqCst);
+            match current
+                .as_ref()
+                .filter(|s| s.epoch == epoch)
+                .and_then(|s| Some((s.clone(), s.take()?)))
+            {
+                Some(found) => found,
+                None => {
+                    let slab = Arc::new(Slab::new(epoch)?);
+                    let i = slab.take().expect("a new slab has free slots");
+                    *current = Some(slab.clone());
+                    (slab, i)
+                }
+            }
+        };
+        let h = slab.header(index);
+        // SAFETY: the slot is ours alone: fresh, or recycled by a queue of this process that
+        // no other process knows (see `Drop`) and no thread holds.
+        unsafe {
+            std::ptr::write_bytes(h.cast::<u8>(), 0, HEADER_SPACE);
+            (*h).lock.init();
+            (*h).capacity.store(INLINE, Relaxed);
+            (*h).maxsize = maxsize as u64;
         }
-        .unwrap_or_else(|e| panic!("cannot map a queue's buffer: {e}"))
-        .cast::<u8>();
-        let header = Shm::new(|h: &mut Header| {
-            h.lock.init();
-            *h.capacity.get_mut() = INITIAL;
-            h.maxsize = maxsize as u64;
-        });
-        RawQueue {
-            header,
-            memfd,
-            data,
-        }
+        Ok(RawQueue {
+            slab,
+            index,
+            view: UnsafeCell::new(View {
+                ptr: std::ptr::null_mut(),
+                len: 0,
+            }),
+        })
     }
 
     fn h(&self) -> &Header {
-        self.header.get()
+        // SAFETY: initialised in `new`, mapped while the slab lives.
+        unsafe { &*self.slab.header(self.index) }
     }
 
+    /// Where byte `offset` of the log is. Lock held, view synced (`ready`).
     fn at(&self, offset: u64) -> *mut u8 {
-        // SAFETY: callers stay below `capacity` <= WINDOW.
-        unsafe { self.data.as_ptr().add(offset as usize) }
+        if self.h().capacity.load(Relaxed) <= INLINE {
+            // SAFETY: callers stay below `capacity`, inside the slot.
+            unsafe { self.slab.inline(self.index).add(offset as usize) }
+        } else {
+            // SAFETY: callers stay below `capacity`, the view's length.
+            unsafe { (*self.view.get()).ptr.add(offset as usize) }
+        }
     }
 
-    /// Take the lock, repairing the header if its last holder died.
-    fn lock(&self) -> RawGuard<'_> {
-        let (guard, how) = self.h().lock.guard();
-        if how == Acquired::OwnerDied {
+    /// Map this process's view of the data range at `len` bytes (0: unmapped). Lock held.
+    fn map_view(&self, len: u64) -> Result<()> {
+        // SAFETY: the lock is held, so no other thread of this process uses the view, and
+        // no slice into it is alive (callers remap before taking any).
+        let view = unsafe { &mut *self.view.get() };
+        let len = len as usize;
+        if view.len == len {
+            return Ok(());
+        }
+        let old = NonNull::new(view.ptr);
+        let new = match (old, NonZeroUsize::new(len)) {
+            (Some(p), None) => {
+                // SAFETY: our own mapping.
+                unsafe { nix::sys::mman::munmap(p.cast(), view.len) }?;
+                None
+            }
+            (None, Some(n)) => Some(
+                // SAFETY: a fresh shared mapping of our range of the slab's file (which is
+                // sized to hold every range).
+                unsafe {
+                    nix::sys::mman::mmap(
+                        None,
+                        n,
+                        ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                        MapFlags::MAP_SHARED,
+                        self.slab.fd.as_fd(),
+                        Slab::data_offset(self.index) as i64,
+                    )
+                }?,
+            ),
+            // SAFETY: our own mapping, resized within our range of the file; it may move,
+            // and nothing points into it now.
+            (Some(p), Some(_)) => Some(unsafe {
+                nix::sys::mman::mremap(
+                    p.cast(),
+                    view.len,
+                    len,
+                    nix::sys::mman::MRemapFlags::MREMAP_MAYMOVE,
+                    None,
+                )
+            }?),
+            (None, None) => None,
+        };
+        view.ptr = new.map_or(std::ptr::null_mut(), |p| p.as_ptr().cast());
+        view.len = len;
+        Ok(())
+    }
+
+    /// Make this process's view match the shared capacity. Lock held.
+    fn sync_view(&self) -> Result<()> {
+        let cap = self.h().capacity.load(Relaxed);
+        self.map_view(if cap > INLINE { cap } else { 0 })
+    }
+
+    /// Ready to touch the log: view synced and any pending repair done. Lock held.
+    fn ready(&self) -> Result<()> {
+        self.sync_view()?;
+        if self.h().needs_repair.load(Relaxed) != 0 {
             self.recover();
+            self.h().needs_repair.store(0, Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Take the lock; if its last holder died, the header is repaired (now, or by the next
+    /// `ready` if this process cannot map the log).
+    fn lock(&self) -> RawGuard<'_> {
+        let h = self.h();
+        let (guard, how) = h.lock.guard();
+        if how == Acquired::OwnerDied {
+            h.needs_repair.store(1, Relaxed);
+            let _ = self.ready();
         }
         guard
     }
@@ -193,11 +427,12 @@ impl RawQueue {
             }
             guard = self.sleep_on(guard, &h.get_seq, &h.putters, deadline.as_ref());
         }
+        self.ready()?;
         let need = frame_len(len);
         self.make_room(need)?;
         let tail = h.tail.load(Relaxed);
-        // SAFETY: `make_room` guaranteed `tail + need <= capacity`; we hold the lock, and
-        // nobody reads past `tail`.
+        // SAFETY: `make_room` guaranteed `tail + need <= capacity` and mapped it; we hold the
+        // lock, and nobody reads past `tail`.
         unsafe {
             self.at(tail).cast::<u64>().write(len as u64);
             write(std::slice::from_raw_parts_mut(
@@ -239,7 +474,10 @@ impl RawQueue {
             h.head.store(0, Relaxed);
             return Ok(());
         }
-        let new_cap = (tail + need).next_power_of_two().max(cap * 2);
+        let new_cap = (tail + need)
+            .next_power_of_two()
+            .max(cap * 2)
+            .max(RANGE_MIN);
         if new_cap > WINDOW {
             return Err(Error::Invalid(format!(
                 "queue full: {} bytes of unread messages plus {need} more exceed its {} GiB window",
@@ -247,8 +485,22 @@ impl RawQueue {
                 WINDOW >> 30
             )));
         }
-        // Grow the file first: `capacity` never exceeds the file's size.
-        nix::unistd::ftruncate(&self.memfd, new_cap as i64)?;
+        // Map the larger view first: if that fails, nothing has changed.
+        self.map_view(new_cap)?;
+        if cap <= INLINE {
+            // The log moves out of the slot: copy it whole (offsets stay valid), then switch
+            // with the one store of `capacity`. A death before that store leaves the inline
+            // log in use; after it, the copy is complete.
+            // SAFETY: `tail <= INLINE` bytes of the slot, into the fresh view of `new_cap`
+            // bytes that nobody reads while `capacity` says inline.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.slab.inline(self.index),
+                    (*self.view.get()).ptr,
+                    tail as usize,
+                )
+            };
+        }
         h.capacity.store(new_cap, Relaxed);
         Ok(())
     }
@@ -323,6 +575,7 @@ impl RawQueue {
             guard = self.sleep_on(guard, &h.put_seq, &h.getters, deadline.as_ref());
             h.wake_at.store(0, Relaxed);
         }
+        self.ready()?;
         let head = h.head.load(Relaxed);
         // SAFETY: `count > 0`, so a complete frame starts at `head`; we hold the lock.
         let bytes = unsafe {
@@ -337,9 +590,11 @@ impl RawQueue {
             // back after a burst of large messages.
             h.tail.store(0, Relaxed);
             h.head.store(0, Relaxed);
-            if h.capacity.load(Relaxed) > SHRINK_ABOVE {
-                h.capacity.store(INITIAL, Relaxed);
-                let _ = nix::unistd::ftruncate(&self.memfd, INITIAL as i64);
+            let cap = h.capacity.load(Relaxed);
+            if cap > SHRINK_ABOVE {
+                h.capacity.store(INLINE, Relaxed);
+                self.slab.punch(Slab::data_offset(self.index), cap);
+                let _ = self.map_view(0);
             }
         }
         h.get_seq.fetch_add(1, Relaxed);

@@ -45,16 +45,16 @@ impl<T> Clone for JoinableQueue<T> {
 }
 
 impl<T: Serialize + DeserializeOwned + 'static> JoinableQueue<T> {
-    /// Python: `JoinableQueue()`.
-    pub fn new() -> JoinableQueue<T> {
+    /// Python: `JoinableQueue()`; `Err` as for [`Queue::new`].
+    pub fn new() -> Result<JoinableQueue<T>> {
         JoinableQueue::with_maxsize(0)
     }
 
     /// Python: `JoinableQueue(maxsize)`.
-    pub fn with_maxsize(maxsize: usize) -> JoinableQueue<T> {
-        JoinableQueue {
-            queue: Queue::registered_as::<JoinableQueue<T>>(RawQueue::new(maxsize)),
-        }
+    pub fn with_maxsize(maxsize: usize) -> Result<JoinableQueue<T>> {
+        Ok(JoinableQueue {
+            queue: Queue::registered_as::<JoinableQueue<T>>(RawQueue::new(maxsize)?),
+        })
     }
 
     /// Mark one item taken with `get` as fully processed (Python: `task_done()`).
@@ -75,12 +75,6 @@ impl<T: Serialize + DeserializeOwned + 'static> JoinableQueue<T> {
     /// Items put and not yet marked done.
     pub fn unfinished(&self) -> usize {
         self.queue.raw().unfinished()
-    }
-}
-
-impl<T: Serialize + DeserializeOwned + 'static> Default for JoinableQueue<T> {
-    fn default() -> Self {
-        JoinableQueue::new()
     }
 }
 

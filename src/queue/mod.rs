@@ -11,7 +11,8 @@
 //!   gets drain what is left and then return `Error::Closed` instead of blocking, which is
 //!   a sentinel that needs no agreed-upon value.
 //! - Items are typed: any `Serialize + DeserializeOwned` type. Messages may be as large as
-//!   memory allows (tested with 16 MiB), up to 32 GiB of unread data per queue.
+//!   memory allows (tested with 16 MiB), up to 32 GiB of unread data per queue. A queue
+//!   takes address space only for what it holds, so a process can have 100,000 of them.
 //! - A process killed in the middle of a `put` or `get` loses nothing: the next process to
 //!   touch the queue repairs it.
 //!
@@ -38,7 +39,7 @@ use std::time::Duration;
 ///
 /// ```no_run
 /// use multiproc::{Process, Queue};
-/// let q: Queue<u64> = Queue::new();
+/// let q: Queue<u64> = Queue::new().unwrap();
 /// let producer = q.clone();
 /// let mut p = Process::spawn(move || {
 ///     for i in 0..3 {
@@ -93,19 +94,18 @@ impl<T: 'static> Queue<T> {
 
 impl<T: Serialize + DeserializeOwned + 'static> Queue<T> {
     /// An unbounded queue (Python: `Queue()`).
-    ///
-    /// # Panics
-    /// When the kernel refuses the shared buffer (out of memory or file descriptors).
-    pub fn new() -> Queue<T> {
+    /// `Err` when the kernel refuses the shared buffer (out of memory, address space or file
+    /// descriptors); Python raises `OSError`.
+    pub fn new() -> Result<Queue<T>> {
         Queue::with_maxsize(0)
     }
 
     /// A queue holding at most `maxsize` items; `0` means unbounded
     /// (Python: `Queue(maxsize)`).
-    pub fn with_maxsize(maxsize: usize) -> Queue<T> {
-        Queue {
-            raw: Handle::new(RawQueue::new(maxsize)),
-        }
+    pub fn with_maxsize(maxsize: usize) -> Result<Queue<T>> {
+        Ok(Queue {
+            raw: Handle::new(RawQueue::new(maxsize)?),
+        })
     }
 
     /// Add an item, blocking while a bounded queue is full (Python: `put(obj)`).
@@ -174,12 +174,6 @@ impl<T: Serialize + DeserializeOwned + 'static> Queue<T> {
 
     pub(crate) fn raw(&self) -> &RawQueue {
         &self.raw
-    }
-}
-
-impl<T: Serialize + DeserializeOwned + 'static> Default for Queue<T> {
-    fn default() -> Self {
-        Queue::new()
     }
 }
 

@@ -42,11 +42,11 @@ impl<T> Clone for SimpleQueue<T> {
 }
 
 impl<T: Serialize + DeserializeOwned + 'static> SimpleQueue<T> {
-    /// Python: `SimpleQueue()`.
-    pub fn new() -> SimpleQueue<T> {
-        SimpleQueue {
-            queue: Queue::registered_as::<SimpleQueue<T>>(RawQueue::new(0)),
-        }
+    /// Python: `SimpleQueue()`; `Err` as for [`Queue::new`].
+    pub fn new() -> Result<SimpleQueue<T>> {
+        Ok(SimpleQueue {
+            queue: Queue::registered_as::<SimpleQueue<T>>(RawQueue::new(0)?),
+        })
     }
 
     /// Python: `put(obj)`; never blocks.
@@ -67,11 +67,5 @@ impl<T: Serialize + DeserializeOwned + 'static> SimpleQueue<T> {
     /// Python: `close()`, for every process (see [`Queue::close`]).
     pub fn close(&self) {
         self.queue.close()
-    }
-}
-
-impl<T: Serialize + DeserializeOwned + 'static> Default for SimpleQueue<T> {
-    fn default() -> Self {
-        SimpleQueue::new()
     }
 }
