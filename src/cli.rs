@@ -12,7 +12,8 @@
 //! status 141). Children inherit this through `fork`, so a child that prints to the closed
 //! pipe ends the same way, and the parent, at its own next print or when it reports the
 //! failed child (see [`main`]), ends quietly too; its children die with it
-//! (`PR_SET_PDEATHSIG`). A write that breaks on any other pipe or socket (an
+//! (`PR_SET_PDEATHSIG`). A child that meets the closed stdout first sends `SIGPIPE` to the
+//! main process, so that nobody waits for the dead child until a timeout. A write that breaks on any other pipe or socket (an
 //! ipc-channel whose peer is gone) still fails with `EPIPE` as before, while stdout is
 //! open: only a closed stdout ends the program.
 
@@ -51,6 +52,7 @@ where
 /// `cat` under `| head`. A `SIGPIPE` for any other pipe or socket is ignored as before, so
 /// that write fails with `EPIPE` (`BrokenPipe`). Called by [`main`]; idempotent.
 pub fn quiet_on_closed_stdout() {
+    MAIN_PID.store(std::process::id(), std::sync::atomic::Ordering::Relaxed);
     // SAFETY: `sigaction` with a zeroed struct, an empty mask and a handler that only
     // calls async-signal-safe functions (`poll`, `signal`, `raise`) and restores errno.
     // SA_RESTART keeps other system calls of the interrupted thread going.
@@ -63,10 +65,26 @@ pub fn quiet_on_closed_stdout() {
     }
 }
 
+/// The process that called [`quiet_on_closed_stdout`]: the program's main process, which
+/// every process of the program descends from.
+static MAIN_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 extern "C" fn on_sigpipe(_signal: libc::c_int) {
     // SAFETY: errno is thread-local; reading and restoring it is what a handler must do.
     let saved = unsafe { *libc::__errno_location() };
     if stdout_closed() {
+        // A child tells the main process first, which then ends too (its own stdout is the
+        // same closed pipe), and takes its other children with it (`PR_SET_PDEATHSIG`):
+        // without this, a sibling waiting for this child (at a barrier, on a queue) would
+        // keep the program going until its timeout, or for ever.
+        let main = MAIN_PID.load(std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: getpid and kill are async-signal-safe; `main` is this program's main
+        // process, alive while this child is (a child dies with its parent).
+        unsafe {
+            if main != 0 && libc::getpid() as u32 != main {
+                libc::kill(main as libc::pid_t, libc::SIGPIPE);
+            }
+        }
         die_of_sigpipe();
     }
     // SAFETY: as above.
