@@ -16,10 +16,10 @@ use std::process::ExitCode;
 /// Add A = 0..N and B = N..2N element-wise with Pool.starmap and print the three rows.
 #[derive(Parser)]
 struct Args {
-    /// Length of A and B (the seed: 10).
-    #[arg(long, default_value_t = 10)]
+    /// Length of A and B (the seed: 10); 0 to 10,000,000 (A, B and A + B take 80 MB each).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     n: u64,
-    /// Worker processes (the seed: `Pool()`, one per CPU).
+    /// Worker processes (the seed: `Pool()`, one per CPU); 1 to 256.
     #[arg(long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = multiproc::cli::processes)]
     workers: usize,
 }

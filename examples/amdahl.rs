@@ -26,17 +26,20 @@ use std::time::{Duration, Instant};
 #[derive(Parser)]
 struct Args {
     /// Units of work (calls of seed 004's `f(n)`, the sum of x² for x below 10,000).
-    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// 1 to 10,000,000,000 (split over up to 256 processes without overflow).
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000_000))]
     n: u64,
     /// Share of the units done by the main process alone, before the parallel part.
     #[arg(long, default_value_t = 0.1, value_parser = multiproc::cli::fraction)]
     serial_fraction: f64,
     /// Largest number of processes to try (default: 4, or the CPU count if larger).
+    /// 1 to 256.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     processes: Option<u32>,
     /// Rounds of runs, each with every process count in turn; the fastest run of each
     /// count counts.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    /// 1 to 1000.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
     trials: u32,
 }
 

@@ -15,8 +15,9 @@ use std::process::ExitCode;
 /// A child squares numbers into a shared array the parent then reads.
 #[derive(Parser)]
 struct Args {
-    /// The numbers to square (the seed: 2,3,5).
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [2i32, 3, 5])]
+    /// The numbers to square (the seed: 2,3,5); each from -46340 to 46340, so that its
+    /// square fits in the array's 32 bits; at most 1,000,000 of them.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [2i32, 3, 5], value_parser = clap::value_parser!(i32).range(-46_340..=46_340))]
     numbers: Vec<i32>,
 }
 
@@ -29,12 +30,16 @@ fn calc_squares(numbers: &[i32], result: &Array<i32>) {
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
+    multiproc::cli::require::<Args>(
+        args.numbers.len() <= 1_000_000,
+        "--numbers: at most 1000000 numbers",
+    );
     // Shared memory: created before the process, so both see the same array.
     let result = Array::<i32>::new(args.numbers.len());
     let child_view = result.clone();
     let numbers = args.numbers.clone();
-    let mut p = Process::spawn(move || calc_squares(&numbers, &child_view))?;
-    p.join()?;
+    let p = Process::spawn(move || calc_squares(&numbers, &child_view))?;
+    multiproc::join_all(&mut [p])?; // a child that failed fails the example
     println!("Outside process: {:?}", result.to_vec());
     println!("outside={:?}", result.to_vec());
     Ok(())

@@ -22,14 +22,16 @@ use std::time::Duration;
 /// Deposit and withdraw concurrently, unlocked then locked, and compare the balances.
 #[derive(Parser)]
 struct Args {
-    /// Deposits, and withdrawals, per process (the seed: 100).
-    #[arg(long, default_value_t = 100)]
+    /// Deposits, and withdrawals, per process (the seed: 100); 0 to 1,000,000.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     rounds: u32,
     /// Pause before each transaction, in milliseconds (the seed: 100).
+    /// At most a day (86400000 ms).
     #[arg(long, default_value = "100", value_parser = multiproc::cli::millis)]
     sleep_ms: Duration,
-    /// Starting balance (the seed: 200).
-    #[arg(long, default_value_t = 200, allow_negative_numbers = true)]
+    /// Starting balance (the seed: 200); -10^15 to 10^15, so that no sequence of
+    /// transactions overflows.
+    #[arg(long, default_value_t = 200, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(-1_000_000_000_000_000..=1_000_000_000_000_000))]
     initial: i64,
 }
 
@@ -62,9 +64,7 @@ fn run_phase(args: &Args, locked: bool) -> multiproc::Result<i64> {
         })?);
     }
     go.set();
-    for p in &mut processes {
-        p.join()?;
-    }
+    multiproc::join_all(&mut processes)?;
     Ok(balance.load())
 }
 

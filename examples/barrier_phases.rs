@@ -31,6 +31,7 @@ struct Args {
     passes: u32,
     /// A phase's work takes a random time up to this, in milliseconds, so workers finish
     /// their phases in a different order each time.
+    /// At most a day (86400000 ms).
     #[arg(long, default_value = "100", value_parser = multiproc::cli::millis)]
     max_sleep_ms: Duration,
 }

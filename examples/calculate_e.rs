@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 struct Args {
     /// How long the main process does "other useful stuff" before setting the exit event
     /// (the seed: 3).
+    /// At most a day (86400 s).
     #[arg(long, default_value = "3", value_parser = multiproc::cli::seconds)]
     seconds: Duration,
     /// Call `run()` in this process instead of `start()`ing a child (the talk's advice for
@@ -137,6 +138,11 @@ fn run(args: Args) -> multiproc::Result<()> {
     println!("e_error={:e}", (e - std::f64::consts::E).abs());
     println!("stop_latency_ms={:.3}", stop_latency.as_secs_f64() * 1e3);
     println!("exitcode={code}");
+    if code != 0 {
+        return Err(multiproc::Error::Invalid(format!(
+            "the e process exited with {code}"
+        )));
+    }
     Ok(())
 }
 

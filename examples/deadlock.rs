@@ -36,10 +36,12 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Mode::Both)]
     mode: Mode,
     /// How long the demo waits for the second lock before calling it a deadlock, in seconds.
+    /// At most a day (86400 s).
     #[arg(long, default_value = "1", value_parser = multiproc::cli::seconds)]
     timeout: Duration,
     /// Fixed version: how many times each process takes both locks.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    /// 1 to 100,000,000.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
     rounds: u32,
 }
 

@@ -36,7 +36,7 @@ struct Args {
     /// Directory to walk (default: this Rust toolchain's sysroot, `rustc --print sysroot`).
     #[arg(value_parser = directory)]
     dir: Option<PathBuf>,
-    /// Seconds between status lines.
+    /// Seconds between status lines; 0.01 to 86400 (a day).
     #[arg(long, default_value = "1", value_parser = interval)]
     interval: Duration,
     /// Two `Process`es (the talk's demo) or two tasks on a `Pool` (the talk's Pool slide).

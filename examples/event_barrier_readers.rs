@@ -48,13 +48,15 @@ struct Args {
     /// reader it changes nothing).
     #[arg(long)]
     fixed: bool,
-    /// Snapshots each reader takes (the seed: for ever).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Snapshots each reader takes (the seed: for ever); 1 to 1,000,000.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     rounds: u32,
     /// A reader's pause before each snapshot, in milliseconds (the seed: 1000).
+    /// At most a day (86400000 ms).
     #[arg(long, default_value = "1000", value_parser = multiproc::cli::millis)]
     sleep_ms: Duration,
     /// Longest wait at a barrier before a reader calls it a deadlock, in seconds.
+    /// At most a day (86400 s).
     #[arg(long, default_value = "2", value_parser = multiproc::cli::seconds)]
     timeout: Duration,
 }

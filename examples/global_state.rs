@@ -23,7 +23,9 @@ static GLOBAL_VAR_LIST: Mutex<Vec<Option<bool>>> = Mutex::new(Vec::new());
 struct Args {
     /// Numbers each process sorts, one process per value
     /// (the seed: 10000000,70000000,40000000,20000000).
-    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [10_000_000usize, 70_000_000, 40_000_000, 20_000_000])]
+    /// Each from 0 to 100,000,000, at most 250,000,000 in all (8 bytes each, sorted at the
+    /// same time: 2 GB), at most 64 values.
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [10_000_000usize, 70_000_000, 40_000_000, 20_000_000], value_parser = multiproc::cli::usize_in(0..=100_000_000))]
     n: Vec<usize>,
 }
 
@@ -58,19 +60,27 @@ fn heavy_op(i: usize, n: usize) {
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
+    check_sizes::<Args>(&args.n);
     *global() = vec![None; args.n.len()];
     let mut processes = Vec::new();
     for (k, &n) in args.n.iter().enumerate() {
         processes.push(Process::spawn(move || heavy_op(k + 1, n))?);
     }
-    for p in &mut processes {
-        p.join()?;
-    }
+    multiproc::join_all(&mut processes)?;
     println!("We're done");
     let end = py_list(&global());
     println!("Global var at end of processing: {end}");
     println!("parent_final={end}");
     Ok(())
+}
+
+/// The bounds of `--n` that one value cannot check: how many, and their total.
+fn check_sizes<A: clap::CommandFactory>(n: &[usize]) {
+    multiproc::cli::require::<A>(n.len() <= 64, "--n: at most 64 values (one process each)");
+    multiproc::cli::require::<A>(
+        n.iter().sum::<usize>() <= 250_000_000,
+        "--n: at most 250000000 numbers in all (2 GB sorted at the same time)",
+    );
 }
 
 fn main() -> ExitCode {

@@ -34,11 +34,12 @@ struct Args {
     /// Printer processes (the seed: 4).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     printers: u32,
-    /// Blocks each printer prints (the seed: for ever).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Blocks each printer prints (the seed: for ever); 1 to 1,000,000.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     rounds: u32,
     /// A printer sleeps a random time up to this before each block, in milliseconds (the
     /// seed: 5000).
+    /// At most a day (86400000 ms).
     #[arg(long, default_value = "5000", value_parser = multiproc::cli::millis)]
     max_sleep_ms: Duration,
     /// Print without the lock, to see what it prevents.

@@ -21,7 +21,7 @@ use multiproc::workloads::{Complex, View, mandelbrot};
 use multiproc::{Error, Process, Queue};
 use sha2::{Digest, Sha256};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -52,10 +52,11 @@ struct Args {
     /// Consumer processes in the parallel run (the seed: 6).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=256))]
     workers: u32,
-    /// Points per queued batch (the seed: 1000).
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Points per queued batch (the seed: 1000); 1 to 1,000,000.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     batch: u32,
-    /// Where to write the PNG (default: mandelbrot_pipeline.png in the temp directory).
+    /// Where to write the PNG, created or emptied before any work (default: a new file
+    /// `mandelbrot_pipeline-XXXXXX.png` in the temp directory, never an existing one).
     #[arg(long)]
     output: Option<PathBuf>,
 }
@@ -248,13 +249,15 @@ impl Canvas {
             .collect()
     }
 
-    fn save_png(&self, path: &std::path::Path) -> multiproc::Result<()> {
-        let file = std::fs::File::create(path)?;
+    /// Write the canvas as a PNG to `file`, opened at `path` (named in every error).
+    fn save_png(&self, file: std::fs::File, path: &Path) -> multiproc::Result<()> {
         let side = self.pixdim as u32;
         let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), side, side);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
-        let png_error = |e: png::EncodingError| Error::Invalid(format!("writing the PNG: {e}"));
+        let png_error = |e: png::EncodingError| {
+            Error::Invalid(format!("writing the PNG {}: {e}", path.display()))
+        };
         let mut writer = encoder.write_header().map_err(png_error)?;
         writer.write_image_data(&self.rgb()).map_err(png_error)?;
         writer.finish().map_err(png_error)
@@ -355,6 +358,7 @@ fn thousands(n: u64) -> String {
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
+    let output = Output::open(&args.output)?;
     let sample = mandelbrot(Complex::new(0.0965, -0.638), 255);
     println!("mandelbrot(0.0965-0.638j) = {sample}");
     println!("sample_orbit={sample}");
@@ -401,11 +405,8 @@ fn run(args: Args) -> multiproc::Result<()> {
     println!("parallel_seconds={:.3}", par.as_secs_f64());
     println!("speedup={:.2}", seq.as_secs_f64() / par.as_secs_f64());
 
-    let path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join("mandelbrot_pipeline.png"));
-    par_canvas.save_png(&path)?;
+    let (file, path) = output.keep()?;
+    par_canvas.save_png(file, &path)?;
     println!("Saved the canvas as {}", path.display());
     println!("png_path={}", path.display());
     println!("png_width={}", view.pixdim);
@@ -414,6 +415,48 @@ fn run(args: Args) -> multiproc::Result<()> {
         return Err(Error::Invalid("the canvases differ".into()));
     }
     Ok(())
+}
+
+/// The PNG's file, opened before any work so that a bad `--output` fails at once.
+enum Output {
+    /// `--output`: created, or emptied, as the user asked.
+    Given(std::fs::File, PathBuf),
+    /// The default: a new file in the temp directory (created exclusively, so never
+    /// through a symlink or over someone else's file), removed if the run fails.
+    Temp(tempfile::NamedTempFile),
+}
+
+impl Output {
+    fn open(given: &Option<PathBuf>) -> multiproc::Result<Output> {
+        let named = |path: &Path, e: std::io::Error| {
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("cannot create {}: {e}", path.display()),
+            ))
+        };
+        match given {
+            Some(path) => std::fs::File::create(path)
+                .map(|file| Output::Given(file, path.clone()))
+                .map_err(|e| named(path, e)),
+            None => {
+                let dir = std::env::temp_dir();
+                tempfile::Builder::new()
+                    .prefix("mandelbrot_pipeline-")
+                    .suffix(".png")
+                    .tempfile_in(&dir)
+                    .map(Output::Temp)
+                    .map_err(|e| named(&dir, e))
+            }
+        }
+    }
+
+    /// The file to write and its path; a temp file is kept from now on.
+    fn keep(self) -> multiproc::Result<(std::fs::File, PathBuf)> {
+        match self {
+            Output::Given(file, path) => Ok((file, path)),
+            Output::Temp(temp) => temp.keep().map_err(|e| Error::Io(e.error)),
+        }
+    }
 }
 
 fn main() -> ExitCode {

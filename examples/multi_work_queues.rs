@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 /// Makers with decaying probability and workers share one work queue.
 #[derive(Parser)]
 struct Args {
-    /// After each put, a maker's chance to go on is multiplied by (1 - decay); in (0, 1]
-    /// (the seed: 0.01).
+    /// After each put, a maker's chance to go on is multiplied by (1 - decay); 0.0001 to 1
+    /// (the seed: 0.01; a smaller decay lets a maker put lists without end).
     #[arg(long, default_value_t = 0.01, value_parser = decay)]
     decay: f64,
     /// Maker processes (the seed: half the CPUs).
@@ -40,6 +40,7 @@ struct Args {
     #[arg(long, default_value_t = half_the_cpus(), value_parser = clap::value_parser!(u32).range(1..=64))]
     workers: u32,
     /// How long a worker's `get` waits before it counts a timeout, in seconds (the seed: 0.5).
+    /// At most a day (86400 s).
     #[arg(long, default_value = "0.5", value_parser = multiproc::cli::seconds)]
     timeout: Duration,
     /// Seed for the random numbers; without it every run differs (the seed: none).
@@ -47,6 +48,7 @@ struct Args {
     seed: Option<u64>,
     /// Longest random pause before each put and each element's work, in milliseconds; each
     /// pause is uniform between 10 ms (or this, if smaller) and this (the seed: 2000).
+    /// At most a day (86400000 ms).
     #[arg(long, default_value = "2000", value_parser = multiproc::cli::millis)]
     sleep_ms: Duration,
     /// 0: summary only; 1: a line per put and per get (the seed's default); 2: more.
@@ -61,10 +63,12 @@ fn half_the_cpus() -> u32 {
 /// A fraction above zero: with no decay a maker would never stop.
 fn decay(s: &str) -> Result<f64, String> {
     let v = multiproc::cli::fraction(s)?;
-    if v > 0.0 {
+    if v >= 0.0001 {
         Ok(v)
     } else {
-        Err("a decay of 0 would never stop the makers".into())
+        Err(format!(
+            "{s} is not in 0.0001..=1 (a smaller decay barely stops the makers)"
+        ))
     }
 }
 

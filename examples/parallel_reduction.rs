@@ -27,10 +27,11 @@ use std::process::ExitCode;
 /// Sum 0..N as chunked partial sums with Pool.imap(chunksize=1), and serially; compare.
 #[derive(Parser)]
 struct Args {
-    /// How many numbers: the data is 0..N.
-    #[arg(long, default_value_t = 1_000_000)]
+    /// How many numbers: the data is 0..N; 0 to 10,000,000 (80 MB, copied into chunks and to the workers).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     n: u64,
-    /// Worker processes, and chunks (the seed: `Pool(processes)`; default: one per CPU).
+    /// Worker processes, and chunks (the seed: `Pool(processes)`; default: one per CPU);
+    /// 1 to 256.
     #[arg(long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = multiproc::cli::processes)]
     workers: usize,
 }

@@ -83,9 +83,16 @@ fn greet(message: &str, bytes: bool) -> multiproc::Result<()> {
     for p in &mut processes {
         p.start()?;
     }
+    let mut failed = Vec::new();
     for p in &mut processes {
         let code = p.join()?;
         println!("exitcode={code}");
+        if code != 0 {
+            failed.push(format!("{} exited with {code}", p.get_name()));
+        }
+    }
+    if !failed.is_empty() {
+        return Err(multiproc::Error::Invalid(failed.join("; ")));
     }
     Ok(())
 }

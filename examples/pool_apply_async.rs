@@ -24,16 +24,18 @@ use std::time::Duration;
 /// apply_async mandelbrot on the seed's 15 points, check ready(), then get() them all.
 #[derive(Parser)]
 struct Args {
-    /// Worker processes (the seed: `Pool(processes=8)`).
+    /// Worker processes (the seed: `Pool(processes=8)`); 1 to 256.
     #[arg(long, default_value_t = 8, value_parser = multiproc::cli::processes)]
     workers: usize,
     /// How long to pause between the two `ready()` checks, in seconds (the seed: `sleep(0.1)`).
+    /// At most a day (86400 s).
     #[arg(long, default_value = "0.1", value_parser = multiproc::cli::seconds)]
     seconds: Duration,
     /// Also submit a task that is held until `get` with a timeout has given up on it.
     #[arg(long)]
     slow: bool,
     /// How long that `get` waits, in seconds (with `--slow`).
+    /// At most a day (86400 s).
     #[arg(long, default_value = "0.2", requires = "slow", value_parser = multiproc::cli::seconds)]
     get_timeout: Duration,
 }

@@ -24,15 +24,16 @@ use std::time::Duration;
 /// Time work_function over N elements serially and with a pool of P, for several trials.
 #[derive(Parser)]
 struct Args {
-    /// Number of work elements (the seed requires it).
-    #[arg(value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Number of work elements (the seed requires it); 1 to 10,000,000 (two result lists
+    /// of 80 MB each, and the pool's copies).
+    #[arg(value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     n: u64,
     /// Number of processes in the pool; default: one per CPU (the seed requires it, and
-    /// runs only the serial loop when P is 1).
+    /// runs only the serial loop when P is 1); 1 to 256.
     #[arg(value_name = "P", default_value_t = multiproc::cpu::default_pool_size(), value_parser = multiproc::cli::processes)]
     p: usize,
-    /// Run multiple trials (the seed: 10).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Run multiple trials (the seed: 10); 1 to 1000.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
     trials: u64,
 }
 

@@ -19,11 +19,12 @@ use std::process::ExitCode;
 /// Map f(n) = sum of x² for x < 10000 over range(N) with a Pool, then serially; compare.
 #[derive(Parser)]
 struct Args {
-    /// Worker processes (the seed: `Pool()`, one per CPU).
+    /// Worker processes (the seed: `Pool()`, one per CPU); 1 to 256.
     #[arg(long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = multiproc::cli::processes)]
     workers: usize,
-    /// How many calls of f: the input is range(N) (the seed: 10000).
-    #[arg(long, default_value_t = 10_000)]
+    /// How many calls of f: the input is range(N) (the seed: 10000); 0 to 10,000,000 (each
+    /// call returns 333,283,335,000: the total of more would not fit in 64 bits).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     n: u64,
 }
 

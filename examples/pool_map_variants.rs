@@ -22,14 +22,16 @@ use std::process::ExitCode;
 /// Run map, map_async, starmap, starmap_async, imap and imap_unordered on the seed's points.
 #[derive(Parser)]
 struct Args {
-    /// Worker processes (the seed: `Pool(processes=10)`).
+    /// Worker processes (the seed: `Pool(processes=10)`); 1 to 256.
     #[arg(long, default_value_t = 10, value_parser = multiproc::cli::processes)]
     workers: usize,
-    /// Points per task (the seed: 3 for `map_async`); default: each variant's Python default.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Points per task (the seed: 3 for `map_async`); default: each variant's Python
+    /// default; 1 to 1,500,000 (all the points in one task).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_500_000))]
     chunksize: Option<u64>,
-    /// Map the 15 points this many times over (0: an empty list).
-    #[arg(long, default_value_t = 1)]
+    /// Map the 15 points this many times over (0: an empty list); 0 to 100,000 (1,500,000
+    /// points, mapped six times over, well under a GB).
+    #[arg(long, default_value_t = 1, value_parser = multiproc::cli::usize_in(0..=100_000))]
     repeat: usize,
 }
 

@@ -25,9 +25,10 @@ use std::time::Duration;
 struct Args {
     /// How long the main process does "other stuff" before setting the event, in seconds
     /// (the seed: 3).
+    /// At most a day (86400 s).
     #[arg(long, default_value = "3", value_parser = multiproc::cli::seconds)]
     seconds: Duration,
-    /// Worker processes (the seed: `Pool()`, one per CPU).
+    /// Worker processes (the seed: `Pool()`, one per CPU); 1 to 256.
     #[arg(long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = multiproc::cli::processes)]
     workers: usize,
 }

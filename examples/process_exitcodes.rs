@@ -21,6 +21,7 @@ struct Args {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(0..=255))]
     code: i32,
     /// How long `join` waits on a running child before giving up, in seconds.
+    /// At most a day (86400 s).
     #[arg(long, default_value = "0.1", value_parser = multiproc::cli::seconds)]
     join_timeout: Duration,
 }

@@ -20,7 +20,9 @@ use std::process::ExitCode;
 #[derive(Parser)]
 struct Args {
     /// Numbers each child sorts, one child per value (the seed: 40000000,60000000).
-    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [40_000_000usize, 60_000_000])]
+    /// Each from 0 to 100,000,000, at most 250,000,000 in all (8 bytes each, sorted at the
+    /// same time: 2 GB), at most 64 values.
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [40_000_000usize, 60_000_000], value_parser = multiproc::cli::usize_in(0..=100_000_000))]
     n: Vec<usize>,
 }
 
@@ -38,6 +40,7 @@ fn heavy_op(i: usize, n: usize, looked: &Event) {
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
+    check_sizes::<Args>(&args.n);
     let parent = std::process::id();
     println!("Parent id: {parent}");
     println!("parent_pid={parent}");
@@ -55,15 +58,31 @@ fn run(args: Args) -> multiproc::Result<()> {
         println!("started_pid={}", p.pid().expect("started"));
     }
     looked.set();
+    let mut failed = Vec::new();
     for (i, p) in processes.iter_mut().enumerate() {
         let code = p.join()?;
         let alive = p.is_alive();
         println!("p{} alive:? {alive}", i + 1);
         println!("alive_after_join={alive}");
         println!("exitcode={code}");
+        if code != 0 {
+            failed.push(format!("{} exited with {code}", p.get_name()));
+        }
+    }
+    if !failed.is_empty() {
+        return Err(multiproc::Error::Invalid(failed.join("; ")));
     }
     println!("We're done");
     Ok(())
+}
+
+/// The bounds of `--n` that one value cannot check: how many, and their total.
+fn check_sizes<A: clap::CommandFactory>(n: &[usize]) {
+    multiproc::cli::require::<A>(n.len() <= 64, "--n: at most 64 values (one process each)");
+    multiproc::cli::require::<A>(
+        n.iter().sum::<usize>() <= 250_000_000,
+        "--n: at most 250000000 numbers in all (2 GB sorted at the same time)",
+    );
 }
 
 fn main() -> ExitCode {

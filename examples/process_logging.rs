@@ -30,15 +30,16 @@ struct Args {
     /// Child processes, each logging under its own name.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     workers: u32,
-    /// Records each child logs.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Records each child logs; 1 to 1,000,000.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     records: u32,
     /// Pad every message to this many bytes (longer than a pipe's atomic 4096 shows that
-    /// whole lines do not depend on small writes).
-    #[arg(long, default_value_t = 0)]
+    /// whole lines do not depend on small writes); 0 to 1,048,576. The whole log, about
+    /// workers x records x (bytes + 100), must stay under 1 GiB: it is read back at the end.
+    #[arg(long, default_value_t = 0, value_parser = multiproc::cli::usize_in(0..=1_048_576))]
     message_bytes: usize,
-    /// The shared log file (default: process_logging.log in the temp directory); emptied
-    /// at the start.
+    /// The shared log file, created or emptied before any work (default: a new file
+    /// `process_logging-XXXXXX.log` in the temp directory, never an existing one).
     #[arg(long)]
     file: Option<PathBuf>,
     /// Do not copy records to the console (stderr).
@@ -83,11 +84,14 @@ fn child(config: &LogConfig, go: &Event, records: u32, len: usize) -> multiproc:
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
-    let path = args
-        .file
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join("process_logging.log"));
-    std::fs::File::create(&path)?; // start from an empty file
+    let log_bytes =
+        u64::from(args.workers) * u64::from(args.records + 1) * (args.message_bytes as u64 + 100);
+    multiproc::cli::require::<Args>(
+        log_bytes <= 1 << 30,
+        "--workers x --records x --message-bytes: the log would exceed 1 GiB",
+    );
+    let path = open_log(args.file.as_deref())?;
+    println!("Logging to {}", path.display());
     // Built once, in the parent (balsa's config_as_dict).
     let config = LogConfig::new("myapp")
         .level(args.level)
@@ -122,7 +126,12 @@ fn run(args: Args) -> multiproc::Result<()> {
     log::info!("main process joined every worker");
 
     // Read the shared file back: whole lines, each child's records all there, in order.
-    let text = std::fs::read_to_string(&path)?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("cannot read log file {}: {e}", path.display()),
+        ))
+    })?;
     let (mut lines, mut torn, mut wrong_pid) = (0usize, 0usize, 0usize);
     let mut seen: HashMap<String, Vec<u32>> = HashMap::new();
     for line in text.lines() {
@@ -187,6 +196,34 @@ fn run(args: Args) -> multiproc::Result<()> {
         return Err(Error::Invalid("the shared log file is not intact".into()));
     }
     Ok(())
+}
+
+/// Create the log file, empty, before any work: `given` as the user asked, else a new file
+/// in the temp directory (created exclusively: never through a symlink, never over someone
+/// else's file). Errors name the path.
+fn open_log(given: Option<&std::path::Path>) -> multiproc::Result<PathBuf> {
+    let named = |path: &std::path::Path, e: std::io::Error| {
+        Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("cannot create log file {}: {e}", path.display()),
+        ))
+    };
+    match given {
+        Some(path) => {
+            std::fs::File::create(path).map_err(|e| named(path, e))?;
+            Ok(path.to_path_buf())
+        }
+        None => {
+            let dir = std::env::temp_dir();
+            let temp = tempfile::Builder::new()
+                .prefix("process_logging-")
+                .suffix(".log")
+                .tempfile_in(&dir)
+                .map_err(|e| named(&dir, e))?;
+            let (_file, path) = temp.keep().map_err(|e| Error::Io(e.error))?;
+            Ok(path)
+        }
+    }
 }
 
 fn main() -> ExitCode {

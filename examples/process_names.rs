@@ -20,10 +20,12 @@ use std::process::ExitCode;
 struct Args {
     /// Numbers each named process sorts (the seed: 40000000,60000000); one named process
     /// (`process 1`, `process 2`, ...) per value.
-    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [40_000_000usize, 60_000_000])]
+    /// Each from 0 to 100,000,000, at most 250,000,000 in all (8 bytes each, sorted at the
+    /// same time: 2 GB), at most 64 values.
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [40_000_000usize, 60_000_000], value_parser = multiproc::cli::usize_in(0..=100_000_000))]
     n: Vec<usize>,
-    /// Extra processes left with their default names.
-    #[arg(long, default_value_t = 2)]
+    /// Extra processes left with their default names; 0 to 64.
+    #[arg(long, default_value_t = 2, value_parser = multiproc::cli::usize_in(0..=64))]
     unnamed: usize,
 }
 
@@ -45,6 +47,7 @@ fn heavy_op(i: usize, n: usize) {
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
+    check_sizes::<Args>(&args.n);
     println!(
         "Parent id: {} ({})",
         std::process::id(),
@@ -66,12 +69,28 @@ fn run(args: Args) -> multiproc::Result<()> {
     for p in &mut processes {
         p.start()?;
     }
+    let mut failed = Vec::new();
     for (k, p) in processes.iter_mut().enumerate() {
-        p.join()?;
+        let code = p.join()?;
         println!("p{} alive:? {}", k + 1, p.is_alive());
+        if code != 0 {
+            failed.push(format!("{} exited with {code}", p.get_name()));
+        }
+    }
+    if !failed.is_empty() {
+        return Err(multiproc::Error::Invalid(failed.join("; ")));
     }
     println!("We're done");
     Ok(())
+}
+
+/// The bounds of `--n` that one value cannot check: how many, and their total.
+fn check_sizes<A: clap::CommandFactory>(n: &[usize]) {
+    multiproc::cli::require::<A>(n.len() <= 64, "--n: at most 64 values (one process each)");
+    multiproc::cli::require::<A>(
+        n.iter().sum::<usize>() <= 250_000_000,
+        "--n: at most 250000000 numbers in all (2 GB sorted at the same time)",
+    );
 }
 
 fn main() -> ExitCode {

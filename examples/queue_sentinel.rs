@@ -24,8 +24,9 @@ enum Work {
 /// A producer and a consumer hand over items through a queue, ended by a sentinel.
 #[derive(Parser)]
 struct Args {
-    /// How many items to make (the seed: 100).
-    #[arg(long, default_value_t = 100)]
+    /// How many items to make (the seed: 100); 0 to 10,000,000 (the queue may hold them
+    /// all, some 30 bytes each, if the consumer falls behind).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     n: u64,
 }
 
@@ -57,9 +58,15 @@ fn run(args: Args) -> multiproc::Result<()> {
     let n = args.n;
     let mut maker = Process::spawn(move || make_work(&q_make, n))?;
     let mut worker = Process::spawn(move || do_work(&q_do))?;
-    println!("maker_exitcode={}", maker.join()?);
-    println!("worker_exitcode={}", worker.join()?);
+    let (maker_code, worker_code) = (maker.join()?, worker.join()?);
+    println!("maker_exitcode={maker_code}");
+    println!("worker_exitcode={worker_code}");
     println!("left_in_queue={}", work_queue.qsize());
+    if maker_code != 0 || worker_code != 0 {
+        return Err(multiproc::Error::Invalid(format!(
+            "the maker exited with {maker_code}, the worker with {worker_code}"
+        )));
+    }
     Ok(())
 }
 

@@ -24,14 +24,17 @@ struct Record {
 /// Two producers fill two queues; the parent drains them after joining.
 #[derive(Parser)]
 struct Args {
-    /// Numbers for the first process (the seed: 2,3,5).
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [2i64, 3, 5])]
+    /// Numbers for the first process (the seed: 2,3,5); each from -3037000499 to
+    /// 3037000499, so that its square fits in 64 bits.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [2i64, 3, 5], value_parser = clap::value_parser!(i64).range(-3_037_000_499..=3_037_000_499))]
     numbers1: Vec<i64>,
-    /// Numbers for the second process (the seed: 5,6,7).
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [5i64, 6, 7])]
+    /// Numbers for the second process (the seed: 5,6,7); the same range.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [5i64, 6, 7], value_parser = clap::value_parser!(i64).range(-3_037_000_499..=3_037_000_499))]
     numbers2: Vec<i64>,
-    /// Put each list this many times, to show that joining before draining never blocks.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Put each list this many times, to show that joining before draining never blocks;
+    /// 1 to 1,000,000, and at most 1,000,000 records per list in all (the queues hold them
+    /// all until the parent drains them).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     repeat: u64,
 }
 
@@ -56,6 +59,15 @@ fn drain(name: &str, q: &Queue<Record>) -> multiproc::Result<()> {
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
+    for (flag, numbers) in [
+        ("--numbers1", &args.numbers1),
+        ("--numbers2", &args.numbers2),
+    ] {
+        multiproc::cli::require::<Args>(
+            (numbers.len() as u64).saturating_mul(args.repeat) <= 1_000_000,
+            format!("{flag} times --repeat: at most 1000000 records per list"),
+        );
+    }
     let (q1, q2) = (Queue::new()?, Queue::new()?);
     let repeat = args.repeat;
     let mut processes = Vec::new();
@@ -63,9 +75,13 @@ fn run(args: Args) -> multiproc::Result<()> {
         let q = q.clone();
         processes.push(Process::spawn(move || calc_squares(&numbers, repeat, &q))?);
     }
+    let mut failed = Vec::new();
     for p in &mut processes {
         let code = p.join()?;
         println!("exitcode={code}");
+        if code != 0 {
+            failed.push(format!("{} exited with {code}", p.get_name()));
+        }
     }
     drain("q1", &q1)?;
     drain("q2", &q2)?;
@@ -74,6 +90,9 @@ fn run(args: Args) -> multiproc::Result<()> {
     println!("q1_empty={}", q1.empty());
     println!("q2_empty={}", q2.empty());
     println!("End of main...");
+    if !failed.is_empty() {
+        return Err(multiproc::Error::Invalid(failed.join("; ")));
+    }
     Ok(())
 }
 

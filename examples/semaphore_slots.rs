@@ -28,10 +28,11 @@ struct Args {
     /// Worker processes competing for the slots; at least as many as slots.
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=256))]
     workers: u32,
-    /// How many times each worker takes a slot.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    /// How many times each worker takes a slot; 1 to 1,000,000.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     rounds: u32,
     /// How long a worker keeps its slot, in milliseconds.
+    /// At most a day (86400000 ms).
     #[arg(long, default_value = "100", value_parser = multiproc::cli::millis)]
     hold_ms: Duration,
 }

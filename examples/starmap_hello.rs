@@ -22,7 +22,7 @@ struct Args {
     /// The text to enumerate (the seed: "Hello world").
     #[arg(long, default_value = "Hello world")]
     text: String,
-    /// Worker processes (the seed: 10).
+    /// Worker processes (the seed: 10); 1 to 256.
     #[arg(long, default_value_t = 10, value_parser = multiproc::cli::processes)]
     workers: usize,
 }

@@ -36,7 +36,8 @@ struct Args {
     /// Directory for the JSON files (default: a temporary one, removed at exit).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Worker processes for the apply_async round (the seed: `Pool(processes)`; two tasks).
+    /// Worker processes for the apply_async round (the seed: `Pool(processes)`; two
+    /// tasks); 1 to 256.
     #[arg(long, default_value_t = 2, value_parser = multiproc::cli::processes)]
     workers: usize,
 }
@@ -144,10 +145,17 @@ fn with_processes(data: &[Fooized], dir: &Path) -> Result<(), AnyError> {
     for p in &mut processes {
         p.start()?;
     }
+    let mut failed = Vec::new();
     for p in &mut processes {
         let code = p.join()?;
         println!("Process {} exited with {code}", p.get_name());
         println!("exitcode={code}");
+        if code != 0 {
+            failed.push(format!("{} exited with {code}", p.get_name()));
+        }
+    }
+    if !failed.is_empty() {
+        return Err(failed.join("; ").into());
     }
     check("Process", &path, &received)?;
     server.join()?;

@@ -23,8 +23,9 @@ static SQUARE_RESULT: Mutex<Vec<i64>> = Mutex::new(Vec::new());
 /// A thread's change to a global is seen by main; a process's is not.
 #[derive(Parser)]
 struct Args {
-    /// The numbers to square (the seed: 2,3,8,9).
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [2i64, 3, 8, 9])]
+    /// The numbers to square (the seed: 2,3,8,9); each from -3037000499 to 3037000499, so
+    /// that its square fits in 64 bits.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [2i64, 3, 8, 9], value_parser = clap::value_parser!(i64).range(-3_037_000_499..=3_037_000_499))]
     numbers: Vec<i64>,
 }
 

@@ -26,15 +26,18 @@ use std::time::{Duration, Instant};
 /// Squares and cubes, sequential, in two processes, and in two threads.
 #[derive(Parser)]
 struct Args {
-    /// The numbers (the seed: 2,3,8,9).
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [2i64, 3, 8, 9])]
+    /// The numbers (the seed: 2,3,8,9); each from -2097151 to 2097151, so that its cube
+    /// fits in 64 bits.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [2i64, 3, 8, 9], value_parser = clap::value_parser!(i64).range(-2_097_151..=2_097_151))]
     numbers: Vec<i64>,
     /// Sleep before each item in the sleep-bound run, in milliseconds (the seed: 200).
+    /// At most a day (86400000 ms).
     #[arg(long, default_value = "200", value_parser = multiproc::cli::millis)]
     sleep_ms: Duration,
     /// CPU work per item in the CPU-bound run: calls of seed 004's `f(n)`, the sum of x²
     /// for x below 10,000 (the default takes about as long as the seed's sleep, optimised).
-    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// 1 to 100,000,000.
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     cpu_rounds: u64,
 }
 

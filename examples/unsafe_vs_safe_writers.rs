@@ -27,8 +27,8 @@ struct Args {
     /// How many writer processes (the seed: 6).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=1000))]
     workers: u32,
-    /// Increments per process (the seed: 1).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Increments per process (the seed: 1); 1 to 100,000,000.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
     rounds: u32,
 }
 

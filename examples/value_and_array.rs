@@ -14,11 +14,12 @@ use std::process::ExitCode;
 /// A child fills a shared array and sets a shared value; the parent reads both.
 #[derive(Parser)]
 struct Args {
-    /// The numbers to square (the seed: 2,3,5).
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [2i32, 3, 5])]
+    /// The numbers to square (the seed: 2,3,5); each from -46340 to 46340, so that its
+    /// square fits in the array's 32 bits; at most 1,000,000 of them.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [2i32, 3, 5], value_parser = clap::value_parser!(i32).range(-46_340..=46_340))]
     numbers: Vec<i32>,
-    /// The value the child stores (the seed: 5.0).
-    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
+    /// The value the child stores (the seed: 5.0); any finite number.
+    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true, value_parser = multiproc::cli::finite)]
     value: f64,
 }
 
@@ -33,6 +34,10 @@ fn calc_squares(numbers: &[i32], result: &Array<i32>, value: &Value<f64>, set_to
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
+    multiproc::cli::require::<Args>(
+        args.numbers.len() <= 1_000_000,
+        "--numbers: at most 1000000 numbers",
+    );
     let result = Array::<i32>::new(args.numbers.len());
     let value = Value::new(0.0f64);
     let (r, v, numbers, set_to) = (
@@ -41,8 +46,8 @@ fn run(args: Args) -> multiproc::Result<()> {
         args.numbers.clone(),
         args.value,
     );
-    let mut p = Process::spawn(move || calc_squares(&numbers, &r, &v, set_to))?;
-    p.join()?;
+    let p = Process::spawn(move || calc_squares(&numbers, &r, &v, set_to))?;
+    multiproc::join_all(&mut [p])?; // a child that failed fails the example
     println!("Outside process: {:?}, {:?}", result.to_vec(), value.load());
     println!("outside={:?}", result.to_vec());
     println!("outside_value={:?}", value.load());
