@@ -15,7 +15,7 @@ pub mod forked;
 mod group;
 mod run;
 
-pub use run::{Example, Run};
+pub use run::{Example, Run, Running};
 
 /// An [`Example`] for the binary target `name` of the package under test, located at
 /// compile time through `CARGO_BIN_EXE_<name>` (so a typo fails to compile).

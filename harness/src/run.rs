@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::str::FromStr;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Default time an example may take before its group is killed and the test fails. Tests
@@ -80,6 +81,13 @@ impl Example {
     /// Run to completion. Panics, with everything the example printed, when it times out
     /// (after killing its whole process group) or leaves a process behind.
     pub fn run(&self) -> Run {
+        self.spawn().finish(Duration::ZERO)
+    }
+
+    /// Start the example and return at once, for a test that acts on it while it runs
+    /// (signals it, watches its process group); [`Running::finish`] then checks the end as
+    /// [`Example::run`] does. The timeout counts from here.
+    pub fn spawn(&self) -> Running {
         group::become_subreaper();
         let mut cmd = Command::new(&self.path);
         cmd.args(&self.args)
@@ -95,20 +103,113 @@ impl Example {
         let pgid = child.id() as i32;
         let out_reader = reader(child.stdout.take().expect("piped"));
         let err_reader = reader(child.stderr.take().expect("piped"));
+        Running {
+            example: self.clone(),
+            child: Some(child),
+            pgid,
+            started,
+            readers: Some((out_reader, err_reader)),
+        }
+    }
+}
 
+/// An example started by [`Example::spawn`] and not yet finished. Dropping it unfinished
+/// kills its whole process group.
+pub struct Running {
+    example: Example,
+    child: Option<Child>,
+    pgid: i32,
+    started: Instant,
+    readers: Option<(Collector, Collector)>,
+}
+
+/// A thread collecting one of the example's output streams.
+type Collector = JoinHandle<Vec<u8>>;
+
+impl Running {
+    /// The example's pid, which is also its process group's id.
+    pub fn pid(&self) -> u32 {
+        self.pgid as u32
+    }
+
+    /// How many processes its group holds now, the example itself and zombies included.
+    pub fn group_size(&self) -> usize {
+        group::members(self.pgid).len()
+    }
+
+    /// Whether the example itself has exited (it stays unreaped until `finish`).
+    pub fn has_exited(&self) -> bool {
+        let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::zeroed();
+        // SAFETY: waitid on our own child with WNOWAIT leaves it waitable; `info` is a
+        // valid siginfo_t to fill.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                self.pgid as libc::id_t,
+                info.as_mut_ptr(),
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        // SAFETY: zero-initialised, then filled (or left zeroed) by waitid.
+        r == 0 && unsafe { info.assume_init().si_pid() } != 0
+    }
+
+    /// Send `signal` to the example's own process only (`kill <pid>`).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: our child, not yet reaped, so the pid is still the example's.
+        let r = unsafe { libc::kill(self.pgid, signal) };
+        assert_eq!(
+            r,
+            0,
+            "kill({}, {signal}): {}",
+            self.pgid,
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// Send `signal` to every process of the example's group, as a terminal's Ctrl-C does.
+    pub fn signal_group(&self, signal: i32) {
+        // SAFETY: the group led by our unreaped child.
+        let r = unsafe { libc::kill(-self.pgid, signal) };
+        assert_eq!(
+            r,
+            0,
+            "kill(-{}, {signal}): {}",
+            self.pgid,
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// Wait for the example to exit, then up to `grace` for the rest of its group to go
+    /// (members orphaned by its exit are reaped here, since this process is their
+    /// subreaper). Panics, with everything the example printed, when it times out (after
+    /// killing its whole group) or when a process of the group is still there after
+    /// `grace`, alive or zombie.
+    pub fn finish(mut self, grace: Duration) -> Run {
+        let ex = self.example.clone();
+        let pgid = self.pgid;
+        let mut child = self.child.take().expect("finish once");
         let status = loop {
             if let Some(status) = child.try_wait().expect("try_wait") {
                 break Some(status);
             }
-            if started.elapsed() >= self.timeout {
+            if self.started.elapsed() >= ex.timeout {
                 break None;
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        let elapsed = started.elapsed();
+        let elapsed = self.started.elapsed();
 
-        // Whatever is still in the group now was left behind by the example.
-        let leftovers = group::members(pgid);
+        // Whatever is still in the group after the grace period was left behind.
+        let mut leftovers = group::members(pgid);
+        if status.is_some() && !grace.is_zero() {
+            let deadline = Instant::now() + grace;
+            while !leftovers.is_empty() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+                group::reap(pgid);
+                leftovers = group::members(pgid);
+            }
+        }
         let uncleared = if status.is_none() || !leftovers.is_empty() {
             let uncleared = group::kill_and_reap(pgid, Duration::from_secs(5));
             let _ = child.wait();
@@ -116,13 +217,14 @@ impl Example {
         } else {
             Vec::new()
         };
+        let (out_reader, err_reader) = self.readers.take().expect("finish once");
         let stdout = out_reader.join().expect("stdout reader");
         let stderr = err_reader.join().expect("stderr reader");
         let describe = |what: String| -> String {
             format!(
                 "{what}\n--- command: {} {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
-                self.name,
-                self.args,
+                ex.name,
+                ex.args,
                 String::from_utf8_lossy(&stdout),
                 String::from_utf8_lossy(&stderr)
             )
@@ -132,8 +234,8 @@ impl Example {
                 "{}",
                 describe(format!(
                     "{} timed out after {:?}; killed its process group {pgid}{}",
-                    self.name,
-                    self.timeout,
+                    ex.name,
+                    ex.timeout,
                     if uncleared.is_empty() {
                         String::new()
                     } else {
@@ -147,8 +249,13 @@ impl Example {
             panic!(
                 "{}",
                 describe(format!(
-                    "{} exited ({status}) but left processes behind: {}",
-                    self.name,
+                    "{} exited ({status}) but left processes behind{}: {}",
+                    ex.name,
+                    if grace.is_zero() {
+                        String::new()
+                    } else {
+                        format!(" for {grace:?}")
+                    },
                     list.join(", ")
                 ))
             );
@@ -160,12 +267,21 @@ impl Example {
                 stderr,
             },
             elapsed,
-            name: self.name.clone(),
+            name: ex.name.clone(),
         }
     }
 }
 
-fn reader(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            group::kill_and_reap(self.pgid, Duration::from_secs(5));
+            let _ = child.wait();
+        }
+    }
+}
+
+fn reader(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut buf = Vec::new();
         let _ = pipe.read_to_end(&mut buf);
