@@ -102,13 +102,14 @@ const LONG: Duration = Duration::from_secs(30);
 fn acquire<G>(r: LockResult<G>) -> (G, bool) {
     match r {
         Ok(g) => (g, false),
-        Err(died) => (died.into_inner(), true),
+        Err(multiproc::LockError::OwnerDied(died)) => (died.into_inner(), true),
+        Err(e) => panic!("acquire failed: {e}"),
     }
 }
 
 /// Every queue of these checks is made here.
-fn queue<T: Serialize + DeserializeOwned>(maxsize: usize) -> Queue<T> {
-    Queue::with_maxsize(maxsize)
+fn queue<T: Serialize + DeserializeOwned + 'static>(maxsize: usize) -> Queue<T> {
+    Queue::with_maxsize(maxsize).expect("a queue")
 }
 
 // ----- small tools ----------------------------------------------------------------------
