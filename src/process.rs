@@ -632,6 +632,7 @@ fn os_name(name: &str) -> Option<std::ffi::CString> {
 fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
     // SAFETY: a plain syscall; on success it returns a new fd we own.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    // SAFETY: on success pidfd_open returned a new descriptor that nothing else owns.
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 

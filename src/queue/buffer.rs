@@ -103,6 +103,7 @@ struct Spare {
 
 // SAFETY: the slot area is shared memory used only through atomics and robust mutexes.
 unsafe impl Send for Slab {}
+// SAFETY: as for Send: shared use goes through atomics and robust mutexes only.
 unsafe impl Sync for Slab {}
 
 impl Slab {
@@ -231,6 +232,7 @@ pub(crate) struct RawQueue {
 // SAFETY: all shared state is behind the robust mutex or atomic; `view` is only touched with
 // that mutex held.
 unsafe impl Send for RawQueue {}
+// SAFETY: as for Send: `view` is only read or changed with the queue's mutex held.
 unsafe impl Sync for RawQueue {}
 
 impl Drop for RawQueue {
