@@ -14,7 +14,7 @@ run name *args:
 test:
     cargo test
 
-# Regenerate the README's example catalogue from Cargo.toml.
+# Regenerate the README's example catalogue from examples/Cargo.toml.
 readme:
     cargo run -q -p harness --bin catalogue -- readme
 

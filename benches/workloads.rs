@@ -7,7 +7,7 @@
 mod common;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use multiproc::workloads::{View, mandelbrot, sum_of_squares};
+use kit::workloads::{View, mandelbrot, sum_of_squares};
 use multiproc::{Array, Pool};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};

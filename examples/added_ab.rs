@@ -9,8 +9,8 @@
 //! Run: `just run added_ab` (or `cargo run --release --bin added_ab`)
 
 use clap::Parser;
+use kit::workloads::{add, aligned_row, seed_ab};
 use multiproc::Pool;
-use multiproc::workloads::{add, aligned_row, seed_ab};
 use std::process::ExitCode;
 
 /// Add A = 0..N and B = N..2N element-wise with Pool.starmap and print the three rows.
@@ -20,7 +20,7 @@ struct Args {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     n: u64,
     /// Worker processes (the seed: `Pool()`, one per CPU); 1 to 256.
-    #[arg(long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = multiproc::cli::processes)]
+    #[arg(long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = kit::cli::processes)]
     workers: usize,
 }
 
@@ -31,10 +31,10 @@ fn run(args: Args) -> multiproc::Result<()> {
     println!("{}", aligned_row(" ", &a));
     println!("{}", aligned_row("+", &b));
     println!("{}", aligned_row("=", &added_ab));
-    println!("added_ab={}", multiproc::cli::comma_list(&added_ab));
+    println!("added_ab={}", kit::cli::comma_list(&added_ab));
     Ok(())
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

@@ -16,7 +16,7 @@
 //! Run: `just run amdahl` (or `cargo run --release --bin amdahl`)
 
 use clap::Parser;
-use multiproc::workloads::sum_of_squares;
+use kit::workloads::sum_of_squares;
 use multiproc::{Process, Queue};
 use std::ops::Range;
 use std::process::ExitCode;
@@ -30,7 +30,7 @@ struct Args {
     #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000_000))]
     n: u64,
     /// Share of the units done by the main process alone, before the parallel part.
-    #[arg(long, default_value_t = 0.1, value_parser = multiproc::cli::fraction)]
+    #[arg(long, default_value_t = 0.1, value_parser = kit::cli::fraction)]
     serial_fraction: f64,
     /// Largest number of processes to try (default: 4, or the CPU count if larger).
     /// 1 to 256.
@@ -157,5 +157,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

@@ -30,7 +30,7 @@ fn calc_squares(numbers: &[i32], result: &Array<i32>) {
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
-    multiproc::cli::require::<Args>(
+    kit::cli::require::<Args>(
         args.numbers.len() <= 1_000_000,
         "--numbers: at most 1000000 numbers",
     );
@@ -46,5 +46,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

@@ -27,7 +27,7 @@ struct Args {
     rounds: u32,
     /// Pause before each transaction, in milliseconds (the seed: 100).
     /// At most a day (86400000 ms).
-    #[arg(long, default_value = "100", value_parser = multiproc::cli::millis)]
+    #[arg(long, default_value = "100", value_parser = kit::cli::millis)]
     sleep_ms: Duration,
     /// Starting balance (the seed: 200); -10^15 to 10^15, so that no sequence of
     /// transactions overflows.
@@ -85,5 +85,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

@@ -32,7 +32,7 @@ struct Args {
     /// A phase's work takes a random time up to this, in milliseconds, so workers finish
     /// their phases in a different order each time.
     /// At most a day (86400000 ms).
-    #[arg(long, default_value = "100", value_parser = multiproc::cli::millis)]
+    #[arg(long, default_value = "100", value_parser = kit::cli::millis)]
     max_sleep_ms: Duration,
 }
 
@@ -117,5 +117,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

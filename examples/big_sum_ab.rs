@@ -14,10 +14,10 @@
 //! Run: `just run big_sum_ab` (or `cargo run --release --bin big_sum_ab`)
 
 use clap::Parser;
+use kit::cli::comma_list;
+use kit::timing::timed;
+use kit::workloads::{add, aligned_row, chunk_list, seed_ab, sum_list};
 use multiproc::Pool;
-use multiproc::cli::comma_list;
-use multiproc::timing::timed;
-use multiproc::workloads::{add, aligned_row, chunk_list, seed_ab, sum_list};
 use std::hint::black_box;
 use std::process::ExitCode;
 
@@ -28,7 +28,7 @@ struct Args {
     #[arg(short = 'n', long = "n", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     n: u64,
     /// Worker processes, and chunks of the partial sum (the seed: the CPU count); 1 to 256.
-    #[arg(short = 'p', long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = multiproc::cli::processes)]
+    #[arg(short = 'p', long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = kit::cli::processes)]
     processes: usize,
     /// Do not print A, B and A + B.
     #[arg(short = 'q', long)]
@@ -78,7 +78,7 @@ fn run(args: Args) -> multiproc::Result<()> {
     });
     println!("serial_sum={serial_sum}");
     println!("added_equals_serial={}", added_ab == serial_added);
-    multiproc::timing::report(
+    kit::timing::report(
         serial_time,
         add_time + partial_time + sum_time,
         args.processes,
@@ -87,5 +87,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

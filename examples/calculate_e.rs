@@ -15,7 +15,7 @@
 //! Run: `just run calculate_e` (or `cargo run --release --bin calculate_e`)
 
 use clap::Parser;
-use multiproc::workloads::calculate_e;
+use kit::workloads::calculate_e;
 use multiproc::{Event, Process, SimpleQueue, current_process};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -26,7 +26,7 @@ struct Args {
     /// How long the main process does "other useful stuff" before setting the exit event
     /// (the seed: 3).
     /// At most a day (86400 s).
-    #[arg(long, default_value = "3", value_parser = multiproc::cli::seconds)]
+    #[arg(long, default_value = "3", value_parser = kit::cli::seconds)]
     seconds: Duration,
     /// Call `run()` in this process instead of `start()`ing a child (the talk's advice for
     /// debugging).
@@ -147,5 +147,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

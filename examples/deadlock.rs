@@ -37,7 +37,7 @@ struct Args {
     mode: Mode,
     /// How long the demo waits for the second lock before calling it a deadlock, in seconds.
     /// At most a day (86400 s).
-    #[arg(long, default_value = "1", value_parser = multiproc::cli::seconds)]
+    #[arg(long, default_value = "1", value_parser = kit::cli::seconds)]
     timeout: Duration,
     /// Fixed version: how many times each process takes both locks.
     /// 1 to 100,000,000.
@@ -155,5 +155,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

@@ -21,7 +21,7 @@
 
 use clap::Parser;
 use clap::ValueEnum;
-use multiproc::workloads::calculate_e;
+use kit::workloads::calculate_e;
 use multiproc::{Error, Event, Pool, Process, Queue, Value};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -60,7 +60,7 @@ fn directory(s: &str) -> Result<PathBuf, String> {
 }
 
 fn interval(s: &str) -> Result<Duration, String> {
-    let d = multiproc::cli::seconds(s)?;
+    let d = kit::cli::seconds(s)?;
     if d < Duration::from_millis(10) {
         return Err(format!("'{s}' is shorter than 0.01 s"));
     }
@@ -301,5 +301,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

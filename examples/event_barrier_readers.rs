@@ -53,11 +53,11 @@ struct Args {
     rounds: u32,
     /// A reader's pause before each snapshot, in milliseconds (the seed: 1000).
     /// At most a day (86400000 ms).
-    #[arg(long, default_value = "1000", value_parser = multiproc::cli::millis)]
+    #[arg(long, default_value = "1000", value_parser = kit::cli::millis)]
     sleep_ms: Duration,
     /// Longest wait at a barrier before a reader calls it a deadlock, in seconds.
     /// At most a day (86400 s).
-    #[arg(long, default_value = "2", value_parser = multiproc::cli::seconds)]
+    #[arg(long, default_value = "2", value_parser = kit::cli::seconds)]
     timeout: Duration,
 }
 
@@ -306,5 +306,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

@@ -25,7 +25,7 @@ struct Args {
     /// (the seed: 10000000,70000000,40000000,20000000).
     /// Each from 0 to 100,000,000, at most 250,000,000 in all (8 bytes each, sorted at the
     /// same time: 2 GB), at most 64 values.
-    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [10_000_000usize, 70_000_000, 40_000_000, 20_000_000], value_parser = multiproc::cli::usize_in(0..=100_000_000))]
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [10_000_000usize, 70_000_000, 40_000_000, 20_000_000], value_parser = kit::cli::usize_in(0..=100_000_000))]
     n: Vec<usize>,
 }
 
@@ -76,13 +76,13 @@ fn run(args: Args) -> multiproc::Result<()> {
 
 /// The bounds of `--n` that one value cannot check: how many, and their total.
 fn check_sizes<A: clap::CommandFactory>(n: &[usize]) {
-    multiproc::cli::require::<A>(n.len() <= 64, "--n: at most 64 values (one process each)");
-    multiproc::cli::require::<A>(
+    kit::cli::require::<A>(n.len() <= 64, "--n: at most 64 values (one process each)");
+    kit::cli::require::<A>(
         n.iter().sum::<usize>() <= 250_000_000,
         "--n: at most 250000000 numbers in all (2 GB sorted at the same time)",
     );
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

@@ -40,7 +40,7 @@ struct Args {
     /// A printer sleeps a random time up to this before each block, in milliseconds (the
     /// seed: 5000).
     /// At most a day (86400000 ms).
-    #[arg(long, default_value = "5000", value_parser = multiproc::cli::millis)]
+    #[arg(long, default_value = "5000", value_parser = kit::cli::millis)]
     max_sleep_ms: Duration,
     /// Print without the lock, to see what it prevents.
     #[arg(long, conflicts_with = "kill_holder")]
@@ -126,7 +126,7 @@ fn worker(id: u32, array: &Array<u64>, stop: &Event) {
 
 fn run(args: Args) -> multiproc::Result<()> {
     if args.kill_holder && args.printers < 2 {
-        multiproc::cli::usage_error::<Args>("--kill-holder needs at least 2 printers");
+        kit::cli::usage_error::<Args>("--kill-holder needs at least 2 printers");
     }
     let shared = Printing {
         array: Array::new(args.workers as usize),
@@ -203,5 +203,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

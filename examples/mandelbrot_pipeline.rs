@@ -17,7 +17,7 @@
 //! Run: `just run mandelbrot_pipeline` (or `cargo run --release --bin mandelbrot_pipeline`)
 
 use clap::Parser;
-use multiproc::workloads::{Complex, View, mandelbrot};
+use kit::workloads::{Complex, View, mandelbrot};
 use multiproc::{Error, Process, Queue};
 use sha2::{Digest, Sha256};
 use std::io::{IsTerminal, Write};
@@ -38,13 +38,13 @@ struct Args {
     #[arg(long, default_value_t = View::SEED.pixdim as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pixdim: u32,
     /// Real part of the view's centre (the seed: 0.1015).
-    #[arg(long, default_value_t = View::SEED.x, allow_negative_numbers = true, value_parser = multiproc::cli::finite)]
+    #[arg(long, default_value_t = View::SEED.x, allow_negative_numbers = true, value_parser = kit::cli::finite)]
     x: f64,
     /// Imaginary part of the view's centre (the seed: -0.633).
-    #[arg(long, default_value_t = View::SEED.y, allow_negative_numbers = true, value_parser = multiproc::cli::finite)]
+    #[arg(long, default_value_t = View::SEED.y, allow_negative_numbers = true, value_parser = kit::cli::finite)]
     y: f64,
     /// Side of the square view in the complex plane (the seed: 0.01).
-    #[arg(long, default_value_t = View::SEED.size, value_parser = multiproc::cli::positive)]
+    #[arg(long, default_value_t = View::SEED.size, value_parser = kit::cli::positive)]
     size: f64,
     /// Iterations before a point counts as inside the set (the seed: 255).
     #[arg(long, default_value_t = 255, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -460,5 +460,5 @@ impl Output {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

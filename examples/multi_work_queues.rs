@@ -41,7 +41,7 @@ struct Args {
     workers: u32,
     /// How long a worker's `get` waits before it counts a timeout, in seconds (the seed: 0.5).
     /// At most a day (86400 s).
-    #[arg(long, default_value = "0.5", value_parser = multiproc::cli::seconds)]
+    #[arg(long, default_value = "0.5", value_parser = kit::cli::seconds)]
     timeout: Duration,
     /// Seed for the random numbers; without it every run differs (the seed: none).
     #[arg(long)]
@@ -49,7 +49,7 @@ struct Args {
     /// Longest random pause before each put and each element's work, in milliseconds; each
     /// pause is uniform between 10 ms (or this, if smaller) and this (the seed: 2000).
     /// At most a day (86400000 ms).
-    #[arg(long, default_value = "2000", value_parser = multiproc::cli::millis)]
+    #[arg(long, default_value = "2000", value_parser = kit::cli::millis)]
     sleep_ms: Duration,
     /// 0: summary only; 1: a line per put and per get (the seed's default); 2: more.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
@@ -62,7 +62,7 @@ fn half_the_cpus() -> u32 {
 
 /// A fraction above zero: with no decay a maker would never stop.
 fn decay(s: &str) -> Result<f64, String> {
-    let v = multiproc::cli::fraction(s)?;
+    let v = kit::cli::fraction(s)?;
     if v >= 0.0001 {
         Ok(v)
     } else {
@@ -343,5 +343,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

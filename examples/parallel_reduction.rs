@@ -17,10 +17,10 @@
 //! Run: `just run parallel_reduction` (or `cargo run --release --bin parallel_reduction`)
 
 use clap::Parser;
+use kit::cli::comma_list;
+use kit::timing::timed;
+use kit::workloads::{chunk_list, sum_list};
 use multiproc::Pool;
-use multiproc::cli::comma_list;
-use multiproc::timing::timed;
-use multiproc::workloads::{chunk_list, sum_list};
 use std::hint::black_box;
 use std::process::ExitCode;
 
@@ -32,7 +32,7 @@ struct Args {
     n: u64,
     /// Worker processes, and chunks (the seed: `Pool(processes)`; default: one per CPU);
     /// 1 to 256.
-    #[arg(long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = multiproc::cli::processes)]
+    #[arg(long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = kit::cli::processes)]
     workers: usize,
 }
 
@@ -59,10 +59,10 @@ fn run(args: Args) -> multiproc::Result<()> {
     let (serial, serial_time) = timed(|| black_box(&data).iter().sum::<u64>());
     println!("Serial sum:   {serial}");
     println!("serial_sum={serial}");
-    multiproc::timing::report(serial_time, pool_time, args.workers);
+    kit::timing::report(serial_time, pool_time, args.workers);
     Ok(())
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

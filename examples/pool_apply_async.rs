@@ -15,8 +15,8 @@
 //! Run: `just run pool_apply_async` (or `cargo run --release --bin pool_apply_async`)
 
 use clap::Parser;
-use multiproc::cli::comma_list;
-use multiproc::workloads::{Complex, SEED_POINTS, mandelbrot};
+use kit::cli::comma_list;
+use kit::workloads::{Complex, SEED_POINTS, mandelbrot};
 use multiproc::{Error, Event, Pool};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -25,18 +25,18 @@ use std::time::Duration;
 #[derive(Parser)]
 struct Args {
     /// Worker processes (the seed: `Pool(processes=8)`); 1 to 256.
-    #[arg(long, default_value_t = 8, value_parser = multiproc::cli::processes)]
+    #[arg(long, default_value_t = 8, value_parser = kit::cli::processes)]
     workers: usize,
     /// How long to pause between the two `ready()` checks, in seconds (the seed: `sleep(0.1)`).
     /// At most a day (86400 s).
-    #[arg(long, default_value = "0.1", value_parser = multiproc::cli::seconds)]
+    #[arg(long, default_value = "0.1", value_parser = kit::cli::seconds)]
     seconds: Duration,
     /// Also submit a task that is held until `get` with a timeout has given up on it.
     #[arg(long)]
     slow: bool,
     /// How long that `get` waits, in seconds (with `--slow`).
     /// At most a day (86400 s).
-    #[arg(long, default_value = "0.2", requires = "slow", value_parser = multiproc::cli::seconds)]
+    #[arg(long, default_value = "0.2", requires = "slow", value_parser = kit::cli::seconds)]
     get_timeout: Duration,
 }
 
@@ -105,5 +105,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

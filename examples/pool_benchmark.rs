@@ -15,8 +15,8 @@
 //! Run: `just run pool_benchmark` (or `cargo run --release --bin pool_benchmark`)
 
 use clap::Parser;
+use kit::timing::timed;
 use multiproc::Pool;
-use multiproc::timing::timed;
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -30,7 +30,7 @@ struct Args {
     n: u64,
     /// Number of processes in the pool; default: one per CPU (the seed requires it, and
     /// runs only the serial loop when P is 1); 1 to 256.
-    #[arg(value_name = "P", default_value_t = multiproc::cpu::default_pool_size(), value_parser = multiproc::cli::processes)]
+    #[arg(value_name = "P", default_value_t = multiproc::cpu::default_pool_size(), value_parser = kit::cli::processes)]
     p: usize,
     /// Run multiple trials (the seed: 10); 1 to 1000.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
@@ -103,10 +103,10 @@ fn run(args: Args) -> multiproc::Result<()> {
     println!("results_equal={all_equal}");
     println!("serial_checksum={:?}", checksums.0);
     println!("pool_checksum={:?}", checksums.1);
-    multiproc::timing::report(serial_mean, pool_mean, args.p);
+    kit::timing::report(serial_mean, pool_mean, args.p);
     Ok(())
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

@@ -11,8 +11,8 @@
 //! Run: `just run pool_map_sum` (or `cargo run --release --bin pool_map_sum`)
 
 use clap::Parser;
+use kit::workloads::sum_of_squares;
 use multiproc::Pool;
-use multiproc::workloads::sum_of_squares;
 use std::hint::black_box;
 use std::process::ExitCode;
 
@@ -20,7 +20,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 struct Args {
     /// Worker processes (the seed: `Pool()`, one per CPU); 1 to 256.
-    #[arg(long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = multiproc::cli::processes)]
+    #[arg(long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = kit::cli::processes)]
     workers: usize,
     /// How many calls of f: the input is range(N) (the seed: 10000); 0 to 10,000,000 (each
     /// call returns 333,283,335,000: the total of more would not fit in 64 bits).
@@ -31,7 +31,7 @@ struct Args {
 fn run(args: Args) -> multiproc::Result<()> {
     let inputs = || (0..args.n).map(black_box);
 
-    let (pooled, pool_time) = multiproc::timing::timed(|| -> multiproc::Result<u64> {
+    let (pooled, pool_time) = kit::timing::timed(|| -> multiproc::Result<u64> {
         let pool = Pool::new(args.workers)?;
         let result = pool.map(sum_of_squares, inputs())?;
         pool.close()?;
@@ -43,7 +43,7 @@ fn run(args: Args) -> multiproc::Result<()> {
     println!("Result sum: {pooled}");
     println!("pool_sum={pooled}");
 
-    let (serial, serial_time) = multiproc::timing::timed(|| {
+    let (serial, serial_time) = kit::timing::timed(|| {
         let mut result = Vec::new();
         for x in inputs() {
             result.push(sum_of_squares(x));
@@ -54,10 +54,10 @@ fn run(args: Args) -> multiproc::Result<()> {
     println!("Result sum: {serial}");
     println!("serial_sum={serial}");
 
-    multiproc::timing::report(serial_time, pool_time, args.workers);
+    kit::timing::report(serial_time, pool_time, args.workers);
     Ok(())
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

@@ -15,15 +15,15 @@
 //! Run: `just run pool_map_variants` (or `cargo run --release --bin pool_map_variants`)
 
 use clap::Parser;
+use kit::workloads::{Complex, SEED_POINTS, mandelbrot};
 use multiproc::Pool;
-use multiproc::workloads::{Complex, SEED_POINTS, mandelbrot};
 use std::process::ExitCode;
 
 /// Run map, map_async, starmap, starmap_async, imap and imap_unordered on the seed's points.
 #[derive(Parser)]
 struct Args {
     /// Worker processes (the seed: `Pool(processes=10)`); 1 to 256.
-    #[arg(long, default_value_t = 10, value_parser = multiproc::cli::processes)]
+    #[arg(long, default_value_t = 10, value_parser = kit::cli::processes)]
     workers: usize,
     /// Points per task (the seed: 3 for `map_async`); default: each variant's Python
     /// default; 1 to 1,500,000 (all the points in one task).
@@ -31,7 +31,7 @@ struct Args {
     chunksize: Option<u64>,
     /// Map the 15 points this many times over (0: an empty list); 0 to 100,000 (1,500,000
     /// points, mapped six times over, well under a GB).
-    #[arg(long, default_value_t = 1, value_parser = multiproc::cli::usize_in(0..=100_000))]
+    #[arg(long, default_value_t = 1, value_parser = kit::cli::usize_in(0..=100_000))]
     repeat: usize,
 }
 
@@ -44,7 +44,7 @@ fn orbits255(z0: Complex) -> u32 {
 
 fn show(name: &str, values: &[u32]) {
     println!("{name:>14}: {values:?}");
-    println!("{name}={}", multiproc::cli::comma_list(values));
+    println!("{name}={}", kit::cli::comma_list(values));
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
@@ -86,5 +86,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

@@ -15,7 +15,7 @@
 //! Run: `just run pool_stop_event` (or `cargo run --release --bin pool_stop_event`)
 
 use clap::Parser;
-use multiproc::workloads::calculate_e;
+use kit::workloads::calculate_e;
 use multiproc::{Event, Pool};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -26,10 +26,10 @@ struct Args {
     /// How long the main process does "other stuff" before setting the event, in seconds
     /// (the seed: 3).
     /// At most a day (86400 s).
-    #[arg(long, default_value = "3", value_parser = multiproc::cli::seconds)]
+    #[arg(long, default_value = "3", value_parser = kit::cli::seconds)]
     seconds: Duration,
     /// Worker processes (the seed: `Pool()`, one per CPU); 1 to 256.
-    #[arg(long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = multiproc::cli::processes)]
+    #[arg(long, default_value_t = multiproc::cpu::default_pool_size(), value_parser = kit::cli::processes)]
     workers: usize,
 }
 
@@ -63,5 +63,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

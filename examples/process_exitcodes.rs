@@ -22,7 +22,7 @@ struct Args {
     code: i32,
     /// How long `join` waits on a running child before giving up, in seconds.
     /// At most a day (86400 s).
-    #[arg(long, default_value = "0.1", value_parser = multiproc::cli::seconds)]
+    #[arg(long, default_value = "0.1", value_parser = kit::cli::seconds)]
     join_timeout: Duration,
 }
 
@@ -78,5 +78,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

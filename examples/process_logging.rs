@@ -17,8 +17,9 @@
 //! Run: `just run process_logging` (or `cargo run --release --bin process_logging`)
 
 use clap::Parser;
+use kit::log_line::LogLine;
 use log::LevelFilter;
-use multiproc::logging::{LogConfig, LogLine};
+use multiproc::logging::LogConfig;
 use multiproc::{Error, Event, Process, current_process};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -36,7 +37,7 @@ struct Args {
     /// Pad every message to this many bytes (longer than a pipe's atomic 4096 shows that
     /// whole lines do not depend on small writes); 0 to 1,048,576. The whole log, about
     /// workers x records x (bytes + 100), must stay under 1 GiB: it is read back at the end.
-    #[arg(long, default_value_t = 0, value_parser = multiproc::cli::usize_in(0..=1_048_576))]
+    #[arg(long, default_value_t = 0, value_parser = kit::cli::usize_in(0..=1_048_576))]
     message_bytes: usize,
     /// The shared log file, created or emptied before any work (default: a new file
     /// `process_logging-XXXXXX.log` in the temp directory, never an existing one).
@@ -86,7 +87,7 @@ fn child(config: &LogConfig, go: &Event, records: u32, len: usize) -> multiproc:
 fn run(args: Args) -> multiproc::Result<()> {
     let log_bytes =
         u64::from(args.workers) * u64::from(args.records + 1) * (args.message_bytes as u64 + 100);
-    multiproc::cli::require::<Args>(
+    kit::cli::require::<Args>(
         log_bytes <= 1 << 30,
         "--workers x --records x --message-bytes: the log would exceed 1 GiB",
     );
@@ -227,5 +228,5 @@ fn open_log(given: Option<&std::path::Path>) -> multiproc::Result<PathBuf> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

@@ -63,7 +63,7 @@ fn run(args: Args) -> multiproc::Result<()> {
         ("--numbers1", &args.numbers1),
         ("--numbers2", &args.numbers2),
     ] {
-        multiproc::cli::require::<Args>(
+        kit::cli::require::<Args>(
             (numbers.len() as u64).saturating_mul(args.repeat) <= 1_000_000,
             format!("{flag} times --repeat: at most 1000000 records per list"),
         );
@@ -97,5 +97,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

@@ -33,7 +33,7 @@ struct Args {
     rounds: u32,
     /// How long a worker keeps its slot, in milliseconds.
     /// At most a day (86400000 ms).
-    #[arg(long, default_value = "100", value_parser = multiproc::cli::millis)]
+    #[arg(long, default_value = "100", value_parser = kit::cli::millis)]
     hold_ms: Duration,
 }
 
@@ -88,7 +88,7 @@ fn release_once_too_often(release: impl FnOnce() -> Result<(), String> + 'static
 
 fn run(args: Args) -> multiproc::Result<()> {
     if args.workers < args.slots {
-        multiproc::cli::usage_error::<Args>(format!(
+        kit::cli::usage_error::<Args>(format!(
             "--workers ({}) must be at least --slots ({}): fewer workers cannot fill the slots",
             args.workers, args.slots
         ));
@@ -148,5 +148,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

@@ -23,7 +23,7 @@ struct Args {
     #[arg(long, default_value = "Hello world")]
     text: String,
     /// Worker processes (the seed: 10); 1 to 256.
-    #[arg(long, default_value_t = 10, value_parser = multiproc::cli::processes)]
+    #[arg(long, default_value_t = 10, value_parser = kit::cli::processes)]
     workers: usize,
 }
 
@@ -65,5 +65,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

@@ -38,7 +38,7 @@ struct Args {
     dir: Option<PathBuf>,
     /// Worker processes for the apply_async round (the seed: `Pool(processes)`; two
     /// tasks); 1 to 256.
-    #[arg(long, default_value_t = 2, value_parser = multiproc::cli::processes)]
+    #[arg(long, default_value_t = 2, value_parser = kit::cli::processes)]
     workers: usize,
 }
 
@@ -165,7 +165,7 @@ fn with_processes(data: &[Fooized], dir: &Path) -> Result<(), AnyError> {
 fn run(args: Args) -> Result<(), AnyError> {
     let tmp;
     let dir = match &args.dir {
-        Some(dir) if !dir.is_dir() => multiproc::cli::usage_error::<Args>(format!(
+        Some(dir) if !dir.is_dir() => kit::cli::usage_error::<Args>(format!(
             "--dir {} is not an existing directory",
             dir.display()
         )),
@@ -183,5 +183,5 @@ fn run(args: Args) -> Result<(), AnyError> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

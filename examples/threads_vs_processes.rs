@@ -17,7 +17,7 @@
 //! Run: `just run threads_vs_processes` (or `cargo run --release --bin threads_vs_processes`)
 
 use clap::Parser;
-use multiproc::workloads::sum_of_squares;
+use kit::workloads::sum_of_squares;
 use multiproc::{Process, Queue};
 use serde::{Deserialize, Serialize};
 use std::process::ExitCode;
@@ -32,7 +32,7 @@ struct Args {
     numbers: Vec<i64>,
     /// Sleep before each item in the sleep-bound run, in milliseconds (the seed: 200).
     /// At most a day (86400000 ms).
-    #[arg(long, default_value = "200", value_parser = multiproc::cli::millis)]
+    #[arg(long, default_value = "200", value_parser = kit::cli::millis)]
     sleep_ms: Duration,
     /// CPU work per item in the CPU-bound run: calls of seed 004's `f(n)`, the sum of x²
     /// for x below 10,000 (the default takes about as long as the seed's sleep, optimised).
@@ -187,5 +187,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

@@ -19,7 +19,7 @@ struct Args {
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_values_t = [2i32, 3, 5], value_parser = clap::value_parser!(i32).range(-46_340..=46_340))]
     numbers: Vec<i32>,
     /// The value the child stores (the seed: 5.0); any finite number.
-    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true, value_parser = multiproc::cli::finite)]
+    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true, value_parser = kit::cli::finite)]
     value: f64,
 }
 
@@ -34,7 +34,7 @@ fn calc_squares(numbers: &[i32], result: &Array<i32>, value: &Value<f64>, set_to
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
-    multiproc::cli::require::<Args>(
+    kit::cli::require::<Args>(
         args.numbers.len() <= 1_000_000,
         "--numbers: at most 1000000 numbers",
     );
@@ -55,5 +55,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

@@ -24,11 +24,11 @@ use std::time::Duration;
 struct Args {
     /// How long the writer runs, in seconds (the seed: for ever).
     /// At most a day (86400 s).
-    #[arg(long, default_value = "3", value_parser = multiproc::cli::seconds)]
+    #[arg(long, default_value = "3", value_parser = kit::cli::seconds)]
     seconds: Duration,
     /// Pause between two reads, in milliseconds (the talk's repository: 200).
     /// At most a day (86400000 ms).
-    #[arg(long, default_value = "200", value_parser = multiproc::cli::millis)]
+    #[arg(long, default_value = "200", value_parser = kit::cli::millis)]
     sleep_ms: Duration,
     /// Hold the lock around the whole writing loop, as the seed's writer does.
     #[arg(long)]
@@ -115,5 +115,5 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    multiproc::cli::main(run)
+    kit::cli::main(run)
 }

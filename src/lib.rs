@@ -30,7 +30,6 @@
 
 pub mod array;
 pub mod barrier;
-pub mod cli;
 mod codec;
 pub mod condition;
 pub mod cpu;
@@ -51,9 +50,7 @@ mod raw_mutex;
 pub mod rlock;
 pub mod semaphore;
 mod shm;
-pub mod timing;
 pub mod value;
-pub mod workloads;
 
 pub use array::{Array, ArrayGuard};
 pub use barrier::Barrier;

@@ -26,7 +26,7 @@
 //!   child that leaves with `_exit` loses nothing. Newlines inside a message are written as
 //!   `\n`, so every line of the file is exactly one record.
 //!
-//! The line format, which [`LogLine::parse`] reads back:
+//! The line format (the test harness reads it back with `kit::log_line::LogLine`):
 //!
 //! ```text
 //! 2025-06-01T12:34:56.789Z INFO  myapp worker-2[41872] process_logging: record 3 of 10
@@ -274,79 +274,10 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// One line of a log file written by this module, taken apart.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogLine<'a> {
-    pub timestamp: &'a str,
-    pub level: log::Level,
-    pub app: &'a str,
-    pub process: &'a str,
-    pub pid: u32,
-    pub target: &'a str,
-    pub message: &'a str,
-}
-
-impl<'a> LogLine<'a> {
-    /// Read one line (with or without its newline) back; `None` if it is not a record in
-    /// the module's format. A line cut or glued inside its message still parses: to detect
-    /// that, check the message itself.
-    pub fn parse(line: &'a str) -> Option<LogLine<'a>> {
-        let line = line.strip_suffix('\n').unwrap_or(line);
-        if line.contains('\n') {
-            return None;
-        }
-        let (timestamp, rest) = line.split_once(' ')?;
-        let ok_time = timestamp.len() == 24
-            && timestamp.ends_with('Z')
-            && timestamp.as_bytes()[10] == b'T'
-            && timestamp
-                .bytes()
-                .enumerate()
-                .all(|(i, b)| matches!(i, 4 | 7 | 10 | 13 | 16 | 19 | 23) || b.is_ascii_digit());
-        if !ok_time {
-            return None;
-        }
-        let (level, rest) = rest.split_at_checked(5)?;
-        let level: log::Level = level.trim_end().parse().ok()?;
-        let rest = rest.strip_prefix(' ')?;
-        let (app, rest) = rest.split_once(' ')?;
-        // "name[pid] target: message": the first "[digits] " followed by a target (one word)
-        // and ": " ends the process name, so names may hold brackets and spaces.
-        let mut search = 0;
-        let (process, pid, target, message) = loop {
-            let open = search + rest[search..].find('[')?;
-            search = open + 1;
-            let after = &rest[open + 1..];
-            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 || !after[digits..].starts_with("] ") {
-                continue;
-            }
-            let Some((target, message)) = after[digits + 2..].split_once(": ") else {
-                continue;
-            };
-            if target.is_empty() || target.contains(' ') {
-                continue;
-            }
-            let Ok(pid) = after[..digits].parse::<u32>() else {
-                continue;
-            };
-            break (&rest[..open], pid, target, message);
-        };
-        Some(LogLine {
-            timestamp,
-            level,
-            app,
-            process,
-            pid,
-            target,
-            message,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kit::log_line::LogLine;
     use std::time::Duration;
 
     #[test]

@@ -1,7 +1,7 @@
 //! Library checks for `Pool` that fork (see forked_process.rs).
 
 use harness::checks;
-use multiproc::workloads::{SEED_POINT_ORBITS, SEED_POINTS, mandelbrot};
+use kit::workloads::{SEED_POINT_ORBITS, SEED_POINTS, mandelbrot};
 use multiproc::{Error, Event, Pool, Value};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -34,7 +34,7 @@ fn square(x: u64) -> u64 {
     x * x
 }
 
-fn orbits(c: multiproc::workloads::Complex) -> u32 {
+fn orbits(c: kit::workloads::Complex) -> u32 {
     mandelbrot(c, 255)
 }
 
@@ -393,7 +393,7 @@ fn maxtasksperchild_replaces_workers() {
 }
 
 fn e_until(stop: Event) -> f64 {
-    multiproc::workloads::calculate_e(&stop)
+    kit::workloads::calculate_e(&stop)
 }
 
 fn a_shared_event_created_before_the_pool_stops_a_task() {

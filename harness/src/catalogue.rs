@@ -1,11 +1,13 @@
-//! The example catalogue: one `[[bin]]` per example in the root Cargo.toml, each described by
+//! The example catalogue: one `[[bin]]` per example in examples/Cargo.toml, each described by
 //! `[package.metadata.example.<name>]` (`description`, `category`, `seed`). The README's
 //! table is rendered from it between two markers and never edited by hand; the catalogue
 //! test fails when the committed README differs from the rendering.
 
 use std::path::{Path, PathBuf};
 
-pub const START: &str = "<!-- catalogue:start: generated from Cargo.toml by `just readme` (cargo run -p harness --bin catalogue -- readme); do not edit -->";
+pub const START: &str = "<!-- catalogue:start: generated from examples/Cargo.toml by `just readme` (cargo run -p harness --bin catalogue -- readme); do not edit -->";
+/// The manifest that declares the examples, relative to the workspace root.
+pub const MANIFEST: &str = "examples/Cargo.toml";
 pub const END: &str = "<!-- catalogue:end -->";
 
 /// Categories in the order the README lists them.
@@ -36,11 +38,11 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The catalogue, in Cargo.toml order, and the problems found reading it (a bin without
+/// The catalogue, in examples/Cargo.toml order, and the problems found reading it (a bin without
 /// metadata, metadata without a bin, a missing field or file, an unknown category).
 pub fn load(root: &Path) -> (Vec<Entry>, Vec<String>) {
-    let text = std::fs::read_to_string(root.join("Cargo.toml")).expect("read Cargo.toml");
-    let doc: toml::Table = text.parse().expect("Cargo.toml parses");
+    let text = std::fs::read_to_string(root.join(MANIFEST)).expect("read examples/Cargo.toml");
+    let doc: toml::Table = text.parse().expect("examples/Cargo.toml parses");
     let mut problems = Vec::new();
     let empty = toml::Table::new();
     let meta = doc
@@ -56,7 +58,9 @@ pub fn load(root: &Path) -> (Vec<Entry>, Vec<String>) {
             a.iter()
                 .filter_map(|b| {
                     let name = b.get("name")?.as_str()?.to_string();
-                    let path = b.get("path")?.as_str()?.to_string();
+                    // Paths in the manifest are relative to examples/; entries carry
+                    // them relative to the workspace root, as the README links them.
+                    let path = format!("examples/{}", b.get("path")?.as_str()?);
                     Some((name, path))
                 })
                 .collect()

@@ -8,7 +8,8 @@
 //! [`Run`] gives stdout, stderr and the status for assert_cmd/predicates, and parses the
 //! `key=value` lines examples print for checking.
 //!
-//! [`catalogue`] reads the example catalogue from Cargo.toml and renders the README table.
+//! [`catalogue`] reads the example catalogue from examples/Cargo.toml and renders the README
+//! table.
 
 pub mod catalogue;
 pub mod forked;

@@ -1,5 +1,5 @@
 //! `catalogue list`: the examples and what each shows (what `just` prints).
-//! `catalogue readme`: regenerate the README's catalogue block from Cargo.toml.
+//! `catalogue readme`: regenerate the README's catalogue block from examples/Cargo.toml.
 //! `catalogue check`: exit 1 if the README or the catalogue is out of date.
 
 use harness::catalogue::{listing, load, root, splice};

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// Parse the arguments as `A`, run `body`, and turn its result into the exit code:
-/// `fn main() -> ExitCode { multiproc::cli::main(run) }`. Parsing comes after
+/// `fn main() -> ExitCode { kit::cli::main(run) }`. Parsing comes after
 /// [`quiet_on_closed_stdout`]. A runtime error is one line on stderr and exit code 1,
 /// unless stdout has been closed meanwhile: then the error is the consequence (a child
 /// that printed to the closed pipe and was killed by `SIGPIPE`), and the program ends by
@@ -153,7 +153,7 @@ pub const MAX_PROCESSES: usize = 256;
 
 /// Parse a non-negative, finite number of seconds (`"0.5"`, `"3"`), at most a day
 /// ([`MAX_WAIT`]), into a `Duration`.
-/// Use with clap: `#[arg(long, value_parser = multiproc::cli::seconds)]`.
+/// Use with clap: `#[arg(long, value_parser = kit::cli::seconds)]`.
 pub fn seconds(s: &str) -> Result<Duration, String> {
     let v: f64 = s
         .trim()
@@ -182,7 +182,7 @@ pub fn millis(s: &str) -> Result<Duration, String> {
 }
 
 /// Parse a number of processes (`--workers`, `-p`): a whole number from 1 to
-/// [`MAX_PROCESSES`]. Use with clap: `#[arg(long, value_parser = multiproc::cli::processes)]`.
+/// [`MAX_PROCESSES`]. Use with clap: `#[arg(long, value_parser = kit::cli::processes)]`.
 /// (clap's `value_parser!(usize)` has no `.range`; this is that range for `usize`.)
 pub fn processes(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
@@ -196,7 +196,7 @@ pub fn processes(s: &str) -> Result<usize, String> {
 }
 
 /// A value parser for a `usize` in `range` (clap's `value_parser!(usize)` has no `.range`):
-/// `#[arg(long, value_parser = multiproc::cli::usize_in(0..=1_000_000))]`. The message
+/// `#[arg(long, value_parser = kit::cli::usize_in(0..=1_000_000))]`. The message
 /// names the range: "5000000 is not in 0..=1000000".
 pub fn usize_in(
     range: RangeInclusive<usize>,
@@ -229,7 +229,7 @@ pub fn comma_list<T: Display>(items: impl IntoIterator<Item = T>) -> String {
 }
 
 /// Parse a finite number (no `nan`, no `inf`).
-/// Use with clap: `#[arg(long, value_parser = multiproc::cli::finite)]`.
+/// Use with clap: `#[arg(long, value_parser = kit::cli::finite)]`.
 pub fn finite(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .trim()

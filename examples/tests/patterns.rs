@@ -3,7 +3,7 @@
 //! checked for what they compute, never for how fast.
 
 use harness::example;
-use multiproc::logging::LogLine;
+use kit::log_line::LogLine;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

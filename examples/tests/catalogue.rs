@@ -22,7 +22,7 @@ fn readme_catalogue_is_up_to_date() {
     let fresh = splice(&readme, &entries).expect("README.md has the catalogue markers");
     assert!(
         fresh == readme,
-        "README.md's catalogue differs from Cargo.toml: run `just readme` \
+        "README.md's catalogue differs from examples/Cargo.toml: run `just readme` \
          (or `cargo run -p harness --bin catalogue -- readme`) and commit the result"
     );
 }

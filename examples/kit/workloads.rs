@@ -4,7 +4,7 @@
 //! Inputs pass through `std::hint::black_box` where the compiler could otherwise compute a
 //! result at compile time: a timing of a constant is meaningless.
 
-use crate::event::Event;
+use multiproc::Event;
 use serde::{Deserialize, Serialize};
 use std::hint::black_box;
 
