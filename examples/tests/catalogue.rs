@@ -2,7 +2,28 @@
 //! with `--help`; unknown flags and nonsensical values are usage errors (exit 2).
 
 use harness::Example;
-use harness::catalogue::{load, root, splice};
+use harness::catalogue::{Entry, load, root, splice};
+
+/// Whether this test build has the cargo feature `f` of multiproc-examples. Every feature a
+/// bin may require is listed here, so a new one cannot be skipped silently.
+fn feature_enabled(f: &str) -> bool {
+    match f {
+        "mpi" => cfg!(feature = "mpi"),
+        other => {
+            panic!("examples/Cargo.toml: required feature {other:?} unknown to the catalogue test")
+        }
+    }
+}
+
+/// The examples cargo built for this test run: those whose required features are all on
+/// (`cargo test` alone builds the default ones; `--features mpi` adds the MPI examples).
+fn built() -> Vec<Entry> {
+    let (entries, _) = load(&root());
+    entries
+        .into_iter()
+        .filter(|e| e.is_built_with(feature_enabled))
+        .collect()
+}
 
 #[test]
 fn catalogue_is_complete() {
@@ -13,6 +34,21 @@ fn catalogue_is_complete() {
         problems.join("\n")
     );
     assert!(!entries.is_empty());
+    for e in &entries {
+        for f in &e.required_features {
+            feature_enabled(f);
+        }
+    }
+    let skipped: Vec<&str> = entries
+        .iter()
+        .filter(|e| !e.is_built_with(feature_enabled))
+        .map(|e| e.name.as_str())
+        .collect();
+    if cfg!(feature = "mpi") {
+        assert!(skipped.is_empty(), "built with every feature: {skipped:?}");
+    } else {
+        assert_eq!(skipped, ["mpi_reduction", "mpi_mandelbrot"]);
+    }
 }
 
 #[test]
@@ -37,7 +73,12 @@ fn every_example_opens_with_its_scenario_and_how_to_run_it() {
             "{} must open with a //! header",
             e.path
         );
-        let run_line = format!("`just run {}`", e.name);
+        // The MPI examples are started by mpirun: `just mpi <name> <ranks>`.
+        let run_line = if e.required_features.iter().any(|f| f == "mpi") {
+            format!("`just mpi {} ", e.name)
+        } else {
+            format!("`just run {}`", e.name)
+        };
         assert!(
             src.contains(&run_line),
             "{}: header must say {run_line}",
@@ -53,8 +94,7 @@ fn every_example_opens_with_its_scenario_and_how_to_run_it() {
 
 #[test]
 fn every_example_has_help() {
-    let (entries, _) = load(&root());
-    for e in entries {
+    for e in built() {
         let run = Example::by_name(&e.name).arg("--help").run();
         run.expect_code(0);
         assert!(
@@ -67,8 +107,7 @@ fn every_example_has_help() {
 
 #[test]
 fn every_example_rejects_an_unknown_flag_with_exit_2() {
-    let (entries, _) = load(&root());
-    for e in entries {
+    for e in built() {
         let run = Example::by_name(&e.name).arg("--no-such-flag").run();
         run.expect_code(2);
         assert!(

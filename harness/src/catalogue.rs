@@ -1,5 +1,7 @@
 //! The example catalogue: one `[[bin]]` per example in examples/Cargo.toml, each described by
-//! `[package.metadata.example.<name>]` (`description`, `category`, `seed`). The README's
+//! `[package.metadata.example.<name>]` (`description`, `category`, `seed`); a bin that needs
+//! a cargo feature says so in its `required-features`, and is built (and tested) only with
+//! it. The README's
 //! table is rendered from it between two markers and never edited by hand; the catalogue
 //! test fails when the committed README differs from the rendering.
 
@@ -18,6 +20,7 @@ pub const CATEGORIES: &[&str] = &[
     "D. Synchronisation",
     "E. Pools and data parallelism",
     "F. Patterns, pitfalls and measurements",
+    "G. Beyond one machine",
 ];
 
 /// One example as the catalogue describes it.
@@ -28,6 +31,16 @@ pub struct Entry {
     pub description: String,
     pub category: String,
     pub seed: String,
+    /// The bin's `required-features`: cargo builds it only when all are enabled (empty for
+    /// the examples of the default build).
+    pub required_features: Vec<String>,
+}
+
+impl Entry {
+    /// Whether cargo builds this example when exactly the features `enabled` are on.
+    pub fn is_built_with(&self, enabled: impl Fn(&str) -> bool) -> bool {
+        self.required_features.iter().all(|f| enabled(f))
+    }
 }
 
 /// The workspace root (the directory holding the root Cargo.toml).
@@ -51,7 +64,7 @@ pub fn load(root: &Path) -> (Vec<Entry>, Vec<String>) {
         .and_then(|m| m.get("example"))
         .and_then(|e| e.as_table())
         .unwrap_or(&empty);
-    let bins: Vec<(String, String)> = doc
+    let bins: Vec<(String, String, Vec<String>)> = doc
         .get("bin")
         .and_then(|b| b.as_array())
         .map(|a| {
@@ -61,13 +74,22 @@ pub fn load(root: &Path) -> (Vec<Entry>, Vec<String>) {
                     // Paths in the manifest are relative to examples/; entries carry
                     // them relative to the workspace root, as the README links them.
                     let path = format!("examples/{}", b.get("path")?.as_str()?);
-                    Some((name, path))
+                    let features = b
+                        .get("required-features")
+                        .and_then(|f| f.as_array())
+                        .map(|f| {
+                            f.iter()
+                                .filter_map(|v| v.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    Some((name, path, features))
                 })
                 .collect()
         })
         .unwrap_or_default();
     let mut entries = Vec::new();
-    for (name, path) in &bins {
+    for (name, path, features) in &bins {
         let Some(m) = meta.get(name) else {
             problems.push(format!(
                 "[[bin]] {name} has no [package.metadata.example.{name}]"
@@ -86,6 +108,7 @@ pub fn load(root: &Path) -> (Vec<Entry>, Vec<String>) {
             description: field("description"),
             category: field("category"),
             seed: field("seed"),
+            required_features: features.clone(),
         };
         for (f, v) in [
             ("description", &entry.description),
@@ -108,7 +131,7 @@ pub fn load(root: &Path) -> (Vec<Entry>, Vec<String>) {
         entries.push(entry);
     }
     for name in meta.keys() {
-        if !bins.iter().any(|(b, _)| b == name) {
+        if !bins.iter().any(|(b, _, _)| b == name) {
             problems.push(format!(
                 "[package.metadata.example.{name}] has no matching [[bin]]"
             ));
@@ -186,6 +209,7 @@ mod tests {
             description: "does | things".into(),
             category: cat.into(),
             seed: "004".into(),
+            required_features: Vec::new(),
         }
     }
 
@@ -197,6 +221,15 @@ mod tests {
         assert!(a < c);
         assert!(r.contains("does \\| things"));
         assert!(r.starts_with(START) && r.ends_with(END));
+    }
+
+    #[test]
+    fn an_entry_is_built_only_with_its_required_features() {
+        let mut e = entry("a", "G. Beyond one machine");
+        assert!(e.is_built_with(|_| false), "no requirement: always built");
+        e.required_features = vec!["mpi".into()];
+        assert!(!e.is_built_with(|_| false));
+        assert!(e.is_built_with(|f| f == "mpi"));
     }
 
     #[test]
