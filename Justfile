@@ -10,6 +10,14 @@ default:
 run name *args:
     @cargo run -q --release --bin "$1" -- "${@:2}"
 
+# Run an MPI example on N ranks of this machine, optimised: `just mpi mpi_reduction 2`,
+# `just mpi mpi_mandelbrot 2 --pixdim 800`. Needs Open MPI (README: "When one machine is not
+# enough"). --oversubscribe: more ranks than cores is allowed; the OMPI_ALLOW_RUN_AS_ROOT pair
+# lets mpirun run as root, as in a container.
+mpi name ranks *args:
+    cargo build -q --release -p multiproc-examples --features mpi --bin "$1"
+    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -n "$2" "${CARGO_TARGET_DIR:-target}/release/$1" "${@:3}"
+
 # The whole test suite (the README's test command).
 test:
     cargo test
