@@ -25,7 +25,9 @@
 //! Errors are one enum, [`Error`]; Python's exceptions map onto its variants.
 //!
 //! The rule every type shares: **create shared objects before starting the processes that
-//! use them**, and start processes from a single-threaded program (see [`process`]).
+//! use them**, and start processes from a single-threaded program (see [`process`]), or
+//! with the `forkserver` or `spawn` start method, which work in threaded programs (see
+//! [`start`]).
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 

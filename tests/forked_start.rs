@@ -4,7 +4,9 @@
 
 use harness::checks;
 use multiproc::start::{self, StartMethod};
-use multiproc::{Array, Error, Event, Lock, Process, Queue, Value};
+use multiproc::{
+    Array, BoundedSemaphore, Error, Event, Lock, Process, Queue, RLock, Semaphore, Value,
+};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -144,6 +146,14 @@ fn touch(s: Shared) -> (u64, bool) {
 
 fn try_the_lock(lock: Lock) -> bool {
     lock.try_lock().is_ok()
+}
+
+/// What a child sees of an RLock and two semaphores the parent holds; takes one permit of
+/// the counting semaphore and keeps it taken (forgets it).
+fn look_at_the_rest((r, sem, bounded): (RLock, Semaphore, BoundedSemaphore)) -> (bool, u32, bool) {
+    let rlock_free = r.try_lock().is_ok();
+    sem.acquire().forget();
+    (rlock_free, sem.value(), bounded.try_acquire().is_some())
 }
 
 fn shared_objects_reach_served_children_as_the_same_memory() {
