@@ -197,6 +197,22 @@ fn shared_objects_reach_served_children_as_the_same_memory() {
                 .join()
                 .unwrap()
         );
+        // RLock and the semaphores are the same objects too.
+        let (r, sem, bounded) = (RLock::new(), Semaphore::new(3), BoundedSemaphore::new(1));
+        let held = r.lock().unwrap();
+        let permit = bounded.acquire();
+        let seen = method
+            .start(look_at_the_rest, (r.clone(), sem.clone(), bounded.clone()))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(seen, (false, 2, false), "{method}");
+        assert_eq!(
+            sem.value(),
+            2,
+            "{method}: the child's permit is gone here too"
+        );
+        drop((held, permit));
     }
     start::shutdown();
 }
