@@ -22,6 +22,7 @@ fn main() -> std::process::ExitCode {
         objects_that_cannot_travel_are_an_error_at_send_time,
         served_methods_work_while_threads_run_and_fork_is_refused,
         spawned_children_have_a_fresh_address_space,
+        served_starts_leave_the_fd_count_flat,
     ])
 }
 
@@ -349,4 +350,42 @@ fn spawned_children_have_a_fresh_address_space() {
         "the server was started afresh, not forked from the caller"
     );
     start::shutdown();
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn load(v: Value<u64>) -> u64 {
+    v.load()
+}
+
+/// Every start (joined, or dropped unjoined) gives back its sockets, pidfd and memfds.
+fn served_starts_leave_the_fd_count_flat() {
+    let before_server = open_fds();
+    let v = Value::new(11u64);
+    let with_value = open_fds();
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        // The first start launches the server: its control socket stays open.
+        assert_eq!(method.start(load, v.clone()).unwrap().join().unwrap(), 11);
+        let baseline = open_fds();
+        let rounds = if method == StartMethod::Spawn {
+            20
+        } else {
+            100
+        };
+        for i in 0..rounds {
+            let mut c = method.start(load, v.clone()).unwrap();
+            if i % 2 == 0 {
+                assert_eq!(c.join().unwrap(), 11);
+            } else {
+                drop(c); // unjoined: killed and reaped
+            }
+        }
+        assert_eq!(open_fds(), baseline, "{method}");
+    }
+    start::shutdown();
+    drop(v);
+    assert_eq!(with_value, before_server + 1, "one memfd per live object");
+    assert_eq!(open_fds(), before_server, "after shutdown");
 }

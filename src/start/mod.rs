@@ -584,8 +584,9 @@ pub struct Child<R> {
 impl<R: DeserializeOwned> Child<R> {
     /// Wait for the child's result and its end (Python: `join()` and the result). Errors:
     /// [`Error::TaskPanicked`] if the function panicked, [`Error::WorkerDied`] if the child
-    /// died (killed, crashed) before sending a result, [`Error::Codec`] if the arguments or
-    /// the result could not be decoded.
+    /// died (killed, crashed) before sending a result, [`Error::Codec`] if the child could
+    /// not decode its arguments (a shared object refused, say) or refused the request (another
+    /// executable file, code outside it), or if the result could not be decoded.
     pub fn join(&mut self) -> Result<R> {
         if self.code.is_some() {
             return Err(Error::Invalid("this child was joined already".into()));
