@@ -29,12 +29,21 @@ impl SharedState for ArrayHeader {
     }
 }
 
-/// This process's record of an array: the mapping and how many elements it holds. Only
-/// the handle's id travels; a receiver finds this record in its own table, so the length
-/// is never taken from a message.
+/// This process's record of an array: the mapping, whose length (this process's own
+/// record, or the sealed size of a received memfd) gives the number of elements. Only the
+/// handle's id travels; a receiver finds this record in its own table, so the length is
+/// never taken from a message.
 struct ArrayShm {
     shm: Shm<ArrayHeader>,
-    len: usize,
+}
+
+impl crate::handle::Travel for ArrayShm {
+    fn memfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.shm.memfd()
+    }
+    fn import(fd: std::os::fd::OwnedFd) -> std::io::Result<Self> {
+        Shm::import(fd).map(|shm| ArrayShm { shm })
+    }
 }
 
 /// `len` values of `T` in shared memory behind one robust lock. Clones share it.
@@ -65,7 +74,7 @@ impl<T: Plain> Array<T> {
             .expect("Array too large");
         let shm = Shm::with_len(bytes, |h: &mut ArrayHeader| h.lock.init());
         Array {
-            shm: Handle::new(ArrayShm { shm, len }),
+            shm: Handle::new(ArrayShm { shm }),
         }
     }
 
@@ -80,7 +89,7 @@ impl<T: Plain> Array<T> {
 
     /// Number of elements (Python: `len(arr)`).
     pub fn len(&self) -> usize {
-        self.shm.len
+        self.shm.shm.len().saturating_sub(data_offset::<T>()) / std::mem::size_of::<T::Atomic>()
     }
 
     /// Whether the array has no elements.

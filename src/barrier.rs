@@ -62,6 +62,9 @@ struct BarrierInner {
     timeout: OnceLock<Duration>,
 }
 
+/// Its action is a local closure: a barrier cannot travel to spawn or forkserver children.
+impl crate::handle::Travel for BarrierInner {}
+
 /// A reusable barrier for `parties` processes. Clones share it; create it before forking.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Barrier {

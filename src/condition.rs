@@ -86,6 +86,10 @@ struct ConditionShared {
     waiters: Shm<Waiters>,
 }
 
+/// A condition is two objects (a lock and its waiters): it cannot travel to spawn or
+/// forkserver children (yet).
+impl crate::handle::Travel for ConditionShared {}
+
 impl ConditionShared {
     fn get(&self) -> &Waiters {
         self.waiters.get()

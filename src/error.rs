@@ -46,7 +46,8 @@ pub enum Error {
     /// a lock the child needs (the allocator's, stdout's, ...), which would stay locked
     /// for ever in the child. `threads` counts every thread, the caller's included.
     /// Join the other threads first, or start processes and pools before any thread
-    /// (Python only warns here, since 3.12, and the child may deadlock).
+    /// (Python only warns here, since 3.12, and the child may deadlock), or start the child
+    /// with [`StartMethod::ForkServer`](crate::StartMethod) or `Spawn`, which work with threads.
     Threaded {
         /// The number of threads this process ran when `fork` was refused.
         threads: usize,
@@ -71,8 +72,9 @@ impl fmt::Display for Error {
                 "cannot fork: {threads} threads are running in this process, and fork is only \
                  safe from a single thread (another thread may hold a lock the child needs, \
                  such as stdout's or the allocator's); join the other threads first, or create \
-                 processes and pools before starting threads (a start method that works with \
-                 threads is planned)"
+                 processes and pools before starting threads, or use a start method that works \
+                 with threads: StartMethod::ForkServer or StartMethod::Spawn (see \
+                 multiproc::start)"
             ),
         }
     }

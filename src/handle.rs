@@ -24,13 +24,101 @@
 //!
 //! Objects that must never travel (the pool's private queues and slots) are not
 //! registered at all: they are plain `Arc`s, with no serde form.
+//!
+//! To `spawn` and `forkserver` children (see [`crate::start`]), which inherit no table,
+//! a handle travels *with its memory*: while a start request is encoded ([`export`]), a
+//! handle whose object can travel ([`Travel`]) writes its id, the hash of its full type and
+//! the index of its memfd among the file descriptors sent beside the bytes; the child
+//! decodes it ([`import`]) by mapping that memfd, checked by the kernel-held memfd name and
+//! size (see `Shm::import`), and registers it under the same id. Objects that cannot
+//! travel (queues, conditions, barriers, and anything created before `start::init`) are an
+//! error when the request is encoded, naming the object.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::any::{Any, TypeId};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+/// What a registered object needs to reach a `spawn` or `forkserver` child: its memory as
+/// a file descriptor, and a way to rebuild the object from one. The defaults say "cannot
+/// travel".
+pub(crate) trait Travel: Sized {
+    /// The memfd holding the object, if it has one.
+    fn memfd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+    /// Rebuild the object from a received memfd (checks its own kind and size).
+    fn import(fd: OwnedFd) -> std::io::Result<Self> {
+        drop(fd);
+        Err(std::io::Error::other(
+            "this kind of shared object cannot travel",
+        ))
+    }
+}
+
+impl<S: crate::shm::SharedState> Travel for crate::shm::Shm<S> {
+    fn memfd(&self) -> Option<BorrowedFd<'_>> {
+        crate::shm::Shm::memfd(self)
+    }
+    fn import(fd: OwnedFd) -> std::io::Result<Self> {
+        crate::shm::Shm::import(fd)
+    }
+}
+
+/// The file descriptors a start request carries, while it is encoded or decoded.
+enum Context {
+    /// Encoding: fds to send (borrowed from live objects: valid while they are), by index.
+    Export(Vec<RawFd>),
+    /// Decoding: the fds received, taken as handles claim them.
+    Import(Vec<Option<OwnedFd>>),
+}
+
+thread_local! {
+    static CONTEXT: RefCell<Option<Context>> = const { RefCell::new(None) };
+}
+
+/// Run `encode` with handles travelling with their memory; returns its result and the fds
+/// to send beside the bytes. The fds are borrowed from objects that `encode`'s input keeps
+/// alive: send them before dropping it.
+pub(crate) fn export<R>(encode: impl FnOnce() -> R) -> (R, Vec<RawFd>) {
+    CONTEXT.with(|c| *c.borrow_mut() = Some(Context::Export(Vec::new())));
+    let r = encode();
+    let fds = match CONTEXT.with(|c| c.borrow_mut().take()) {
+        Some(Context::Export(fds)) => fds,
+        _ => Vec::new(),
+    };
+    (r, fds)
+}
+
+/// Run `decode` with `fds` (received beside the bytes) available to travelling handles.
+pub(crate) fn import<R>(fds: Vec<OwnedFd>, decode: impl FnOnce() -> R) -> R {
+    let fds = fds.into_iter().map(Some).collect();
+    CONTEXT.with(|c| *c.borrow_mut() = Some(Context::Import(fds)));
+    let r = decode();
+    CONTEXT.with(|c| c.borrow_mut().take());
+    r
+}
+
+fn in_export() -> bool {
+    CONTEXT.with(|c| matches!(*c.borrow(), Some(Context::Export(_))))
+}
+
+fn in_import() -> bool {
+    CONTEXT.with(|c| matches!(*c.borrow(), Some(Context::Import(_))))
+}
+
+/// FNV-1a of the full type's name: which public type a travelling handle claims to be.
+fn type_hash<T: ?Sized>() -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in std::any::type_name::<T>().bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
 
 /// What the table knows about one live object.
 struct Entry {
@@ -39,6 +127,8 @@ struct Entry {
     type_id: TypeId,
     /// The public type's name, for error messages.
     type_name: &'static str,
+    /// The object's memfd, when it can travel (owned by the object: valid while it lives).
+    memfd: Option<RawFd>,
 }
 
 static TABLE: Mutex<Option<HashMap<u128, Entry>>> = Mutex::new(None);
@@ -94,17 +184,21 @@ pub(crate) struct Handle<S, M = ()> {
     _m: PhantomData<fn(M) -> M>,
 }
 
-impl<S: Send + Sync + 'static, M: 'static> Handle<S, M> {
+impl<S: Travel + Send + Sync + 'static, M: 'static> Handle<S, M> {
     /// Register `value` under a fresh random id.
     pub(crate) fn new(value: S) -> Handle<S, M> {
-        let inner = Arc::new(Registered {
-            id: random_id(),
-            value,
-        });
+        Handle::with_id(random_id(), value)
+    }
+
+    /// Register `value` under `id` (a fresh one, or the sender's for an imported object).
+    fn with_id(id: u128, value: S) -> Handle<S, M> {
+        let memfd = value.memfd().map(|fd| fd.as_raw_fd());
+        let inner = Arc::new(Registered { id, value });
         let entry = Entry {
             object: Arc::downgrade(&inner) as Weak<dyn Any + Send + Sync>,
             type_id: TypeId::of::<(S, M)>(),
             type_name: std::any::type_name::<M>(),
+            memfd,
         };
         table()
             .get_or_insert_with(HashMap::new)
@@ -152,14 +246,36 @@ impl<S, M> Deref for Handle<S, M> {
 impl<S: 'static, M: 'static> Serialize for Handle<S, M> {
     /// The id, and nothing else. An error for a handle re-tagged as another type (a
     /// `Queue` taken out of a `JoinableQueue`): send the object as what it was created as.
+    /// In a start request ([`export`]): the id, the type's hash and the index of its memfd.
     fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
         let registered = table()
             .as_ref()
             .and_then(|t| t.get(&self.inner.id))
-            .map(|e| (e.type_id, e.type_name));
+            .map(|e| (e.type_id, e.type_name, e.memfd));
         match registered {
-            Some((type_id, _)) if type_id == TypeId::of::<(S, M)>() => self.inner.id.serialize(s),
-            Some((_, name)) => Err(serde::ser::Error::custom(format!(
+            Some((type_id, _, memfd)) if type_id == TypeId::of::<(S, M)>() && in_export() => {
+                let Some(fd) = memfd else {
+                    return Err(serde::ser::Error::custom(format!(
+                        "a {} cannot be sent to a spawn or forkserver child: only Value, Array, \
+                         Lock, RLock, Event and the semaphores created after multiproc::start::init \
+                         travel (queues, pipes, conditions and barriers need the fork start \
+                         method)",
+                        std::any::type_name::<M>()
+                    )));
+                };
+                let slot = CONTEXT.with(|c| match &mut *c.borrow_mut() {
+                    Some(Context::Export(fds)) => {
+                        fds.push(fd);
+                        fds.len() as u32 - 1
+                    }
+                    _ => u32::MAX,
+                });
+                (self.inner.id, type_hash::<(S, M)>(), slot).serialize(s)
+            }
+            Some((type_id, _, _)) if type_id == TypeId::of::<(S, M)>() => {
+                self.inner.id.serialize(s)
+            }
+            Some((_, name, _)) => Err(serde::ser::Error::custom(format!(
                 "this shared object is a {name}; send it as that type, not as a {}",
                 std::any::type_name::<M>()
             ))),
@@ -170,12 +286,33 @@ impl<S: 'static, M: 'static> Serialize for Handle<S, M> {
     }
 }
 
-impl<'de, S: Send + Sync + 'static, M: 'static> Deserialize<'de> for Handle<S, M> {
+impl<'de, S: Travel + Send + Sync + 'static, M: 'static> Deserialize<'de> for Handle<S, M> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         fn fail<E: serde::de::Error>(why: impl std::fmt::Display) -> E {
             E::custom(why)
         }
-        let id = u128::deserialize(d)?;
+        let id = if in_import() {
+            let (id, hash, slot) = <(u128, u64, u32)>::deserialize(d)?;
+            if hash != type_hash::<(S, M)>() {
+                return Err(fail(format!(
+                    "the shared object sent is not a {}",
+                    std::any::type_name::<M>()
+                )));
+            }
+            let known = table().as_ref().is_some_and(|t| t.contains_key(&id));
+            if !known {
+                let fd = CONTEXT.with(|c| match &mut *c.borrow_mut() {
+                    Some(Context::Import(fds)) => fds.get_mut(slot as usize).and_then(Option::take),
+                    _ => None,
+                });
+                let fd = fd.ok_or_else(|| fail("the shared object's memory was not sent"))?;
+                let value = S::import(fd).map_err(fail)?;
+                return Ok(Handle::with_id(id, value));
+            }
+            id
+        } else {
+            u128::deserialize(d)?
+        };
         // Copy what we need out under the lock; upgrade (and maybe drop the upgraded `Arc`,
         // whose drop locks the table) only after releasing it.
         let found = table()

@@ -18,13 +18,16 @@
 //! | `Pipe()`, `Pipe(duplex=False)` | [`Pipe::new`], [`Pipe::one_way`] | typed (serde) and raw bytes; one-way ends are distinct types |
 //! | `Pool(processes)` | [`Pool`] | a task is a `fn` plus serde arguments; a dead worker is an error, not a hang; dropping terminates |
 //! | `Queue()`, `SimpleQueue()`, `JoinableQueue()` | [`Queue`], [`SimpleQueue`], [`JoinableQueue`] | no feeder thread, no join deadlock, exact `qsize`, shared `close` |
+//! | `get_context("fork" / "forkserver" / "spawn")` | [`StartMethod`], [`start::init`] | a child runs a `fn` with serde arguments and returns a serde result; shared objects travel as memfds |
 //! | `cpu_count()`, `os.process_cpu_count()` | [`cpu::cpu_count`], [`cpu::available_cpu_count`] | plus [`cpu::physical_cpu_count`] |
 //! | `logging` configured per process (balsa's `config_as_dict` / `balsa_clone`) | [`logging::LogConfig`], `apply()` | on the `log` crate; records tagged with process name and pid, whole lines in one shared file |
 //!
 //! Errors are one enum, [`Error`]; Python's exceptions map onto its variants.
 //!
 //! The rule every type shares: **create shared objects before starting the processes that
-//! use them**, and start processes from a single-threaded program (see [`process`]).
+//! use them**, and start processes from a single-threaded program (see [`process`]), or
+//! with the `forkserver` or `spawn` start method, which work in threaded programs (see
+//! [`start`]).
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -50,6 +53,7 @@ mod raw_mutex;
 pub mod rlock;
 pub mod semaphore;
 mod shm;
+pub mod start;
 pub mod value;
 
 pub use array::{Array, ArrayGuard};
@@ -69,4 +73,5 @@ pub use process::{
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphorePermit};
+pub use start::StartMethod;
 pub use value::{Value, ValueGuard};

@@ -27,7 +27,7 @@
 //! threads run, with [`Error::Threaded`]: join the threads first, or start processes and
 //! pools before any thread. Python only warns here (since 3.12) and its child may deadlock.
 //! [`Process::start_unchecked`] is the `unsafe` way for a caller who can prove the
-//! precondition. A start method that works with threads is planned.
+//! precondition. The `forkserver` and `spawn` start methods ([`crate::start`]) work with threads.
 
 use crate::error::{Error, Result};
 use nix::sys::signal::Signal;

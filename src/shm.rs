@@ -13,10 +13,34 @@
 //!   because the mutex is on that thread's robust list, which glibc and the kernel walk
 //!   later (on the thread's next robust lock, and at its exit). Leaking a guard leaks the
 //!   mapping; it never leaves a dangling robust-list entry.
+//!
+//! After [`crate::start::init`] the memory is a sealed `memfd` instead (its fd kept, close
+//! on exec), so that it can be handed to `spawn` and `forkserver` children over a Unix
+//! socket (see [`crate::start`]). The memfd's kernel-held name records the state type, and
+//! a receiver maps it only if that name and its size fit the type it expects.
 
 use std::num::NonZeroUsize;
 use std::ops::Deref;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by [`crate::start::init`]: new mappings are memfds that can travel.
+static MEMFD: AtomicBool = AtomicBool::new(false);
+
+/// Back every later mapping of this process (and of its forks) with a memfd.
+pub(crate) fn use_memfd() {
+    MEMFD.store(true, Ordering::Relaxed);
+}
+
+/// The memfd name that records the state type `S`: FNV-1a of its type name.
+fn memfd_name<S>() -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in std::any::type_name::<S>().bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("multiproc:{h:016x}")
+}
 
 /// A type for which all-zero bytes are a valid value.
 ///
@@ -42,6 +66,8 @@ pub(crate) struct Shm<S: SharedState> {
     ptr: NonNull<S>,
     /// Bytes mapped: this process's own record, never read from shared memory.
     len: usize,
+    /// The memfd behind the mapping, when it can travel (see the module docs).
+    fd: Option<OwnedFd>,
 }
 
 // SAFETY: `Shm` hands out only `&S` (plus raw pointers into the mapping, whose users give
@@ -61,15 +87,23 @@ impl<S: SharedState> Shm<S> {
     pub(crate) fn with_len(len: usize, init: impl FnOnce(&mut S)) -> Shm<S> {
         const { assert!(std::mem::align_of::<S>() <= 4096) };
         let len = len.max(std::mem::size_of::<S>()).max(1);
-        // SAFETY: a fresh anonymous mapping aliases nothing, so asking for one cannot
-        // disturb any other memory.
-        let ptr = unsafe {
-            nix::sys::mman::mmap_anonymous(
-                None,
-                NonZeroUsize::new(len).expect("len >= 1"),
-                nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
-                nix::sys::mman::MapFlags::MAP_SHARED,
-            )
+        let fd = MEMFD
+            .load(Ordering::Relaxed)
+            .then(|| sealed_memfd(&memfd_name::<S>(), len))
+            .transpose()
+            .unwrap_or_else(|e| panic!("memfd of {len} bytes of shared memory failed: {e}"));
+        let ptr = match &fd {
+            Some(fd) => map_fd(fd, len),
+            // SAFETY: a fresh anonymous mapping aliases nothing, so asking for one cannot
+            // disturb any other memory.
+            None => unsafe {
+                nix::sys::mman::mmap_anonymous(
+                    None,
+                    NonZeroUsize::new(len).expect("len >= 1"),
+                    nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
+                    nix::sys::mman::MapFlags::MAP_SHARED,
+                )
+            },
         }
         .unwrap_or_else(|e| panic!("mmap of {len} bytes of shared memory failed: {e}"));
         let mut ptr = ptr.cast::<S>();
@@ -78,7 +112,46 @@ impl<S: SharedState> Shm<S> {
         // nobody else can reach it yet (no other handle exists, no fork has happened since),
         // so this is the only reference to it.
         init(unsafe { ptr.as_mut() });
-        Shm { ptr, len }
+        Shm { ptr, len, fd }
+    }
+
+    /// The memfd behind this mapping, if it has one (created after `start::init`).
+    pub(crate) fn memfd(&self) -> Option<BorrowedFd<'_>> {
+        self.fd.as_ref().map(|fd| fd.as_fd())
+    }
+
+    /// Map a memfd received from another process. Checked against what the kernel holds,
+    /// never against a message: its name must be the one `with_len` gives an `S` (so it
+    /// holds an initialised `S`: it was created and initialised by `with_len` in another
+    /// process before its fd could be sent), its size is sealed and at least an `S`.
+    pub(crate) fn import(fd: OwnedFd) -> std::io::Result<Shm<S>> {
+        let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string());
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+        let expected = format!("/memfd:{} (deleted)", memfd_name::<S>());
+        if link.as_os_str() != expected.as_str() {
+            return Err(bad("the received memory is not shared state of this type"));
+        }
+        // SAFETY: `fd` is a valid descriptor we own; F_GET_SEALS only reads.
+        let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+        let want = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        if seals < 0 || seals & want != want {
+            return Err(bad("the received memory is not sealed"));
+        }
+        let len = std::fs::File::from(fd.try_clone()?).metadata()?.len() as usize;
+        if len < std::mem::size_of::<S>().max(1) {
+            return Err(bad("the received memory is too small for its type"));
+        }
+        let ptr = map_fd(&fd, len)?.cast::<S>();
+        Ok(Shm {
+            ptr,
+            len,
+            fd: Some(fd),
+        })
+    }
+
+    /// Bytes mapped (this process's own record).
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     /// A mapping just big enough for an `S`.
@@ -102,6 +175,42 @@ impl<S: SharedState> Shm<S> {
             self.len
         );
         self.ptr.as_ptr().cast::<u8>().wrapping_add(offset)
+    }
+}
+
+/// A sealed memfd of `len` zero bytes named `name` (close on exec).
+fn sealed_memfd(name: &str, len: usize) -> std::io::Result<OwnedFd> {
+    let name = std::ffi::CString::new(name).expect("no NUL in a memfd name");
+    // SAFETY: a NUL-terminated name and plain flags; on success the fd is ours.
+    let raw =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `raw` was just created and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    std::fs::File::from(fd.try_clone()?).set_len(len as u64)?;
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+    // SAFETY: `fd` is a valid memfd we own; adding seals changes no memory.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// Map `len` bytes of `fd`, shared, read-write.
+fn map_fd(fd: &OwnedFd, len: usize) -> nix::Result<NonNull<std::ffi::c_void>> {
+    // SAFETY: a fresh mapping of a file: it aliases no memory of this process, and the
+    // file's size is sealed at no less than `len`, so no access through it can fault.
+    unsafe {
+        nix::sys::mman::mmap(
+            None,
+            NonZeroUsize::new(len).expect("len >= 1"),
+            nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
+            nix::sys::mman::MapFlags::MAP_SHARED,
+            fd,
+            0,
+        )
     }
 }
 

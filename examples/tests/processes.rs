@@ -171,3 +171,45 @@ fn calculate_e_rejects_a_negative_or_non_numeric_duration() {
         assert!(run.stdout().is_empty(), "nothing ran for --seconds {bad}");
     }
 }
+
+/// One line per method: its `key=value` words.
+fn method_lines(
+    stdout: &str,
+) -> std::collections::HashMap<String, std::collections::HashMap<String, String>> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("method="))
+        .map(|l| {
+            let words: std::collections::HashMap<String, String> = l
+                .split_whitespace()
+                .filter_map(|w| w.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            (words["method"].clone(), words)
+        })
+        .collect()
+}
+
+#[test]
+fn start_methods_refuse_fork_with_threads_and_run_forkserver_and_spawn() {
+    let run = example!("start_methods")
+        .args(["--n", "1000", "--repeat", "3"])
+        .run();
+    run.expect_success();
+    let lines = method_lines(&run.stdout());
+    assert_eq!(lines.len(), 3, "one line per method:\n{}", run.stdout());
+    assert_eq!(
+        lines["fork"]["ok"], "false",
+        "fork is refused while threads run"
+    );
+    assert!(
+        run.stdout().contains("threads are running"),
+        "the refusal says why:\n{}",
+        run.stdout()
+    );
+    for method in ["forkserver", "spawn"] {
+        assert_eq!(lines[method]["ok"], "true", "{method}");
+        assert_eq!(lines[method]["result"], "500500", "{method}");
+        assert_eq!(lines[method]["starts"], "3", "{method}");
+    }
+}

@@ -35,6 +35,10 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::time::Duration;
 
+/// Queues live in slabs of memfds that grow: they cannot travel to spawn or forkserver
+/// children (yet).
+impl crate::handle::Travel for RawQueue {}
+
 /// A process-shared FIFO of `T`. Clones are handles to the same queue.
 ///
 /// ```no_run

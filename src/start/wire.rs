@@ -1,0 +1,120 @@
+//! Bytes and file descriptors over Unix stream sockets: `sendmsg`/`recvmsg` with
+//! `SCM_RIGHTS`, frames as a little-endian `u64` length then the bytes. Every send uses
+//! `MSG_NOSIGNAL`: a peer that died is an error, never a `SIGPIPE`.
+
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+
+/// The kernel's limit on descriptors in one message (`SCM_MAX_FD`).
+pub(crate) const MAX_FDS: usize = 253;
+
+/// Send `bytes` (non-empty) with `fds` attached to their first byte.
+pub(crate) fn send_with_fds(sock: &UnixStream, bytes: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    assert!(!bytes.is_empty(), "descriptors ride on at least one byte");
+    if fds.len() > MAX_FDS {
+        return Err(io::Error::other(format!(
+            "at most {MAX_FDS} shared objects can be sent to one child, not {}",
+            fds.len()
+        )));
+    }
+    let iov = [IoSlice::new(bytes)];
+    let rights = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
+    let sent = loop {
+        match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => break r?,
+        }
+    };
+    send_all(sock, &bytes[sent..])
+}
+
+/// Send all of `bytes`.
+pub(crate) fn send_all(sock: &UnixStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is a readable buffer of `bytes.len()` bytes.
+        let n = unsafe {
+            libc::send(
+                sock.as_raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        bytes = &bytes[n as usize..];
+    }
+    Ok(())
+}
+
+/// Receive exactly `buf.len()` bytes and the descriptors attached to them. `Ok(false)` on
+/// a clean end of stream before the first byte.
+pub(crate) fn recv_with_fds(
+    sock: &UnixStream,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<bool> {
+    let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
+    let mut got = 0;
+    while got < buf.len() {
+        let mut iov = [IoSliceMut::new(&mut buf[got..])];
+        let msg = match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => r?,
+        };
+        for cmsg in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(received) = cmsg {
+                for fd in received {
+                    // SAFETY: the kernel just installed `fd` in this process for us.
+                    fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+                }
+            }
+        }
+        if msg.bytes == 0 {
+            if got == 0 {
+                return Ok(false);
+            }
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        got += msg.bytes;
+    }
+    Ok(true)
+}
+
+/// Send one frame: its length, with `fds` attached, then its bytes.
+pub(crate) fn send_frame(sock: &UnixStream, bytes: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    send_with_fds(sock, &(bytes.len() as u64).to_le_bytes(), fds)?;
+    send_all(sock, bytes)
+}
+
+/// Receive one frame and its descriptors; `None` at a clean end of stream.
+pub(crate) fn recv_frame(sock: &UnixStream) -> io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+    let mut len = [0u8; 8];
+    let mut fds = Vec::new();
+    if !recv_with_fds(sock, &mut len, &mut fds)? {
+        return Ok(None);
+    }
+    let len = u64::from_le_bytes(len) as usize;
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(len).map_err(io::Error::other)?;
+    bytes.resize(len, 0);
+    let mut extra = Vec::new();
+    if len > 0 && !recv_with_fds(sock, &mut bytes, &mut extra)? {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    fds.extend(extra);
+    Ok(Some((bytes, fds)))
+}

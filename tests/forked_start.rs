@@ -1,0 +1,391 @@
+//! Library checks for the start methods (`fork`, `forkserver`, `spawn`), run by
+//! harness::forked. `main` calls `multiproc::start::init()` first, as every program using
+//! `spawn` must: the start server and spawned children are this very binary re-executed.
+
+use harness::checks;
+use multiproc::start::{self, StartMethod};
+use multiproc::{
+    Array, BoundedSemaphore, Error, Event, Lock, Process, Queue, RLock, Semaphore, Value,
+};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+fn main() -> std::process::ExitCode {
+    start::init();
+    harness::forked::run(checks![
+        each_method_runs_a_child_and_returns_its_result,
+        a_panic_or_a_death_in_the_child_is_an_error,
+        a_child_of_each_method_dies_with_its_killed_parent,
+        shared_objects_reach_served_children_as_the_same_memory,
+        a_handle_decoded_as_another_type_is_refused,
+        objects_that_cannot_travel_are_an_error_at_send_time,
+        served_methods_work_while_threads_run_and_fork_is_refused,
+        spawned_children_have_a_fresh_address_space,
+        served_starts_leave_the_fd_count_flat,
+    ])
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn each_method_runs_a_child_and_returns_its_result() {
+    for method in StartMethod::ALL {
+        let mut children: Vec<_> = (1..=3).map(|x| method.start(square, x).unwrap()).collect();
+        let results: Vec<u64> = children.iter_mut().map(|c| c.join().unwrap()).collect();
+        assert_eq!(results, [1, 4, 9], "{method}");
+        for c in &children {
+            assert_eq!(c.exitcode(), Some(0), "{method}");
+            assert_ne!(c.pid(), std::process::id(), "{method}");
+        }
+        let mut c = method
+            .start(|s: String| s.len() as u32, "four".into())
+            .unwrap();
+        assert_eq!(c.join().unwrap(), 4, "{method}");
+        assert!(c.join().is_err(), "{method}: a second join is an error");
+    }
+    start::shutdown();
+}
+
+fn boom(_: ()) -> u32 {
+    panic!("boom in the child")
+}
+
+fn forever(_: ()) {
+    loop {
+        std::thread::park();
+    }
+}
+
+fn a_panic_or_a_death_in_the_child_is_an_error() {
+    for method in StartMethod::ALL {
+        let mut c = method.start(boom, ()).unwrap();
+        match c.join() {
+            Err(Error::TaskPanicked(m)) => assert!(m.contains("boom in the child"), "{m}"),
+            other => panic!("{method}: {other:?}"),
+        }
+        assert_eq!(c.exitcode(), Some(1), "{method}");
+        let mut c = method.start(forever, ()).unwrap();
+        c.kill().unwrap();
+        assert!(
+            matches!(c.join(), Err(Error::WorkerDied(_))),
+            "{method}: killed"
+        );
+        assert_eq!(c.exitcode(), Some(-9), "{method}");
+    }
+    start::shutdown();
+}
+
+/// The parent (a forked `Process`) starts a child that never ends, then is SIGKILLed. This
+/// check is a subreaper, so every orphan comes to it: `waitpid(-1)` until there is no
+/// child left proves that the started child (and the server) ended, with no sleep.
+fn a_child_of_each_method_dies_with_its_killed_parent() {
+    // SAFETY: a plain prctl on this process.
+    assert_eq!(
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) },
+        0
+    );
+    for method in StartMethod::ALL {
+        let pid = Value::<u32>::new(0);
+        let started = Event::new();
+        let (p2, s2) = (pid.clone(), started.clone());
+        let mut parent = Process::spawn(move || -> () {
+            let child = method.start(forever, ()).unwrap();
+            p2.store(child.pid());
+            s2.set();
+            std::mem::forget(child);
+            loop {
+                std::thread::park();
+            }
+        })
+        .unwrap();
+        started.wait();
+        let child = pid.load();
+        assert!(process_exists(child), "{method}: the child runs");
+        parent.kill().unwrap();
+        assert_eq!(parent.join().unwrap(), -9);
+        // Reap every orphan until none is left (blocks until they have all died).
+        loop {
+            let mut status = 0;
+            // SAFETY: waiting for any child of ours.
+            let r = unsafe { libc::waitpid(-1, &mut status, 0) };
+            if r < 0 {
+                assert_eq!(
+                    std::io::Error::last_os_error().raw_os_error(),
+                    Some(libc::ECHILD)
+                );
+                break;
+            }
+        }
+        assert!(
+            !process_exists(child),
+            "{method}: the child died with its parent"
+        );
+    }
+}
+
+fn process_exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[derive(Serialize, Deserialize)]
+struct Shared {
+    counter: Value<u64>,
+    lock: Lock,
+    cells: Array<u32>,
+    done: Event,
+}
+
+fn touch(s: Shared) -> (u64, bool) {
+    let _held = s.lock.lock().unwrap();
+    *s.counter.lock().unwrap() += 10;
+    s.cells.store(2, 7);
+    s.done.set();
+    (s.cells.len() as u64, s.lock.try_lock().is_err())
+}
+
+fn try_the_lock(lock: Lock) -> bool {
+    lock.try_lock().is_ok()
+}
+
+/// What a child sees of an RLock and two semaphores the parent holds; takes one permit of
+/// the counting semaphore and keeps it taken (forgets it).
+fn look_at_the_rest((r, sem, bounded): (RLock, Semaphore, BoundedSemaphore)) -> (bool, u32, bool) {
+    let rlock_free = r.try_lock().is_ok();
+    sem.acquire().forget();
+    (rlock_free, sem.value(), bounded.try_acquire().is_some())
+}
+
+fn shared_objects_reach_served_children_as_the_same_memory() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let shared = Shared {
+            counter: Value::new(5),
+            lock: Lock::new(),
+            cells: Array::new(4),
+            done: Event::new(),
+        };
+        let (counter, cells, done, lock) = (
+            shared.counter.clone(),
+            shared.cells.clone(),
+            shared.done.clone(),
+            shared.lock.clone(),
+        );
+        let (len, held) = method.start(touch, shared).unwrap().join().unwrap();
+        assert_eq!(len, 4, "{method}: the length comes from the memory");
+        assert!(held, "{method}: the child held the lock");
+        assert_eq!(
+            counter.load(),
+            15,
+            "{method}: the child's write is seen here"
+        );
+        assert_eq!(cells.to_vec(), [0, 0, 7, 0], "{method}");
+        assert!(done.is_set(), "{method}");
+        // The lock is the same mutex: held here, the child cannot take it.
+        let guard = lock.lock().unwrap();
+        assert!(
+            !method
+                .start(try_the_lock, lock.clone())
+                .unwrap()
+                .join()
+                .unwrap()
+        );
+        drop(guard);
+        assert!(
+            method
+                .start(try_the_lock, lock.clone())
+                .unwrap()
+                .join()
+                .unwrap()
+        );
+        // RLock and the semaphores are the same objects too.
+        let (r, sem, bounded) = (RLock::new(), Semaphore::new(3), BoundedSemaphore::new(1));
+        let held = r.lock().unwrap();
+        let permit = bounded.acquire();
+        let seen = method
+            .start(look_at_the_rest, (r.clone(), sem.clone(), bounded.clone()))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(seen, (false, 2, false), "{method}");
+        assert_eq!(
+            sem.value(),
+            2,
+            "{method}: the child's permit is gone here too"
+        );
+        drop((held, permit));
+    }
+    start::shutdown();
+}
+
+/// Serialises a `Value<u64>`, but decodes as whatever `T` says: a forged claim of type.
+struct Claim<T>(Option<T>, Option<Value<u64>>);
+
+impl<T> Serialize for Claim<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.1.serialize(s)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Claim<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Claim(Option::<T>::deserialize(d)?, None))
+    }
+}
+
+fn as_i64(c: Claim<Value<i64>>) -> i64 {
+    c.0.map_or(-1, |v| v.load())
+}
+
+fn as_array(c: Claim<Array<u64>>) -> usize {
+    c.0.map_or(0, |a| a.len())
+}
+
+fn as_lock(c: Claim<Lock>) -> bool {
+    c.0.is_some()
+}
+
+fn a_handle_decoded_as_another_type_is_refused() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let v = Some(Value::<u64>::new(3));
+        let r = method.start(as_i64, Claim(None, v.clone())).unwrap().join();
+        assert!(
+            matches!(&r, Err(Error::Codec(m)) if m.contains("not a multiproc::value::Value<i64>")),
+            "{method}: {r:?}"
+        );
+        let r = method
+            .start(as_array, Claim(None, v.clone()))
+            .unwrap()
+            .join();
+        assert!(matches!(r, Err(Error::Codec(_))), "{method}: {r:?}");
+        let r = method
+            .start(as_lock, Claim(None, v.clone()))
+            .unwrap()
+            .join();
+        assert!(matches!(r, Err(Error::Codec(_))), "{method}: {r:?}");
+    }
+    start::shutdown();
+}
+
+fn queue_len(q: Queue<u32>) -> usize {
+    q.qsize()
+}
+
+fn objects_that_cannot_travel_are_an_error_at_send_time() {
+    let q = Queue::<u32>::new().unwrap();
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        match method.start(queue_len, q.clone()) {
+            Err(Error::Codec(m)) => assert!(m.contains("cannot be sent"), "{method}: {m}"),
+            other => panic!("{method}: {other:?}"),
+        }
+    }
+    // The fork method shares everything: the same queue works there.
+    q.put(5).unwrap();
+    assert_eq!(
+        StartMethod::Fork
+            .start(queue_len, q.clone())
+            .unwrap()
+            .join()
+            .unwrap(),
+        1
+    );
+    start::shutdown();
+}
+
+fn served_methods_work_while_threads_run_and_fork_is_refused() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let m = Arc::new(Mutex::new(0u64));
+    let holder = {
+        let (stop, m) = (stop.clone(), m.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                *m.lock().unwrap() += 1;
+            }
+        })
+    };
+    let printer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                eprint!("");
+            }
+        })
+    };
+    match StartMethod::Fork.start(square, 3) {
+        Err(Error::Threaded { threads }) => assert!(threads >= 3),
+        other => panic!("fork with threads: {other:?}"),
+    }
+    let msg = Error::Threaded { threads: 3 }.to_string();
+    assert!(msg.contains("ForkServer") && msg.contains("Spawn"), "{msg}");
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        for x in 0..5 {
+            assert_eq!(method.start(square, x).unwrap().join().unwrap(), x * x);
+        }
+    }
+    // Started from a thread that then ends: the children and the server live on.
+    let child = std::thread::spawn(|| StartMethod::ForkServer.start(square, 9).unwrap())
+        .join()
+        .unwrap();
+    let mut child = child;
+    assert_eq!(child.join().unwrap(), 81);
+    stop.store(true, Ordering::Relaxed);
+    holder.join().unwrap();
+    printer.join().unwrap();
+    start::shutdown();
+}
+
+static SET_BEFORE_START: AtomicBool = AtomicBool::new(false);
+
+fn read_flag(_: ()) -> bool {
+    SET_BEFORE_START.load(Ordering::Relaxed)
+}
+
+fn spawned_children_have_a_fresh_address_space() {
+    SET_BEFORE_START.store(true, Ordering::Relaxed);
+    let flag = |m: StartMethod| m.start(read_flag, ()).unwrap().join().unwrap();
+    assert!(flag(StartMethod::Fork), "fork copies the caller");
+    assert!(!flag(StartMethod::Spawn), "spawn starts afresh");
+    assert!(
+        !flag(StartMethod::ForkServer),
+        "the server was started afresh, not forked from the caller"
+    );
+    start::shutdown();
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn load(v: Value<u64>) -> u64 {
+    v.load()
+}
+
+/// Every start (joined, or dropped unjoined) gives back its sockets, pidfd and memfds.
+fn served_starts_leave_the_fd_count_flat() {
+    let before_server = open_fds();
+    let v = Value::new(11u64);
+    let with_value = open_fds();
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        // The first start launches the server: its control socket stays open.
+        assert_eq!(method.start(load, v.clone()).unwrap().join().unwrap(), 11);
+        let baseline = open_fds();
+        let rounds = if method == StartMethod::Spawn {
+            20
+        } else {
+            100
+        };
+        for i in 0..rounds {
+            let mut c = method.start(load, v.clone()).unwrap();
+            if i % 2 == 0 {
+                assert_eq!(c.join().unwrap(), 11);
+            } else {
+                drop(c); // unjoined: killed and reaped
+            }
+        }
+        assert_eq!(open_fds(), baseline, "{method}");
+    }
+    start::shutdown();
+    drop(v);
+    assert_eq!(with_value, before_server + 1, "one memfd per live object");
+    assert_eq!(open_fds(), before_server, "after shutdown");
+}
