@@ -4,9 +4,12 @@
 //! Timings are printed by some of them and never asserted. The library's own pool checks
 //! (panics, dead workers, timeouts, empty input) are in forked_pool.rs.
 
+mod words;
+
 use harness::example;
 use std::collections::HashMap;
 use std::str::FromStr;
+use words::Words;
 
 /// Seed 001's printed result for its 15 points.
 const SEED_ORBITS: [u32; 15] = [49, 23, 47, 43, 18, 39, 59, 69, 60, 23, 47, 43, 18, 39, 57];
@@ -32,9 +35,20 @@ fn sorted<T: Ord + Clone>(items: &[T]) -> Vec<T> {
 fn apply_async_gives_the_seed_orbits_in_submission_order() {
     let run = example!("pool_apply_async").args(["--seconds", "0"]).run();
     run.expect_success();
-    assert_eq!(list::<u32>(&run.one::<String>("results")), SEED_ORBITS);
-    assert_eq!(run.one::<String>("ready_after_get"), "true,true,true");
-    assert_eq!(list::<bool>(&run.one::<String>("successful")), [true; 15]);
+    assert_eq!(list::<u32>(&run.word::<String>("results")), SEED_ORBITS);
+    assert_eq!(run.word::<String>("ready_after_get"), "true,true,true");
+    assert_eq!(list::<bool>(&run.word::<String>("successful")), [true; 15]);
+}
+
+#[test]
+fn ready_is_false_before_the_go_event_and_true_after() {
+    for _ in 0..3 {
+        let run = example!("pool_apply_async").args(["--workers", "2"]).run();
+        run.expect_success();
+        assert_eq!(run.word::<String>("ready_before"), "false,false,false");
+        let after = run.words("ready_after");
+        assert_eq!(after.last().map(String::as_str), Some("true,true,true"));
+    }
 }
 
 #[test]
@@ -51,9 +65,9 @@ fn a_timed_out_get_leaves_the_task_running_and_a_later_get_returns_its_result() 
         ])
         .run();
     run.expect_success();
-    assert_eq!(run.one::<String>("slow_get_timeout"), "timed out");
-    assert!(!run.one::<bool>("slow_ready_after_timeout"));
-    assert_eq!(run.one::<u32>("slow_result"), SEED_ORBITS[0]);
+    assert_eq!(run.word::<String>("slow_get_timeout"), "timed_out");
+    assert!(!run.word::<bool>("slow_ready_after_timeout"));
+    assert_eq!(run.word::<u32>("slow_result"), SEED_ORBITS[0]);
 }
 
 #[test]
