@@ -1,10 +1,13 @@
 //! B. Communication: pipe_greeting, queue_squares, queue_sentinel, mandelbrot_pipeline and
 //! multi_work_queues.
 
+mod words;
+
 use harness::example;
 use predicates::prelude::*;
 use std::collections::HashSet;
 use std::path::Path;
+use words::Words;
 
 #[test]
 fn the_greeting_arrives_intact_as_object_and_as_bytes() {
@@ -207,16 +210,16 @@ fn work_queues(seed: &str, sleep_ms: &str) -> harness::Run {
 #[test]
 fn every_item_put_is_processed_exactly_once() {
     let run = work_queues("11", "0");
-    let put: usize = run.one("items_put");
+    let put: usize = run.word("items_put");
     assert!(put >= 4, "every maker puts at least once");
-    assert_eq!(run.one::<usize>("items_processed"), put);
+    assert_eq!(run.word::<usize>("items_processed"), put);
     for key in ["duplicates", "missing", "unknown", "wrong_digest"] {
-        assert_eq!(run.one::<usize>(key), 0, "{key}");
+        assert_eq!(run.word::<usize>(key), 0, "{key}");
     }
-    assert_eq!(run.one::<usize>("work_queue_left"), 0);
-    assert_eq!(run.one::<i32>("makers_left"), 0);
+    assert_eq!(run.word::<usize>("work_queue_left"), 0);
+    assert_eq!(run.word::<i32>("makers_left"), 0);
     let per_maker: usize = (0..4)
-        .map(|k| run.one::<usize>(&format!("maker_{k}_items")))
+        .map(|k| run.word::<usize>(&format!("maker_{k}_items")))
         .sum();
     assert_eq!(per_maker, put);
 }
@@ -228,17 +231,22 @@ fn a_seeded_run_makes_the_same_items_every_time() {
     let b = work_queues("5", "2");
     let c = work_queues("6", "0");
     let made = |r: &harness::Run| -> (String, Vec<usize>) {
-        let counts = (0..4).map(|k| r.one(&format!("maker_{k}_items"))).collect();
-        (r.one("made_digest"), counts)
+        let counts = (0..4)
+            .map(|k| r.word(&format!("maker_{k}_items")))
+            .collect();
+        (r.word("made_digest"), counts)
     };
     assert_eq!(made(&a), made(&b), "same seed, same items");
     assert_ne!(made(&a).0, made(&c).0, "another seed, other items");
     for r in [&a, &b, &c] {
         assert_eq!(
-            r.one::<usize>("items_processed"),
-            r.one::<usize>("items_put")
+            r.word::<usize>("items_processed"),
+            r.word::<usize>("items_put")
         );
-        assert_eq!(r.one::<usize>("duplicates") + r.one::<usize>("missing"), 0);
+        assert_eq!(
+            r.word::<usize>("duplicates") + r.word::<usize>("missing"),
+            0
+        );
     }
 }
 

@@ -2,11 +2,14 @@
 //! threads_vs_processes, threads_share_globals, amdahl and cpu_count. Timing examples are
 //! checked for what they compute, never for how fast.
 
+mod words;
+
 use harness::example;
 use kit::log_line::LogLine;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use words::Words;
 
 /// A small tree: nested directories, an empty file, a file larger than one read buffer,
 /// names whose sorted order differs from their creation order, and a symbolic link (not
@@ -298,21 +301,21 @@ fn every_process_count_computes_the_same_result_and_the_bounds_follow_the_law() 
     // f(n) is 333,283,335,000 for every n; 300 calls of it.
     for p in 1..=3 {
         assert_eq!(
-            run.one::<u64>(&format!("result_p{p}")),
+            run.word::<u64>(&format!("result_p{p}")),
             300 * 333_283_335_000
         );
     }
-    let f: f64 = run.one("serial_fraction");
+    let f: f64 = run.word("serial_fraction");
     assert!((0.0..=1.0).contains(&f), "serial fraction {f}");
     for p in 1..=3u32 {
-        let bound: f64 = run.one(&format!("bound_p{p}"));
+        let bound: f64 = run.word(&format!("bound_p{p}"));
         let expected = 1.0 / (f + (1.0 - f) / f64::from(p));
         assert!((bound - expected).abs() < 1e-3, "bound with {p}: {bound}");
-        let here: f64 = run.one(&format!("bound_here_p{p}"));
+        let here: f64 = run.word(&format!("bound_here_p{p}"));
         assert!(here <= bound + 1e-9, "fewer CPUs never raise the bound");
     }
-    assert_eq!(run.one::<f64>("bound_p1"), 1.0);
-    assert!(run.values("seconds_p4").is_empty(), "stops at --processes");
+    assert_eq!(run.word::<f64>("bound_p1"), 1.0);
+    assert!(run.words("seconds_p4").is_empty(), "stops at --processes");
 }
 
 #[test]
