@@ -13,20 +13,19 @@ use words::Words;
 fn the_greeting_arrives_intact_as_object_and_as_bytes() {
     let run = example!("pipe_greeting").run();
     run.expect_success();
-    assert_eq!(run.one::<String>("received"), "Hello from process_one");
-    assert_eq!(
-        run.one::<String>("received_bytes"),
-        "Hello from process_one"
-    );
-    assert_eq!(run.values("exitcode"), ["0"; 4]);
+    let greeting = r#""Hello from process_one""#;
+    assert_eq!(run.word::<String>("received"), greeting);
+    assert_eq!(run.word::<String>("received_bytes"), greeting);
+    assert_eq!(run.words("exitcode"), ["0"; 4]);
+    assert_eq!(run.words("after_sender_exit"), ["closed"; 2]);
 }
 
 #[test]
 fn sender_and_receiver_are_different_processes() {
     let run = example!("pipe_greeting").args(["--mode", "object"]).run();
     run.expect_success();
-    let sender: u32 = run.one("sender_pid");
-    let receiver: u32 = run.one("receiver_pid");
+    let sender: u32 = run.word("sender_pid");
+    let receiver: u32 = run.word("receiver_pid");
     assert_ne!(sender, receiver);
     assert_ne!(sender, std::process::id());
 }
@@ -37,20 +36,33 @@ fn recv_after_the_sender_exits_reports_closed() {
         .args(["--mode", "bytes", "--message", "ünïcødé | bytes"])
         .run();
     run.expect_success();
-    assert_eq!(run.one::<String>("received_bytes"), "ünïcødé | bytes");
-    assert_eq!(run.values("after_sender_exit"), ["closed"]);
+    assert_eq!(run.word::<String>("received_bytes"), r#""ünïcødé | bytes""#);
+    assert_eq!(run.words("after_sender_exit"), ["closed"]);
+}
+
+/// The `idx:n_sq` records queue_squares drained from `queue`, in order.
+fn records(run: &harness::Run, queue: &str) -> Vec<String> {
+    let prefix = format!("Within main: {queue} ");
+    (run.stdout().lines())
+        .filter(|l| l.starts_with(&prefix))
+        .map(|l| {
+            let w: std::collections::HashMap<_, _> = words::line_words(l).into_iter().collect();
+            format!("{}:{}", w["idx"], w["n_sq"])
+        })
+        .collect()
 }
 
 #[test]
 fn records_come_out_in_order_and_both_queues_end_empty() {
     let run = example!("queue_squares").run();
-    run.assert().success().stdout(predicate::str::contains(
-        "Within main: {'idx': 0, 'n_sq': '4'}",
-    ));
-    assert_eq!(run.values("q1_record"), ["0:4", "1:9", "2:25"]);
-    assert_eq!(run.values("q2_record"), ["0:25", "1:36", "2:49"]);
-    assert_eq!(run.one::<String>("q1_empty"), "true");
-    assert_eq!(run.one::<String>("q2_empty"), "true");
+    run.assert()
+        .success()
+        .stdout(predicate::str::contains("Within main: q1 idx=0 n_sq=4\n"));
+    assert_eq!(records(&run, "q1"), ["0:4", "1:9", "2:25"]);
+    assert_eq!(records(&run, "q2"), ["0:25", "1:36", "2:49"]);
+    assert_eq!(run.word::<String>("q1_empty"), "true");
+    assert_eq!(run.word::<String>("q2_empty"), "true");
+    assert_eq!(run.words("exitcode"), ["0"; 2]);
 }
 
 #[test]
@@ -59,34 +71,34 @@ fn joining_before_draining_does_not_deadlock_with_lots_of_data() {
     // would deadlock here.
     let run = example!("queue_squares").args(["--repeat", "20000"]).run();
     run.expect_success();
-    let q1 = run.values("q1_record");
+    let q1 = records(&run, "q1");
     assert_eq!(q1.len(), 60_000);
     let squares = ["4", "9", "25"];
     for (i, r) in q1.iter().enumerate() {
         assert_eq!(*r, format!("{i}:{}", squares[i % 3]));
     }
-    assert_eq!(run.values("q2_record").len(), 60_000);
-    assert_eq!(run.one::<String>("q1_empty"), "true");
+    assert_eq!(records(&run, "q2").len(), 60_000);
+    assert_eq!(run.word::<String>("q1_empty"), "true");
 }
 
 #[test]
 fn every_item_is_received_once_in_order_then_both_exit_cleanly() {
     let run = example!("queue_sentinel").args(["--n", "500"]).run();
     run.expect_success();
-    let got: Vec<u64> = run.parsed("got");
+    let got: Vec<u64> = run.words_parsed("got");
     assert_eq!(got, (0..500).collect::<Vec<_>>());
-    assert_eq!(run.one::<u64>("received"), 500);
-    assert_eq!(run.one::<i32>("maker_exitcode"), 0);
-    assert_eq!(run.one::<i32>("worker_exitcode"), 0);
-    assert_eq!(run.one::<usize>("left_in_queue"), 0);
+    assert_eq!(run.word::<u64>("received"), 500);
+    assert_eq!(run.word::<i32>("maker_exitcode"), 0);
+    assert_eq!(run.word::<i32>("worker_exitcode"), 0);
+    assert_eq!(run.word::<usize>("left_in_queue"), 0);
 }
 
 #[test]
 fn zero_items_still_ends_on_the_sentinel() {
     let run = example!("queue_sentinel").args(["--n", "0"]).run();
     run.expect_success();
-    assert!(run.values("got").is_empty());
-    assert_eq!(run.one::<u64>("received"), 0);
+    assert!(run.words("got").is_empty());
+    assert_eq!(run.word::<u64>("received"), 0);
 }
 
 /// Decode a PNG: (width, height, colour type, bit depth, pixels).
@@ -273,8 +285,8 @@ fn a_list_with_negative_numbers_does_not_swallow_the_next_flag() {
         .args(["--numbers1", "1,-2", "--repeat", "2", "--numbers2", "-3"])
         .run();
     run.expect_success();
-    assert_eq!(run.values("q1_record"), ["0:1", "1:4", "2:1", "3:4"]);
-    assert_eq!(run.values("q2_record"), ["0:9", "1:9"]);
+    assert_eq!(records(&run, "q1"), ["0:1", "1:4", "2:1", "3:4"]);
+    assert_eq!(records(&run, "q2"), ["0:9", "1:9"]);
 }
 
 #[test]
@@ -289,7 +301,7 @@ fn queue_sentinel_runs_in_a_4_gib_address_space() {
         .args(["--n", "500"])
         .run();
     run.expect_success();
-    let got: Vec<u64> = run.parsed("got");
+    let got: Vec<u64> = run.words_parsed("got");
     assert_eq!(got, (0..500).collect::<Vec<_>>());
-    assert_eq!(run.one::<usize>("left_in_queue"), 0);
+    assert_eq!(run.word::<usize>("left_in_queue"), 0);
 }
