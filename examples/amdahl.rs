@@ -31,7 +31,7 @@ struct Args {
     /// 1 to 10,000,000,000 (split over up to 256 processes without overflow). The default
     /// takes about 3 s in a release build on 2 cores; `--n 200000` is the earlier default,
     /// steadier figures in about 10 s.
-    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000_000))]
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000_000))]
     n: u64,
     /// Share of the units done by the main process alone, before the parallel part.
     #[arg(long, default_value_t = 0.1, value_parser = kit::cli::fraction)]

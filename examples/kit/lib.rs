@@ -5,6 +5,7 @@
 //! parallelise ([`workloads`]), and a reader for the lines `multiproc::logging` writes
 //! ([`log_line`]).
 
+pub mod canvas;
 pub mod cli;
 pub mod log_line;
 pub mod progress;

@@ -74,3 +74,11 @@ impl Drop for Progress {
         self.0.finish_and_clear();
     }
 }
+
+/// What starts a line that a child process prints while this program's bar may be on the
+/// screen: back to the start of the line and clear it, so the line replaces the bar instead
+/// of being glued to it (the bar is drawn again below it at its next update). Empty when
+/// not on a terminal.
+pub fn clear_line() -> &'static str {
+    if on_terminal() { "\r\x1b[K" } else { "" }
+}

@@ -1,0 +1,150 @@
+//! The Mandelbrot examples' canvas and its picture: a grid of escape orbits, its SHA-256
+//! (to compare canvases made different ways), and the PNG that matplotlib's `imshow` would
+//! draw of it (the viridis colour map, from the `colorous` crate, spread over the canvas's
+//! smallest to largest orbit). Also the PNG's file, opened before any work so that a bad
+//! path fails at once, and `{:,}`-style numbers.
+
+use multiproc::Error;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// A `pixdim` × `pixdim` grid of orbits, row-major (the seed's `canvas` array).
+pub struct Canvas {
+    pub pixdim: usize,
+    pub orbits: Vec<u32>,
+}
+
+impl Canvas {
+    /// All zeros, as the seed's `np.zeros((pixdim, pixdim))`.
+    pub fn blank(pixdim: usize) -> Canvas {
+        Canvas {
+            pixdim,
+            orbits: vec![0; pixdim * pixdim],
+        }
+    }
+
+    /// `canvas[row, col] = orbit`.
+    pub fn set(&mut self, (row, col): (u32, u32), orbit: u32) {
+        self.orbits[row as usize * self.pixdim + col as usize] = orbit;
+    }
+
+    /// SHA-256 of the orbits (little-endian u32s, row-major), in hex.
+    pub fn sha256(&self) -> String {
+        let mut h = Sha256::new();
+        for o in &self.orbits {
+            h.update(o.to_le_bytes());
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// RGB pixels as `imshow` draws the array: values scaled from the canvas's minimum to
+    /// its maximum onto viridis.
+    pub fn rgb(&self) -> Vec<u8> {
+        let lo = self.orbits.iter().copied().min().unwrap_or(0);
+        let hi = self.orbits.iter().copied().max().unwrap_or(0);
+        let span = f64::from(hi.saturating_sub(lo)).max(1.0);
+        (self.orbits.iter())
+            .flat_map(|&o| {
+                let c = colorous::VIRIDIS.eval_continuous(f64::from(o - lo) / span);
+                [c.r, c.g, c.b]
+            })
+            .collect()
+    }
+
+    /// Write the canvas as an 8-bit RGB PNG into `png` and keep the file; its path.
+    pub fn save_png(&self, png: PngFile) -> multiproc::Result<PathBuf> {
+        let (file, path) = png.keep()?;
+        let side = self.pixdim as u32;
+        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), side, side);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let png_error = |e: png::EncodingError| {
+            Error::Invalid(format!("writing the PNG {}: {e}", path.display()))
+        };
+        let mut writer = encoder.write_header().map_err(png_error)?;
+        writer.write_image_data(&self.rgb()).map_err(png_error)?;
+        writer.finish().map_err(png_error)?;
+        Ok(path)
+    }
+}
+
+/// The PNG's file, opened before any work so that a bad `--output` fails at once.
+pub enum PngFile {
+    /// A path the user gave: created, or emptied, as asked.
+    Given(std::fs::File, PathBuf),
+    /// The default: a new file `<prefix>XXXXXX.png` in the temp directory (created
+    /// exclusively, so never through a symlink or over someone else's file), removed if the
+    /// program fails before [`Canvas::save_png`].
+    Temp(tempfile::NamedTempFile),
+}
+
+impl PngFile {
+    /// Create `given`, or a new temp file named after `prefix`.
+    pub fn open(given: Option<&Path>, prefix: &str) -> multiproc::Result<PngFile> {
+        let named = |path: &Path, e: std::io::Error| {
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("cannot create {}: {e}", path.display()),
+            ))
+        };
+        match given {
+            Some(path) => std::fs::File::create(path)
+                .map(|file| PngFile::Given(file, path.to_path_buf()))
+                .map_err(|e| named(path, e)),
+            None => {
+                let dir = std::env::temp_dir();
+                tempfile::Builder::new()
+                    .prefix(prefix)
+                    .suffix(".png")
+                    .tempfile_in(&dir)
+                    .map(PngFile::Temp)
+                    .map_err(|e| named(&dir, e))
+            }
+        }
+    }
+
+    /// The file to write and its path; a temp file is kept from now on.
+    fn keep(self) -> multiproc::Result<(std::fs::File, PathBuf)> {
+        match self {
+            PngFile::Given(file, path) => Ok((file, path)),
+            PngFile::Temp(temp) => temp.keep().map_err(|e| Error::Io(e.error)),
+        }
+    }
+}
+
+/// `2560000` as `2,560,000`, as Python's `{:,}`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_by_three() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(2_560_000), "2,560,000");
+    }
+
+    #[test]
+    fn the_colours_run_from_viridis_purple_to_yellow() {
+        let canvas = Canvas {
+            pixdim: 2,
+            orbits: vec![0, 85, 170, 255],
+        };
+        let rgb = canvas.rgb();
+        assert_eq!(&rgb[..3], [68, 1, 84], "viridis(0)");
+        assert_eq!(&rgb[9..], [253, 231, 37], "viridis(1)");
+        assert_eq!(canvas.sha256().len(), 64);
+    }
+}
