@@ -78,20 +78,20 @@ fn the_walks_count_and_size_equal_an_independent_walk_and_the_hash_is_stable() {
             .args(["--interval", "0.05", "--variant", variant])
             .run();
         run.expect_success();
-        assert_eq!(run.one::<String>("variant"), variant);
+        assert_eq!(run.word::<String>("variant"), variant);
         run
     };
     let runs = [run("process"), run("process"), run("pool"), run("pool")];
     for r in &runs {
-        assert_eq!(r.one::<usize>("files"), files.len());
-        assert_eq!(r.one::<u64>("bytes"), bytes);
-        assert_eq!(r.one::<u64>("unreadable"), 0);
+        assert_eq!(r.word::<usize>("files"), files.len());
+        assert_eq!(r.word::<u64>("bytes"), bytes);
+        assert_eq!(r.word::<u64>("unreadable"), 0);
         assert_eq!(
-            r.one::<String>("sha256"),
+            r.word::<String>("sha256"),
             sha,
             "contents hashed in sorted path order"
         );
-        let e: f64 = r.one("e");
+        let e: f64 = r.word("e");
         // The walk may end before the e process begins (the seed's calculate_e then
         // returns 0); once it has begun, it has e.
         assert!(
