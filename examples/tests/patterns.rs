@@ -142,11 +142,11 @@ fn the_shared_log_has_every_childs_lines_and_no_torn_line() {
         .arg(&path)
         .run();
     run.expect_success();
-    assert_eq!(run.one::<usize>("torn_lines"), 0);
-    assert_eq!(run.one::<usize>("missing"), 0);
-    assert_eq!(run.one::<usize>("wrong_pid"), 0);
+    assert_eq!(run.word::<usize>("torn_lines"), 0);
+    assert_eq!(run.word::<usize>("missing"), 0);
+    assert_eq!(run.word::<usize>("wrong_pid"), 0);
     for k in 1..=4 {
-        assert_eq!(run.one::<usize>(&format!("records_from_worker_{k}")), 400);
+        assert_eq!(run.word::<usize>(&format!("records_from_worker_{k}")), 400);
     }
     assert!(run.stderr().is_empty(), "no console copy with --no-console");
 
@@ -227,11 +227,11 @@ fn every_mode_computes_the_same_squares_and_cubes() {
     for load in ["sleep", "cpu"] {
         for mode in ["sequential", "processes", "threads"] {
             assert_eq!(
-                run.one::<String>(&format!("squares_{load}_{mode}")),
+                run.word::<String>(&format!("squares_{load}_{mode}")),
                 "4,9,64,81"
             );
             assert_eq!(
-                run.one::<String>(&format!("cubes_{load}_{mode}")),
+                run.word::<String>(&format!("cubes_{load}_{mode}")),
                 "8,27,512,729"
             );
         }
@@ -244,9 +244,9 @@ fn threads_share_the_programs_pid_and_processes_do_not() {
         .args(["--numbers", "5,-2", "--sleep-ms", "0", "--cpu-rounds", "1"])
         .run();
     run.expect_success();
-    let main: u32 = run.one("main_pid");
+    let main: u32 = run.word("main_pid");
     for load in ["sleep", "cpu"] {
-        let pid = |task: &str, mode: &str| run.one::<u32>(&format!("pid_{task}_{load}_{mode}"));
+        let pid = |task: &str, mode: &str| run.word::<u32>(&format!("pid_{task}_{load}_{mode}"));
         for task in ["squares", "cubes"] {
             assert_eq!(pid(task, "sequential"), main);
             assert_eq!(pid(task, "threads"), main);
@@ -254,7 +254,7 @@ fn threads_share_the_programs_pid_and_processes_do_not() {
         }
         assert_ne!(pid("squares", "processes"), pid("cubes", "processes"));
         assert_eq!(
-            run.one::<String>(&format!("cubes_{load}_threads")),
+            run.word::<String>(&format!("cubes_{load}_threads")),
             "125,-8"
         );
     }
@@ -277,10 +277,10 @@ fn threads_vs_processes_rejects_nonsense() {
 fn a_threads_change_to_a_global_is_seen_and_a_processs_is_not() {
     let run = example!("threads_share_globals").run();
     run.expect_success();
-    assert_eq!(run.one::<String>("child_saw"), "[4, 9, 64, 81]");
-    assert_eq!(run.one::<String>("after_process"), "[]");
-    assert_eq!(run.one::<String>("thread_saw"), "[4, 9, 64, 81]");
-    assert_eq!(run.one::<String>("after_thread"), "[4, 9, 64, 81]");
+    assert_eq!(run.word::<String>("child_saw"), "[4,9,64,81]");
+    assert_eq!(run.word::<String>("after_process"), "[]");
+    assert_eq!(run.word::<String>("thread_saw"), "[4,9,64,81]");
+    assert_eq!(run.word::<String>("after_thread"), "[4,9,64,81]");
 }
 
 #[test]
@@ -337,12 +337,12 @@ fn amdahl_rejects_nonsense() {
 fn physical_cores_never_exceed_logical_cpus() {
     let run = example!("cpu_count").run();
     run.expect_success();
-    let logical: usize = run.one("logical");
-    let physical: usize = run.one("physical");
-    let available: usize = run.one("available");
+    let logical: usize = run.word("logical");
+    let physical: usize = run.word("physical");
+    let available: usize = run.word("available");
     assert!(physical >= 1 && physical <= logical);
     assert!(available >= 1 && available <= logical);
-    assert_eq!(run.one::<usize>("pool_default"), available);
+    assert_eq!(run.word::<usize>("pool_default"), available);
     // Independently: the kernel lists one "processor" entry per online logical CPU.
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
     let listed = cpuinfo
