@@ -35,9 +35,10 @@ struct Args {
     #[arg(long, default_value = "200", value_parser = kit::cli::millis)]
     sleep_ms: Duration,
     /// CPU work per item in the CPU-bound run: calls of seed 004's `f(n)`, the sum of x²
-    /// for x below 10,000 (the default takes about as long as the seed's sleep, optimised).
-    /// 1 to 100,000,000.
-    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    /// for x below 10,000 (the default takes a tenth to a fifth of a second per item in a
+    /// release build, so the whole run takes a few seconds; the earlier default, 50,000,
+    /// about a second per item on a loaded 2-core machine). 1 to 100,000,000.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     cpu_rounds: u64,
 }
 

@@ -129,6 +129,7 @@ fn the_parallel_canvas_equals_the_sequential_one_and_the_png_decodes() {
         .arg(&png_path)
         .run();
     run.expect_success();
+    assert!(run.stderr().is_empty(), "no progress bar off a terminal");
     assert_eq!(
         run.word::<u32>("sample_orbit"),
         17,

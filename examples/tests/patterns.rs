@@ -298,6 +298,7 @@ fn every_process_count_computes_the_same_result_and_the_bounds_follow_the_law() 
         .args(["--n", "300", "--processes", "3", "--trials", "1"])
         .run();
     run.expect_success();
+    assert!(run.stderr().is_empty(), "no progress bar off a terminal");
     // f(n) is 333,283,335,000 for every n; 300 calls of it.
     for p in 1..=3 {
         assert_eq!(
