@@ -160,15 +160,17 @@ fn the_parallel_canvas_equals_the_sequential_one_and_the_png_decodes() {
 #[test]
 fn the_canvas_does_not_depend_on_worker_count_or_batch_size() {
     let dir = tempfile::tempdir().unwrap();
-    let canvas = |workers: &str, batch: &str| -> String {
+    // The canvas's hash and the PNG's pixels.
+    let canvas = |workers: &str, batch: &str| -> (String, Vec<u8>) {
+        let png = dir.path().join(format!("w{workers}b{batch}.png"));
         let run = example!("mandelbrot_pipeline")
             .args(["--pixdim", "64", "--orbits", "100", "--workers", workers])
             .args(["--batch", batch, "--output"])
-            .arg(dir.path().join(format!("w{workers}b{batch}.png")))
+            .arg(&png)
             .run();
         run.expect_success();
         assert_eq!(run.word::<String>("canvases_equal"), "true");
-        run.word("canvas_sha256")
+        (run.word("canvas_sha256"), decode_png(&png).4)
     };
     let reference = canvas("1", "1000");
     assert_eq!(canvas("4", "7"), reference);
