@@ -31,7 +31,6 @@ fn run(args: Args) -> multiproc::Result<()> {
     println!("{}", aligned_row(" ", &a));
     println!("{}", aligned_row("+", &b));
     println!("{}", aligned_row("=", &added_ab));
-    println!("added_ab={}", kit::cli::comma_list(&added_ab));
     Ok(())
 }
 

@@ -25,10 +25,10 @@ fn run(_args: Args) -> multiproc::Result<()> {
     let available = cpu::available_cpu_count();
     let physical = cpu::physical_cpu_count();
     let pool = cpu::default_pool_size();
-    println!("logical CPUs (Python's cpu_count()):            {logical}");
-    println!("available to this process (affinity, quota):   {available}");
-    println!("physical cores:                                 {physical}");
-    println!("default number of worker processes:             {pool}");
+    println!("logical CPUs (Python's cpu_count()):            logical={logical}");
+    println!("available to this process (affinity, quota):   available={available}");
+    println!("physical cores:                                 physical={physical}");
+    println!("default number of worker processes:             pool_default={pool}");
     if physical < logical {
         println!(
             "Each core runs {:.0} hardware threads: for CPU-bound work, {physical} processes may \
@@ -38,10 +38,6 @@ fn run(_args: Args) -> multiproc::Result<()> {
     } else {
         println!("No SMT here: every logical CPU is a core of its own.");
     }
-    println!("logical={logical}");
-    println!("available={available}");
-    println!("physical={physical}");
-    println!("pool_default={pool}");
     Ok(())
 }
 

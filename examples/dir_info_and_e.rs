@@ -13,19 +13,17 @@
 //! then the totals, the hash, and e. The totals equal any other walk of the same tree, and
 //! the hash is the same every run: files are hashed in sorted path order, the contents of
 //! regular files only (symbolic links are not followed). The default directory is this
-//! Rust toolchain's (`rustc --print sysroot`), as the talk used Python's own. A directory
+//! Rust toolchain's libraries (`$(rustc --print sysroot)/lib`, half a gigabyte in a few
+//! seconds); the talk walked all of Python's installation, as
+//! `dir_info_and_e $(rustc --print sysroot)` walks all of Rust's (about half a minute). A directory
 //! walked faster than the e process starts gives e = 0: the seed's `calculate_e` looks at
 //! the exit event before its first term.
 //!
 //! Run: `just run dir_info_and_e` (or `cargo run --release --bin dir_info_and_e`)
 
-use clap::Parser;
-use clap::ValueEnum;
-use kit::workloads::calculate_e;
-use multiproc::{Error, Event, Pool, Process, Queue, Value};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use std::io::Read;
+use clap::{Parser, ValueEnum};
+use kit::workloads::{DirInfo, WalkProgress, calculate_e, dir_info, toolchain_dir};
+use multiproc::{Error, Event, Pool, Process, Queue};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -33,7 +31,9 @@ use std::time::{Duration, Instant};
 /// Walk and hash a directory in one process while another computes e; print status lines.
 #[derive(Parser)]
 struct Args {
-    /// Directory to walk (default: this Rust toolchain's sysroot, `rustc --print sysroot`).
+    /// Directory to walk (default: this Rust toolchain's libraries,
+    /// `$(rustc --print sysroot)/lib`; the talk walked the whole installation, as
+    /// `$(rustc --print sysroot)` does here).
     #[arg(value_parser = directory)]
     dir: Option<PathBuf>,
     /// Seconds between status lines; 0.01 to 86400 (a day).
@@ -67,151 +67,41 @@ fn interval(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// A directory that exists wherever Rust is installed: the toolchain's sysroot, or else
-/// the directory holding the running program.
-fn default_dir() -> PathBuf {
-    let sysroot = std::process::Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        .filter(|p| p.is_dir());
-    sysroot.unwrap_or_else(|| {
-        std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .unwrap_or_else(|| PathBuf::from("."))
-    })
-}
-
-/// What the walk found.
-#[derive(Serialize, Deserialize, Debug)]
-struct DirInfo {
-    files: u64,
-    bytes: u64,
-    sha256: String,
-    /// Entries that could not be read (permissions, vanished while walking).
-    unreadable: u64,
-}
-
-/// Counters the walker updates as it goes, for the status line. Shared memory, so they can
-/// also travel to a pool worker as a task argument.
-#[derive(Clone, Serialize, Deserialize)]
-struct Progress {
-    files: Value<u64>,
-    bytes: Value<u64>,
-}
-
-/// Count, size and hash every regular file under `dir`, in sorted path order.
-fn dir_info(dir: &Path, progress: &Progress) -> DirInfo {
-    let mut hasher = Sha256::new();
-    let (mut files, mut bytes, mut unreadable) = (0u64, 0u64, 0u64);
-    let mut buf = vec![0u8; 1 << 16];
-    let walk = walkdir::WalkDir::new(dir)
-        .follow_links(false)
-        .sort_by_file_name();
-    for entry in walk {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(_) => {
-                unreadable += 1;
-                continue;
-            }
-        };
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let Ok(mut file) = std::fs::File::open(entry.path()) else {
-            unreadable += 1;
-            continue;
-        };
-        let mut size = 0u64;
-        loop {
-            match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    hasher.update(&buf[..n]);
-                    size += n as u64;
-                    progress.bytes.store(bytes + size);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    unreadable += 1;
-                    break;
-                }
-            }
-        }
-        files += 1;
-        bytes += size;
-        progress.files.store(files);
-        progress.bytes.store(bytes);
-    }
-    DirInfo {
-        files,
-        bytes,
-        sha256: hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-        unreadable,
-    }
-}
-
-/// What a variant hands back to `run`.
-struct Outcome {
-    info: DirInfo,
-    e: f64,
-}
-
-impl Progress {
-    fn new() -> Progress {
-        Progress {
-            files: Value::new(0),
-            bytes: Value::new(0),
-        }
-    }
-
-    /// The status line main prints every interval.
-    fn status(&self, started: Instant, e_running: bool) {
-        println!(
-            "status: {:5.1} s  {} files, {:.1} MB hashed so far; e still running: {}",
-            started.elapsed().as_secs_f64(),
-            self.files.load(),
-            self.bytes.load() as f64 / 1e6,
-            e_running
-        );
-    }
+/// The status line main prints every interval while both work.
+fn status(progress: &WalkProgress, started: Instant, e_running: bool) {
+    println!(
+        "status: {:5.1} s  {} files, {:.1} MB hashed so far; e still running: {e_running}",
+        started.elapsed().as_secs_f64(),
+        progress.files.load(),
+        progress.bytes.load() as f64 / 1e6,
+    );
 }
 
 /// The talk's Process variant: a `DirInfo` process and a `CalculateE` process; this process
 /// prints a status line every interval until the walk's result arrives.
-fn with_processes(dir: &Path, interval: Duration) -> multiproc::Result<Outcome> {
-    let progress = Progress::new();
+fn with_processes(dir: &Path, interval: Duration) -> multiproc::Result<(DirInfo, f64)> {
+    let progress = WalkProgress::new();
     let dir_result: Queue<DirInfo> = Queue::new()?;
     let e_result: Queue<f64> = Queue::new()?;
     let exit_event = Event::new();
 
     let (d, q, p) = (dir.to_path_buf(), dir_result.clone(), progress.clone());
-    let mut walker = Process::new(move || q.put(dir_info(&d, &p))).name("dir_info");
+    let walker = Process::new(move || q.put(dir_info(&d, &p))).name("dir_info");
     let (ev, q) = (exit_event.clone(), e_result.clone());
-    let mut e_process = Process::new(move || q.put(calculate_e(&ev))).name("calculate_e");
-    walker.start()?;
-    e_process.start()?;
+    let e_process = Process::new(move || q.put(calculate_e(&ev))).name("calculate_e");
+    let mut processes = [walker, e_process];
+    multiproc::start_all(&mut processes)?;
 
     let started = Instant::now();
     let info = loop {
         match dir_result.get_timeout(interval) {
             Ok(info) => break info,
             Err(Error::Empty) => {
-                progress.status(started, e_process.is_alive());
-                if !walker.is_alive() && dir_result.empty() {
+                status(&progress, started, processes[1].is_alive());
+                if !processes[0].is_alive() && dir_result.empty() {
                     exit_event.set();
-                    return Err(Error::Invalid(format!(
-                        "the dir_info process ended without a result (exit code {:?})",
-                        walker.exitcode()
-                    )));
+                    multiproc::join_all(&mut processes)?; // names the failed process
+                    return Err(Error::Invalid("dir_info ended without a result".into()));
                 }
             }
             Err(e) => return Err(e),
@@ -219,12 +109,12 @@ fn with_processes(dir: &Path, interval: Duration) -> multiproc::Result<Outcome> 
     };
     exit_event.set(); // the walk is done: tell calculate_e to stop
     let e = e_result.get()?;
-    multiproc::join_all(&mut [walker, e_process])?;
-    Ok(Outcome { info, e })
+    multiproc::join_all(&mut processes)?;
+    Ok((info, e))
 }
 
 /// Pool task: the walk.
-fn dir_info_task((dir, progress): (PathBuf, Progress)) -> DirInfo {
+fn dir_info_task((dir, progress): (PathBuf, WalkProgress)) -> DirInfo {
     dir_info(&dir, &progress)
 }
 
@@ -235,8 +125,8 @@ fn e_task(exit_event: Event) -> f64 {
 
 /// The talk's Pool variant: both jobs as `apply_async` tasks on a pool of two; the Event and
 /// the progress counters are made before the pool, so they can be task arguments.
-fn with_pool(dir: &Path, interval: Duration) -> multiproc::Result<Outcome> {
-    let progress = Progress::new();
+fn with_pool(dir: &Path, interval: Duration) -> multiproc::Result<(DirInfo, f64)> {
+    let progress = WalkProgress::new();
     let exit_event = Event::new();
     let pool = Pool::new(2)?;
     let e_result = pool.apply_async(e_task, exit_event.clone())?;
@@ -245,7 +135,7 @@ fn with_pool(dir: &Path, interval: Duration) -> multiproc::Result<Outcome> {
     let info = loop {
         match dir_result.get_timeout(interval) {
             Ok(info) => break info,
-            Err(Error::Timeout) => progress.status(started, !e_result.ready()),
+            Err(Error::Timeout) => status(&progress, started, !e_result.ready()),
             Err(e) => {
                 exit_event.set();
                 return Err(e);
@@ -257,46 +147,40 @@ fn with_pool(dir: &Path, interval: Duration) -> multiproc::Result<Outcome> {
     drop((e_result, dir_result));
     pool.close()?;
     pool.join()?;
-    Ok(Outcome { info, e })
+    Ok((info, e))
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
-    let dir = args.dir.clone().unwrap_or_else(default_dir);
-    println!("Walking {} while computing e", dir.display());
+    let dir = (args.dir.clone()).unwrap_or_else(|| toolchain_dir().join("lib"));
+    let dir = if dir.is_dir() { dir } else { toolchain_dir() };
+    let variant = match args.variant {
+        Variant::Process => "process",
+        Variant::Pool => "pool",
+    };
+    println!(
+        "Walking dir={} while computing e with variant={variant}",
+        dir.display()
+    );
     let started = Instant::now();
-    let Outcome { info, e } = match args.variant {
+    let (info, e) = match args.variant {
         Variant::Process => with_processes(&dir, args.interval)?,
         Variant::Pool => with_pool(&dir, args.interval)?,
     };
     println!(
-        "{}: {} files, {} bytes, sha256 {} ({} unreadable) in {:.2} s",
-        dir.display(),
+        "Found files={} with bytes={} and sha256={} with unreadable={} entries in {:.2} s",
         info.files,
         info.bytes,
         info.sha256,
         info.unreadable,
         started.elapsed().as_secs_f64()
     );
-    println!("e = {e}");
+    println!("calculate_e gave e={e}");
     if e == 0.0 {
         println!(
             "(the walk ended before the e process began: calculate_e, as the seed's, looks at \
              the exit event before its first term)"
         );
     }
-    println!(
-        "variant={}",
-        match args.variant {
-            Variant::Process => "process",
-            Variant::Pool => "pool",
-        }
-    );
-    println!("dir={}", dir.display());
-    println!("files={}", info.files);
-    println!("bytes={}", info.bytes);
-    println!("sha256={}", info.sha256);
-    println!("unreadable={}", info.unreadable);
-    println!("e={e}");
     Ok(())
 }
 

@@ -17,11 +17,11 @@
 //! Run: `just run mandelbrot_pipeline` (or `cargo run --release --bin mandelbrot_pipeline`)
 
 use clap::Parser;
+use kit::canvas::{Canvas, PngFile, thousands};
+use kit::progress::{Progress, clear_line};
 use kit::workloads::{Complex, View, mandelbrot};
 use multiproc::{Error, Process, Queue};
-use sha2::{Digest, Sha256};
-use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -65,7 +65,6 @@ struct Args {
 /// close the queue, which tells the consumers that nothing more is coming.
 fn produce_points(todo: &Queue<Vec<Point>>, view: View, batch: usize) -> multiproc::Result<()> {
     let mut points = Vec::with_capacity(batch);
-    let npoints = view.pixdim * view.pixdim;
     for row in 0..view.pixdim {
         for col in 0..view.pixdim {
             points.push(((row as u32, col as u32), view.point(row, col)));
@@ -79,13 +78,11 @@ fn produce_points(todo: &Queue<Vec<Point>>, view: View, batch: usize) -> multipr
         todo.put(&points)?;
     }
     todo.close();
+    let (n, pid) = (view.pixdim * view.pixdim, std::process::id());
     println!(
-        "{}Queued {} points in process {}",
-        clear_line(),
-        thousands(npoints as u64),
-        std::process::id()
+        "{}Queued points_queued={n} points in process {pid}",
+        clear_line()
     );
-    println!("points_queued={npoints}");
     Ok(())
 }
 
@@ -104,28 +101,19 @@ fn process_points(
             Err(Error::Closed) => break,
             Err(e) => return Err(e),
         };
-        let done: Vec<Orbit> = batch
-            .iter()
+        let done: Vec<Orbit> = (batch.iter())
             .map(|&(pixel, z0)| (pixel, mandelbrot(z0, orbits)))
             .collect();
         result.put(done)?;
         i += batch.len() as u64;
     }
     println!(
-        "{}Processed {} points in process {} ({:.2} seconds)",
+        "{}Processed points_processed={i} points in process {} ({:.2} seconds)",
         clear_line(),
-        thousands(i),
         std::process::id(),
         start.elapsed().as_secs_f64()
     );
-    println!("points_processed={i}");
     Ok(())
-}
-
-/// A pixdim × pixdim grid of orbits, row-major.
-struct Canvas {
-    pixdim: usize,
-    orbits: Vec<u32>,
 }
 
 /// The seed's `fill_canvas`: take computed batches until every pixel is set. When no batch
@@ -137,26 +125,24 @@ fn fill_canvas(
     mut finished: impl FnMut() -> bool,
 ) -> multiproc::Result<()> {
     let total = (canvas.pixdim * canvas.pixdim) as u64;
-    let mut progress = Progress::new("filling canvas", total);
+    let progress = Progress::bar(total, "points");
     let mut i = 0u64;
     while i < total {
         match result.get_timeout(Duration::from_secs(1)) {
             Ok(batch) => {
-                for ((row, col), orbit) in &batch {
-                    canvas.orbits[*row as usize * canvas.pixdim + *col as usize] = *orbit;
+                for (pixel, orbit) in &batch {
+                    canvas.set(*pixel, *orbit);
                 }
                 i += batch.len() as u64;
-                progress.update(i);
+                progress.set(i);
             }
-            Err(Error::Empty) => {
-                if finished() && result.empty() {
-                    progress.finish();
-                    return Err(Error::Invalid(format!(
-                        "the consumers ended with {} of {total} points computed",
-                        thousands(i)
-                    )));
-                }
+            Err(Error::Empty) if finished() && result.empty() => {
+                return Err(Error::Invalid(format!(
+                    "the consumers ended with {} of {total} points computed",
+                    thousands(i)
+                )));
             }
+            Err(Error::Empty) => {}
             Err(e) => return Err(e),
         }
     }
@@ -186,182 +172,39 @@ fn sequential(args: &Args, view: View) -> multiproc::Result<Canvas> {
 fn parallel(args: &Args, view: View) -> multiproc::Result<Canvas> {
     let (todo, result) = (Queue::new()?, Queue::new()?);
     let mut canvas = Canvas::blank(view.pixdim);
-    let batch = args.batch as usize;
+    let (batch, orbits) = (args.batch as usize, args.orbits);
     let q = todo.clone();
-    let mut producer = Process::new(move || produce_points(&q, view, batch)).name("producer");
-    producer.start()?;
-    let mut consumers = Vec::new();
+    let mut processes =
+        vec![Process::new(move || produce_points(&q, view, batch)).name("producer")];
     for k in 1..=args.workers {
-        let (todo, result, orbits) = (todo.clone(), result.clone(), args.orbits);
-        let mut p = Process::new(move || process_points(&todo, &result, orbits))
-            .name(format!("consumer-{k}"));
-        p.start()?;
-        consumers.push(p);
+        let (todo, result) = (todo.clone(), result.clone());
+        processes.push(
+            Process::new(move || process_points(&todo, &result, orbits))
+                .name(format!("consumer-{k}")),
+        );
     }
+    multiproc::start_all(&mut processes)?;
     fill_canvas(&result, &mut canvas, || {
         // A producer that died before closing the todo queue leaves consumers waiting for
         // ever: close it for them (closing twice is harmless).
-        if !producer.is_alive() {
+        if !processes[0].is_alive() {
             todo.close();
         }
-        consumers.iter_mut().all(|p| !p.is_alive())
+        processes[1..].iter_mut().all(|p| !p.is_alive())
     })?;
-    let mut codes = vec![producer.join()?];
-    for p in &mut consumers {
-        codes.push(p.join()?);
-    }
-    if codes.iter().any(|&c| c != 0) {
-        return Err(Error::Invalid(format!(
-            "a process failed: exit codes {codes:?}"
-        )));
-    }
-    println!("Queue sizes: {}, {}", todo.qsize(), result.qsize());
-    println!("todo_left={}", todo.qsize());
-    println!("result_left={}", result.qsize());
+    multiproc::join_all(&mut processes)?; // a process that failed is an error: exit 1
+    println!(
+        "Queue sizes: todo_left={} result_left={}",
+        todo.qsize(),
+        result.qsize()
+    );
     Ok(canvas)
 }
 
-impl Canvas {
-    fn blank(pixdim: usize) -> Canvas {
-        Canvas {
-            pixdim,
-            orbits: vec![0; pixdim * pixdim],
-        }
-    }
-
-    fn sha256(&self) -> String {
-        let mut h = Sha256::new();
-        for o in &self.orbits {
-            h.update(o.to_le_bytes());
-        }
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    /// RGB pixels as matplotlib's `imshow` draws the array: values scaled from the
-    /// canvas's minimum to its maximum onto the viridis colour map.
-    fn rgb(&self) -> Vec<u8> {
-        let lo = self.orbits.iter().copied().min().unwrap_or(0);
-        let hi = self.orbits.iter().copied().max().unwrap_or(0);
-        let span = f64::from(hi.saturating_sub(lo)).max(1.0);
-        self.orbits
-            .iter()
-            .flat_map(|&o| viridis(f64::from(o - lo) / span))
-            .collect()
-    }
-
-    /// Write the canvas as a PNG to `file`, opened at `path` (named in every error).
-    fn save_png(&self, file: std::fs::File, path: &Path) -> multiproc::Result<()> {
-        let side = self.pixdim as u32;
-        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), side, side);
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-        let png_error = |e: png::EncodingError| {
-            Error::Invalid(format!("writing the PNG {}: {e}", path.display()))
-        };
-        let mut writer = encoder.write_header().map_err(png_error)?;
-        writer.write_image_data(&self.rgb()).map_err(png_error)?;
-        writer.finish().map_err(png_error)
-    }
-}
-
-/// matplotlib's viridis at nine evenly spaced stops, interpolated linearly.
-fn viridis(t: f64) -> [u8; 3] {
-    const STOPS: [[u8; 3]; 9] = [
-        [0x44, 0x01, 0x54],
-        [0x47, 0x2d, 0x7b],
-        [0x3b, 0x52, 0x8b],
-        [0x2c, 0x72, 0x8e],
-        [0x21, 0x91, 0x8c],
-        [0x28, 0xae, 0x80],
-        [0x5e, 0xc9, 0x62],
-        [0xad, 0xdc, 0x30],
-        [0xfd, 0xe7, 0x25],
-    ];
-    let x = t.clamp(0.0, 1.0) * (STOPS.len() - 1) as f64;
-    let i = (x.floor() as usize).min(STOPS.len() - 2);
-    let f = x - i as f64;
-    let mix = |a: u8, b: u8| (f64::from(a) + (f64::from(b) - f64::from(a)) * f).round() as u8;
-    let (a, b) = (STOPS[i], STOPS[i + 1]);
-    [mix(a[0], b[0]), mix(a[1], b[1]), mix(a[2], b[2])]
-}
-
-/// A progress bar on stderr, drawn only when stderr is a terminal.
-struct Progress {
-    label: &'static str,
-    total: u64,
-    shown: Option<u64>,
-    draw: bool,
-}
-
-impl Progress {
-    const WIDTH: u64 = 40;
-
-    fn new(label: &'static str, total: u64) -> Progress {
-        Progress {
-            label,
-            total: total.max(1),
-            shown: None,
-            draw: std::io::stderr().is_terminal(),
-        }
-    }
-
-    fn update(&mut self, done: u64) {
-        let percent = done * 100 / self.total;
-        if !self.draw || self.shown == Some(percent) {
-            return;
-        }
-        self.shown = Some(percent);
-        let filled = (done * Self::WIDTH / self.total) as usize;
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r{} [{}{}] {percent:>3}% ({} / {} points)",
-            self.label,
-            "#".repeat(filled),
-            " ".repeat(Self::WIDTH as usize - filled),
-            thousands(done),
-            thousands(self.total)
-        );
-        let _ = err.flush();
-    }
-
-    fn finish(&mut self) {
-        if self.draw && self.shown.is_some() {
-            eprintln!();
-        }
-        self.shown = None;
-    }
-}
-
-/// On a terminal, what starts a line printed by a producer or consumer: back to the start
-/// of the line and clear it, so the line replaces the main process's progress bar there
-/// instead of being glued to it (the bar is redrawn on the next line).
-fn clear_line() -> &'static str {
-    if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
-        "\r\x1b[K"
-    } else {
-        ""
-    }
-}
-
-/// `2560000` as `2,560,000`, as Python's `{:,}`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn run(args: Args) -> multiproc::Result<()> {
-    let output = Output::open(&args.output)?;
+    let png = PngFile::open(args.output.as_deref(), "mandelbrot_pipeline-")?;
     let sample = mandelbrot(Complex::new(0.0965, -0.638), 255);
-    println!("mandelbrot(0.0965-0.638j) = {sample}");
-    println!("sample_orbit={sample}");
+    println!("mandelbrot(0.0965-0.638j) gives sample_orbit={sample}");
     let view = View {
         pixdim: args.pixdim as usize,
         x: args.x,
@@ -377,86 +220,38 @@ fn run(args: Args) -> multiproc::Result<()> {
         "\nSequential: every stage in this process (pid {})",
         std::process::id()
     );
-    let t = Instant::now();
-    let seq_canvas = sequential(&args, view)?;
-    let seq = t.elapsed();
-    println!("Sequential total: {:.2} s", seq.as_secs_f64());
+    let (seq_canvas, seq) = kit::timing::timed(|| sequential(&args, view));
+    let seq_canvas = seq_canvas?;
 
-    println!(
-        "\nParallel: a producer process and {} consumer processes",
-        args.workers
-    );
-    let t = Instant::now();
-    let par_canvas = parallel(&args, view)?;
-    let par = t.elapsed();
-    println!("Parallel total: {:.2} s", par.as_secs_f64());
+    let workers = args.workers;
+    println!("\nParallel: a producer process and {workers} consumer processes");
+    let (par_canvas, par) = kit::timing::timed(|| parallel(&args, view));
+    let par_canvas = par_canvas?;
 
     let equal = seq_canvas.orbits == par_canvas.orbits;
     println!(
-        "\nThe parallel canvas {} the sequential one; speedup {:.2}x with {} consumers on {} CPUs",
-        if equal { "equals" } else { "DIFFERS FROM" },
-        seq.as_secs_f64() / par.as_secs_f64(),
-        args.workers,
-        multiproc::cpu::available_cpu_count()
+        "\nDoes the parallel canvas equal the sequential one? canvases_equal={equal} with \
+         canvas_sha256={}",
+        par_canvas.sha256()
     );
-    println!("canvases_equal={equal}");
-    println!("canvas_sha256={}", par_canvas.sha256());
-    println!("sequential_seconds={:.3}", seq.as_secs_f64());
-    println!("parallel_seconds={:.3}", par.as_secs_f64());
-    println!("speedup={:.2}", seq.as_secs_f64() / par.as_secs_f64());
-
-    let (file, path) = output.keep()?;
-    par_canvas.save_png(file, &path)?;
-    println!("Saved the canvas as {}", path.display());
-    println!("png_path={}", path.display());
-    println!("png_width={}", view.pixdim);
-    println!("png_height={}", view.pixdim);
+    println!(
+        "Sequential sequential_seconds={} and parallel parallel_seconds={} with {workers} \
+         consumers on {} CPUs give speedup={}",
+        kit::timing::significant(seq.as_secs_f64(), 4),
+        kit::timing::significant(par.as_secs_f64(), 4),
+        multiproc::cpu::available_cpu_count(),
+        kit::timing::significant(kit::timing::speedup(seq, par), 3),
+    );
+    let path = par_canvas.save_png(png)?;
+    println!(
+        "Saved the png_width={0} by png_height={0} canvas as png_path={1}",
+        view.pixdim,
+        path.display()
+    );
     if !equal {
         return Err(Error::Invalid("the canvases differ".into()));
     }
     Ok(())
-}
-
-/// The PNG's file, opened before any work so that a bad `--output` fails at once.
-enum Output {
-    /// `--output`: created, or emptied, as the user asked.
-    Given(std::fs::File, PathBuf),
-    /// The default: a new file in the temp directory (created exclusively, so never
-    /// through a symlink or over someone else's file), removed if the run fails.
-    Temp(tempfile::NamedTempFile),
-}
-
-impl Output {
-    fn open(given: &Option<PathBuf>) -> multiproc::Result<Output> {
-        let named = |path: &Path, e: std::io::Error| {
-            Error::Io(std::io::Error::new(
-                e.kind(),
-                format!("cannot create {}: {e}", path.display()),
-            ))
-        };
-        match given {
-            Some(path) => std::fs::File::create(path)
-                .map(|file| Output::Given(file, path.clone()))
-                .map_err(|e| named(path, e)),
-            None => {
-                let dir = std::env::temp_dir();
-                tempfile::Builder::new()
-                    .prefix("mandelbrot_pipeline-")
-                    .suffix(".png")
-                    .tempfile_in(&dir)
-                    .map(Output::Temp)
-                    .map_err(|e| named(&dir, e))
-            }
-        }
-    }
-
-    /// The file to write and its path; a temp file is kept from now on.
-    fn keep(self) -> multiproc::Result<(std::fs::File, PathBuf)> {
-        match self {
-            Output::Given(file, path) => Ok((file, path)),
-            Output::Temp(temp) => temp.keep().map_err(|e| Error::Io(e.error)),
-        }
-    }
 }
 
 fn main() -> ExitCode {

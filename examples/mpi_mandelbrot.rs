@@ -15,7 +15,7 @@
 //! then `mpirun -n 2 target/debug/mpi_mandelbrot`); needs Open MPI, see the README.
 
 use clap::Parser;
-use kit::canvas::{Canvas, PngOutput, orbit_rows, row_block};
+use kit::canvas::{Canvas, PngFile, orbit_rows, row_block};
 use kit::workloads::View;
 use mpi::Count;
 use mpi::datatype::PartitionMut;
@@ -65,7 +65,7 @@ fn run(args: Args) -> Result<(), String> {
     // `--output` then ends every rank at once, instead of leaving them waiting at the gather.
     let mut output = Ok(None);
     if rank == 0 {
-        output = PngOutput::open(args.output.as_deref(), "mpi_mandelbrot-").map(Some);
+        output = PngFile::open(args.output.as_deref(), "mpi_mandelbrot-").map(Some);
     }
     let mut opened = output.is_ok();
     root.broadcast_into(&mut opened);
@@ -119,8 +119,7 @@ fn run(args: Args) -> Result<(), String> {
     println!("canvas_sha256={}", canvas.sha256());
 
     let output = output.ok_or("rank 0 has no output file")?;
-    let (file, path) = output.keep().map_err(|e| e.to_string())?;
-    canvas.save_png(file, &path).map_err(|e| e.to_string())?;
+    let path = canvas.save_png(output).map_err(|e| e.to_string())?;
     println!("Saved the canvas as {}", path.display());
     println!("png_path={}", path.display());
     println!("png_width={}", view.pixdim);

@@ -47,9 +47,10 @@ struct Args {
     #[arg(long)]
     seed: Option<u64>,
     /// Longest random pause before each put and each element's work, in milliseconds; each
-    /// pause is uniform between 10 ms (or this, if smaller) and this (the seed: 2000).
+    /// pause is uniform between 10 ms (or this, if smaller) and this. The seed's 2000 makes
+    /// a run of a minute or more (`--sleep-ms 2000`); the default, a few seconds.
     /// At most a day (86400000 ms).
-    #[arg(long, default_value = "2000", value_parser = kit::cli::millis)]
+    #[arg(long, default_value = "100", value_parser = kit::cli::millis)]
     sleep_ms: Duration,
     /// 0: summary only; 1: a line per put and per get (the seed's default); 2: more.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=2))]
@@ -279,7 +280,7 @@ fn run(args: Args) -> multiproc::Result<()> {
             makers_left.store(0);
         }
     }
-    println!("Elapsed: {:.3}s", started.elapsed().as_secs_f64());
+    println!("Elapsed: {:.3} s", started.elapsed().as_secs_f64());
 
     // Everything made, by (maker, seq), and everything processed.
     let mut put: HashMap<(u32, u32), u64> = HashMap::new();
@@ -309,28 +310,30 @@ fn run(args: Args) -> multiproc::Result<()> {
         .iter()
         .fold(0u64, |h, (&(m, s), &d)| h ^ d.rotate_left(m * 7 + s % 57));
 
+    let per_maker: Vec<String> = (per_maker.iter().enumerate())
+        .map(|(k, n)| format!("maker_{k}_items={n}"))
+        .collect();
     println!(
-        "{} makers put {} lists; {} workers processed {} ({} duplicates, {} missing); \
-         sum of all cosines {cos_total:.6}",
+        "{} makers put items_put={} lists: {}",
         args.makers,
         put.len(),
-        args.workers,
-        items_processed,
-        duplicates,
-        missing
+        per_maker.join(" ")
     );
-    for (k, n) in per_maker.iter().enumerate() {
-        println!("maker_{k}_items={n}");
-    }
-    println!("items_put={}", put.len());
-    println!("items_processed={items_processed}");
-    println!("duplicates={duplicates}");
-    println!("missing={missing}");
-    println!("unknown={unknown}");
-    println!("wrong_digest={wrong_digest}");
-    println!("made_digest={made_digest:016x}");
-    println!("work_queue_left={}", work_queue.qsize());
-    println!("makers_left={}", makers_left.load());
+    println!(
+        "{} workers processed items_processed={items_processed} of them with \
+         duplicates={duplicates} missing={missing} unknown={unknown} \
+         wrong_digest={wrong_digest}",
+        args.workers
+    );
+    println!(
+        "Sum of all cosines {cos_total:.6}; everything made hashes to \
+         made_digest={made_digest:016x} (the same for the same --seed)"
+    );
+    println!(
+        "Left over: work_queue_left={} lists in the queue and makers_left={} makers",
+        work_queue.qsize(),
+        makers_left.load()
+    );
     if !failed.is_empty() {
         return Err(Error::Invalid(failed.join("; ")));
     }

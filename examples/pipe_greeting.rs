@@ -37,8 +37,7 @@ struct Args {
 
 fn process_one(pipe: Connection, message: String, bytes: bool) -> multiproc::Result<()> {
     let pid = std::process::id();
-    println!("I am process_one; process id is {pid}.");
-    println!("sender_pid={pid}");
+    println!("I am process_one with sender_pid={pid}");
     if bytes {
         pipe.send_bytes(message.as_bytes())?;
     } else {
@@ -51,23 +50,20 @@ fn process_one(pipe: Connection, message: String, bytes: bool) -> multiproc::Res
 
 fn process_two(pipe: Connection, bytes: bool) -> multiproc::Result<()> {
     let pid = std::process::id();
-    println!("I am process_two ({pid}); waiting...");
-    println!("receiver_pid={pid}");
+    println!("I am process_two with receiver_pid={pid} and waiting...");
     let greeting = if bytes {
         String::from_utf8_lossy(&pipe.recv_bytes()?).into_owned()
     } else {
         pipe.recv::<String>()?
     };
-    println!("Happy someone said '{greeting}' to me.");
-    println!(
-        "{}={greeting}",
-        if bytes { "received_bytes" } else { "received" }
-    );
+    let key = if bytes { "received_bytes" } else { "received" };
+    println!("Happy someone said {key}={greeting:?} to me.");
     // process_one's end is the only sender; once it exits, recv reports the closed pipe.
-    match pipe.recv_bytes() {
-        Err(Error::Closed) => println!("after_sender_exit=closed"),
-        other => println!("after_sender_exit=unexpected {other:?}"),
-    }
+    let after = match pipe.recv_bytes() {
+        Err(Error::Closed) => "closed".to_string(),
+        other => format!("{:?}", format!("unexpected {other:?}")),
+    };
+    println!("Another recv after process_one exited: after_sender_exit={after} (Python: EOFError)");
     println!("Exiting {pid}");
     Ok(())
 }
@@ -77,24 +73,20 @@ fn greet(message: &str, bytes: bool) -> multiproc::Result<()> {
     let message = message.to_string();
     // Each end moves into its process; `start` drops the parent's copy.
     let mut processes = [
-        Process::new(move || process_one(sender, message, bytes)),
-        Process::new(move || process_two(recipient, bytes)),
+        Process::new(move || process_one(sender, message, bytes)).name("process_one"),
+        Process::new(move || process_two(recipient, bytes)).name("process_two"),
     ];
-    for p in &mut processes {
-        p.start()?;
-    }
-    let mut failed = Vec::new();
-    for p in &mut processes {
-        let code = p.join()?;
-        println!("exitcode={code}");
-        if code != 0 {
-            failed.push(format!("{} exited with {code}", p.get_name()));
-        }
-    }
-    if !failed.is_empty() {
-        return Err(multiproc::Error::Invalid(failed.join("; ")));
-    }
-    Ok(())
+    multiproc::start_all(&mut processes)?;
+    // Joins both, then fails (exit 1) if either exited with anything but 0.
+    let joined = multiproc::join_all(&mut processes);
+    let codes: Vec<String> = (processes.iter_mut())
+        .map(|p| {
+            let code = p.exitcode().unwrap_or(-1);
+            format!("{} with exitcode={code}", p.get_name())
+        })
+        .collect();
+    println!("Joined {}", codes.join(" and "));
+    joined
 }
 
 fn run(args: Args) -> multiproc::Result<()> {

@@ -69,15 +69,12 @@ fn summary(what: &str, key: &str, n: u64, times: &[Duration]) -> Duration {
     let mean = times.iter().sum::<Duration>() / times.len() as u32;
     let worst = times.iter().max().copied().unwrap_or_default();
     println!(
-        "{what}: {:.6} seconds on average ({:.0} elements/second), {:.6} in the worst case ({:.0} elements/second)",
+        "{what}: {:.6} seconds on average or {key}_elements_per_second={:.0} and {:.6} in the \
+         worst case or {:.0} elements/second",
         mean.as_secs_f64(),
         n as f64 / mean.as_secs_f64(),
         worst.as_secs_f64(),
         n as f64 / worst.as_secs_f64()
-    );
-    println!(
-        "{key}_elements_per_second={:.0}",
-        n as f64 / mean.as_secs_f64()
     );
     mean
 }
@@ -99,10 +96,11 @@ fn run(args: Args) -> multiproc::Result<()> {
     }
     let serial_mean = summary("Serial", "serial", args.n, &serial_times);
     let pool_mean = summary(&format!("Pool({})", args.p), "pool", args.n, &pool_times);
-    println!("Pool results equal the serial results in every trial: {all_equal}");
-    println!("results_equal={all_equal}");
-    println!("serial_checksum={:?}", checksums.0);
-    println!("pool_checksum={:?}", checksums.1);
+    println!(
+        "Pool results equal the serial results in every trial? results_equal={all_equal} \
+         with serial_checksum={:?} and pool_checksum={:?}",
+        checksums.0, checksums.1
+    );
     kit::timing::report(serial_mean, pool_mean, args.p);
     Ok(())
 }

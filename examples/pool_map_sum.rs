@@ -39,9 +39,7 @@ fn run(args: Args) -> multiproc::Result<()> {
         Ok(result.iter().sum())
     });
     let pooled = pooled?;
-    println!("Pool took {:.6}s", pool_time.as_secs_f64());
-    println!("Result sum: {pooled}");
-    println!("pool_sum={pooled}");
+    println!("Pool result sum: pool_sum={pooled}");
 
     let (serial, serial_time) = kit::timing::timed(|| {
         let mut result = Vec::new();
@@ -50,9 +48,7 @@ fn run(args: Args) -> multiproc::Result<()> {
         }
         result.iter().sum::<u64>()
     });
-    println!("Serial operation took {:.6}s", serial_time.as_secs_f64());
-    println!("Result sum: {serial}");
-    println!("serial_sum={serial}");
+    println!("Serial result sum: serial_sum={serial}");
 
     kit::timing::report(serial_time, pool_time, args.workers);
     Ok(())

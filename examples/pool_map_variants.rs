@@ -43,8 +43,8 @@ fn orbits255(z0: Complex) -> u32 {
 }
 
 fn show(name: &str, values: &[u32]) {
-    println!("{name:>14}: {values:?}");
-    println!("{name}={}", kit::cli::comma_list(values));
+    let pad = 14usize.saturating_sub(name.len());
+    println!("{:pad$}{name}={}", "", kit::cli::comma_list(values));
 }
 
 fn run(args: Args) -> multiproc::Result<()> {

@@ -49,16 +49,14 @@ fn run(args: Args) -> multiproc::Result<()> {
     );
     std::thread::sleep(args.seconds); // the seed's "do other stuff", not synchronisation
     let ready = e_result.ready();
-    println!("Ready before the event is set? {ready}");
-    println!("ready_before_set={ready}");
+    println!("Ready before the event is set? ready_before_set={ready}");
     stop.set();
     let e = e_result.get()?;
-    println!("{e}");
+    let error = (e - std::f64::consts::E).abs();
+    println!("calculate_e gave e={e:?} which is off by error={error:e}");
     if e == 0.0 {
         println!("(the event was set before the task began: calculate_e stopped at once)");
     }
-    println!("e={e:?}");
-    println!("error={:e}", (e - std::f64::consts::E).abs());
     Ok(())
 }
 

@@ -92,7 +92,7 @@ fn run(args: Args) -> multiproc::Result<()> {
         "--workers x --records x --message-bytes: the log would exceed 1 GiB",
     );
     let path = open_log(args.file.as_deref())?;
-    println!("Logging to {}", path.display());
+    println!("Logging to log_path={}", path.display());
     // Built once, in the parent (balsa's config_as_dict).
     let config = LogConfig::new("myapp")
         .level(args.level)
@@ -112,18 +112,10 @@ fn run(args: Args) -> multiproc::Result<()> {
         workers.push(p);
     }
     go.set();
-    let mut pids = HashMap::new();
-    for p in &mut workers {
-        let pid = p.pid().expect("started");
-        let code = p.join()?;
-        if code != 0 {
-            return Err(Error::Invalid(format!(
-                "{} exited with {code}",
-                p.get_name()
-            )));
-        }
-        pids.insert(p.get_name().to_string(), pid);
-    }
+    let pids: HashMap<String, u32> = (workers.iter())
+        .map(|p| (p.get_name().to_string(), p.pid().expect("started")))
+        .collect();
+    multiproc::join_all(&mut workers)?; // a worker that failed is an error: exit 1
     log::info!("main process joined every worker");
 
     // Read the shared file back: whole lines, each child's records all there, in order.
@@ -166,8 +158,8 @@ fn run(args: Args) -> multiproc::Result<()> {
     let expected: Vec<u32> = (1..=args.records).collect();
     let mut missing = 0usize;
     println!(
-        "\n{}: {lines} lines, {torn} torn, records tagged with the wrong pid: {wrong_pid}",
-        path.display()
+        "\nRead the file back: lines={lines} of which torn_lines={torn} are torn and \
+         wrong_pid={wrong_pid} carry the wrong pid"
     );
     for k in 1..=args.workers {
         let name = format!("worker-{k}");
@@ -177,8 +169,9 @@ fn run(args: Args) -> multiproc::Result<()> {
             missing += expected.iter().filter(|i| !got.contains(i)).count();
         }
         println!(
-            "{name} (pid {}): {} info records, {}",
+            "{name} with pid {} wrote records_from_{}={} info records: {}",
             pids[&name],
+            name.replace('-', "_"),
             got.len(),
             if complete {
                 "all present, in order"
@@ -186,13 +179,8 @@ fn run(args: Args) -> multiproc::Result<()> {
                 "INCOMPLETE"
             }
         );
-        println!("records_from_{}={}", name.replace('-', "_"), got.len());
     }
-    println!("log_path={}", path.display());
-    println!("lines={lines}");
-    println!("torn_lines={torn}");
-    println!("wrong_pid={wrong_pid}");
-    println!("missing={missing}");
+    println!("Records missing in all: missing={missing}");
     if torn + wrong_pid + missing > 0 {
         return Err(Error::Invalid("the shared log file is not intact".into()));
     }

@@ -43,12 +43,12 @@ fn do_work(queue: &Queue<Work>) -> multiproc::Result<()> {
         match queue.get()? {
             Work::Dead => break,
             Work::Item(work) => {
-                println!("got={work}");
+                println!("do_work got={work}");
                 received += 1;
             }
         }
     }
-    println!("received={received}");
+    println!("do_work saw the sentinel after received={received} items");
     Ok(())
 }
 
@@ -56,18 +56,20 @@ fn run(args: Args) -> multiproc::Result<()> {
     let work_queue = Queue::new()?;
     let (q_make, q_do) = (work_queue.clone(), work_queue.clone());
     let n = args.n;
-    let mut maker = Process::spawn(move || make_work(&q_make, n))?;
-    let mut worker = Process::spawn(move || do_work(&q_do))?;
-    let (maker_code, worker_code) = (maker.join()?, worker.join()?);
-    println!("maker_exitcode={maker_code}");
-    println!("worker_exitcode={worker_code}");
-    println!("left_in_queue={}", work_queue.qsize());
-    if maker_code != 0 || worker_code != 0 {
-        return Err(multiproc::Error::Invalid(format!(
-            "the maker exited with {maker_code}, the worker with {worker_code}"
-        )));
-    }
-    Ok(())
+    let mut processes = [
+        Process::new(move || make_work(&q_make, n)).name("make_work"),
+        Process::new(move || do_work(&q_do)).name("do_work"),
+    ];
+    multiproc::start_all(&mut processes)?;
+    // Joins both, then fails (exit 1) if either exited with anything but 0.
+    let joined = multiproc::join_all(&mut processes);
+    let [maker, worker] = processes.each_mut().map(|p| p.exitcode().unwrap_or(-1));
+    println!(
+        "Joined make_work with maker_exitcode={maker} and do_work with \
+         worker_exitcode={worker} and left_in_queue={} items",
+        work_queue.qsize()
+    );
+    joined
 }
 
 fn main() -> ExitCode {

@@ -31,7 +31,6 @@ struct Args {
 fn function(i: usize, c: char) -> String {
     let call = format!("function( {i}, {c} )");
     println!("{call}");
-    println!("worker_call={i}:{c:?}");
     call
 }
 
@@ -40,7 +39,6 @@ fn function_all(pairs: Vec<(usize, char)>) -> String {
     let args: Vec<String> = pairs.iter().map(|(i, c)| format!("({i}, {c:?})")).collect();
     let call = format!("function( {} )", args.join(", "));
     println!("{call}");
-    println!("apply_call_pairs={}", pairs.len());
     call
 }
 
@@ -51,16 +49,13 @@ fn run(args: Args) -> multiproc::Result<()> {
     println!("Calling function on work:");
     let values = pool.starmap(function, pairs.clone())?;
     println!("Result:");
-    println!("{values:#?}");
     for v in &values {
-        println!("result={v:?}");
+        println!("    result={v:?}");
     }
 
     println!("Calling function on work with apply:");
     let value = pool.apply(function_all, pairs)?;
-    println!("Result:");
-    println!("{value:?}");
-    println!("apply_result={value:?}");
+    println!("Result: apply_result={value:?}");
     Ok(())
 }
 

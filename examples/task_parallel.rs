@@ -104,14 +104,14 @@ fn check(round: &str, path: &Path, received: &PipeReceiver) -> multiproc::Result
     let got = received.recv_bytes()?;
     let written = std::fs::read(path)?;
     println!(
-        "{round}: the server received {} bytes; {} holds {} bytes",
+        "{round}: the server received {} bytes and json_file={} holds {} bytes: \
+         received_equals_file={}",
         got.len(),
         path.display(),
-        written.len()
+        written.len(),
+        got == written
     );
-    println!("json_file={}", path.display());
-    println!("received_json={}", String::from_utf8_lossy(&got));
-    println!("received_equals_file={}", got == written);
+    println!("  received_json={}", String::from_utf8_lossy(&got));
     Ok(())
 }
 
@@ -128,7 +128,7 @@ fn with_pool(workers: usize, data: &[Fooized], dir: &Path) -> Result<(), AnyErro
     let written = write_async.get()??;
     println!("apply_async: send_data sent {sent} bytes to {addr}; json_write wrote {written}");
     check("apply_async", &path, &received)?;
-    server.join()?;
+    multiproc::join_all(std::slice::from_mut(&mut server))?; // a failed server: exit 1
     Ok(())
 }
 
@@ -142,23 +142,15 @@ fn with_processes(data: &[Fooized], dir: &Path) -> Result<(), AnyError> {
         Process::new(move || send_data(send_args).map(drop)).name("send_data"),
         Process::new(move || json_write(write_args).map(drop)).name("json_write"),
     ];
+    multiproc::start_all(&mut processes)?;
+    let joined = multiproc::join_all(&mut processes);
     for p in &mut processes {
-        p.start()?;
+        let code = p.exitcode().unwrap_or(-1);
+        println!("Process {} exited with exitcode={code}", p.get_name());
     }
-    let mut failed = Vec::new();
-    for p in &mut processes {
-        let code = p.join()?;
-        println!("Process {} exited with {code}", p.get_name());
-        println!("exitcode={code}");
-        if code != 0 {
-            failed.push(format!("{} exited with {code}", p.get_name()));
-        }
-    }
-    if !failed.is_empty() {
-        return Err(failed.join("; ").into());
-    }
+    joined?; // a process that failed is an error: exit 1
     check("Process", &path, &received)?;
-    server.join()?;
+    multiproc::join_all(std::slice::from_mut(&mut server))?;
     Ok(())
 }
 

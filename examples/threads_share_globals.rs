@@ -38,6 +38,11 @@ fn show(list: &[i64]) -> String {
     format!("[{}]", items.join(", "))
 }
 
+/// `[4, 9]` as one word, `[4,9]`.
+fn compact(list: &str) -> String {
+    list.replace(", ", ",")
+}
+
 fn calc_square(numbers: &[i64]) -> String {
     for &n in numbers {
         global().push(n.wrapping_mul(n));
@@ -54,13 +59,15 @@ fn run(args: Args) -> multiproc::Result<()> {
     // a queue, since its memory is not ours.
     let seen_by_child: Queue<String> = Queue::new()?;
     let (q, numbers) = (seen_by_child.clone(), args.numbers.clone());
-    let mut p = Process::spawn(move || q.put(calc_square(&numbers)))?;
-    p.join()?;
+    let p = Process::spawn(move || q.put(calc_square(&numbers)))?;
+    multiproc::join_all(&mut [p])?; // a child that failed is an error: exit 1
     let child_saw = seen_by_child.get()?;
     let after_process = show(&global());
-    println!("after the process: main's list {after_process} (the child saw {child_saw})");
-    println!("child_saw={child_saw}");
-    println!("after_process={after_process}");
+    println!(
+        "after the process: main's list after_process={} but the child saw child_saw={}",
+        compact(&after_process),
+        compact(&child_saw)
+    );
 
     // A thread: same address space, same global.
     let numbers = args.numbers.clone();
@@ -68,9 +75,11 @@ fn run(args: Args) -> multiproc::Result<()> {
         .join()
         .expect("the thread does not panic");
     let after_thread = show(&global());
-    println!("after the thread: main's list {after_thread} (the thread saw {thread_saw})");
-    println!("thread_saw={thread_saw}");
-    println!("after_thread={after_thread}");
+    println!(
+        "after the thread: main's list after_thread={} and the thread saw thread_saw={}",
+        compact(&after_thread),
+        compact(&thread_saw)
+    );
     Ok(())
 }
 

@@ -35,9 +35,10 @@ struct Args {
     #[arg(long, default_value = "200", value_parser = kit::cli::millis)]
     sleep_ms: Duration,
     /// CPU work per item in the CPU-bound run: calls of seed 004's `f(n)`, the sum of x²
-    /// for x below 10,000 (the default takes about as long as the seed's sleep, optimised).
-    /// 1 to 100,000,000.
-    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    /// for x below 10,000 (the default takes a tenth to a fifth of a second per item in a
+    /// release build, so the whole run takes a few seconds; the earlier default, 50,000,
+    /// about a second per item on a loaded 2-core machine). 1 to 100,000,000.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     cpu_rounds: u64,
 }
 
@@ -125,21 +126,23 @@ fn with_threads(numbers: &[i64], load: Load) -> Vec<Results> {
 }
 
 fn report(load: Load, mode: &str, results: &[Results], took: Duration) {
+    let load = load.name();
     println!(
-        "{} {mode}: completed in {:.3} seconds",
-        load.name(),
+        "{load} {mode}: completed in {:.3} seconds",
         took.as_secs_f64()
     );
     for r in results {
-        let list: Vec<String> = r.values.iter().map(i64::to_string).collect();
-        println!("{}_{}_{mode}={}", r.task, load.name(), list.join(","));
-        println!("pid_{}_{}_{mode}={}", r.task, load.name(), r.pid);
+        let (task, list) = (&r.task, r.values.iter().map(i64::to_string));
+        println!(
+            "  {task}_{load}_{mode}={} computed in process pid_{task}_{load}_{mode}={}",
+            list.collect::<Vec<_>>().join(","),
+            r.pid
+        );
     }
-    println!("seconds_{}_{mode}={:.3}", load.name(), took.as_secs_f64());
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
-    println!("main_pid={}", std::process::id());
+    println!("The main process is main_pid={}", std::process::id());
     let mut table = Vec::new();
     for load in [Load::Sleep(args.sleep_ms), Load::Cpu(args.cpu_rounds)] {
         println!("\n== {}-bound ==", load.name());
@@ -161,27 +164,26 @@ fn run(args: Args) -> multiproc::Result<()> {
         table.push((load.name(), seq, procs, threads));
     }
     println!(
-        "\n{:<6} {:>12} {:>12} {:>12}",
-        "load", "sequential", "processes", "threads"
+        "\nSpeedup over sequential, {} available CPUs:\n{:<6} {:>10} {:>10}",
+        multiproc::cpu::available_cpu_count(),
+        "load",
+        "processes",
+        "threads"
     );
-    let speedup = |seq: Duration, d: Duration| seq.as_secs_f64() / d.as_secs_f64();
+    let speedup = |seq: Duration, d: Duration| {
+        kit::timing::significant(kit::timing::speedup(seq, d), 3) + "x"
+    };
     for &(name, seq, procs, threads) in &table {
-        let cell = |d: Duration| format!("{:.3}s {:.1}x", d.as_secs_f64(), speedup(seq, d));
         println!(
-            "{name:<6} {:>12} {:>12} {:>12}",
-            format!("{:.3}s", seq.as_secs_f64()),
-            cell(procs),
-            cell(threads)
+            "{name:<6} {:>10} {:>10}",
+            speedup(seq, procs),
+            speedup(seq, threads)
         );
     }
-    let (_, seq, procs, threads) = table[1];
     println!(
-        "CPU-bound here: processes {:.1}x, threads {:.1}x on {} available CPUs. Python's threads \
-         would stay near 1x (the GIL); Rust threads have no GIL and can keep up with processes. \
-         One run each: other load on the machine shows in these times.",
-        speedup(seq, procs),
-        speedup(seq, threads),
-        multiproc::cpu::available_cpu_count()
+        "Python's threads would stay near 1x on the CPU-bound load (the GIL); Rust threads \
+         have no GIL and can keep up with processes. One run each: other load on the machine \
+         shows in these times."
     );
     Ok(())
 }

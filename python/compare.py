@@ -23,11 +23,12 @@ WORKLOADS = [
 
 
 def keys(output):
+    """The `key=value` words of the output, anywhere in a line (the last one wins)."""
     out = {}
-    for line in output.splitlines():
-        k, sep, v = line.partition("=")
+    for word in output.split():
+        k, sep, v = word.partition("=")
         if sep and k.isidentifier():
-            out[k] = v.strip()
+            out[k] = v
     return out
 
 

@@ -1,17 +1,16 @@
-//! Seed 001's Mandelbrot canvas as the examples that render it share it: a grid of escape
-//! orbits, its checksum (so two renderings, by any distribution of the work, can be
-//! compared with one word), and the PNG `imshow` would draw of it, written to a file opened
-//! before any work ([`PngOutput`]).
-//!
-//! Whoever computes the orbits (a queue pipeline of processes, MPI ranks, one loop) fills a
-//! [`Canvas`]; the checksum and the PNG bytes depend only on the orbits.
+//! The Mandelbrot examples' canvas and its picture: a grid of escape orbits, its SHA-256
+//! (to compare canvases made different ways), and the PNG that matplotlib's `imshow` would
+//! draw of it (the viridis colour map, from the `colorous` crate, spread over the canvas's
+//! smallest to largest orbit). Also the PNG's file, opened before any work so that a bad
+//! path fails at once, and `{:,}`-style numbers.
 
 use crate::workloads::{View, mandelbrot};
+use multiproc::Error;
 use sha2::{Digest, Sha256};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-/// A `pixdim` × `pixdim` grid of orbits, row-major: `orbits[row * pixdim + col]`.
+/// A `pixdim` × `pixdim` grid of orbits, row-major (the seed's `canvas` array).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Canvas {
     pub pixdim: usize,
@@ -19,7 +18,7 @@ pub struct Canvas {
 }
 
 impl Canvas {
-    /// A canvas of zeros, to be filled.
+    /// All zeros, as the seed's `np.zeros((pixdim, pixdim))`.
     pub fn blank(pixdim: usize) -> Canvas {
         Canvas {
             pixdim,
@@ -27,8 +26,12 @@ impl Canvas {
         }
     }
 
-    /// SHA-256 of the orbits, each as 4 little-endian bytes, row by row, in lowercase hex:
-    /// equal for equal canvases, whoever computed them.
+    /// `canvas[row, col] = orbit`.
+    pub fn set(&mut self, (row, col): (u32, u32), orbit: u32) {
+        self.orbits[row as usize * self.pixdim + col as usize] = orbit;
+    }
+
+    /// SHA-256 of the orbits (little-endian u32s, row-major), in hex.
     pub fn sha256(&self) -> String {
         let mut h = Sha256::new();
         for o in &self.orbits {
@@ -37,31 +40,34 @@ impl Canvas {
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// RGB pixels as matplotlib's `imshow` draws the array: values scaled from the
-    /// canvas's minimum to its maximum onto the viridis colour map.
+    /// RGB pixels as `imshow` draws the array: values scaled from the canvas's minimum to
+    /// its maximum onto viridis.
     pub fn rgb(&self) -> Vec<u8> {
         let lo = self.orbits.iter().copied().min().unwrap_or(0);
         let hi = self.orbits.iter().copied().max().unwrap_or(0);
         let span = f64::from(hi.saturating_sub(lo)).max(1.0);
-        self.orbits
-            .iter()
-            .flat_map(|&o| viridis(f64::from(o - lo) / span))
+        (self.orbits.iter())
+            .flat_map(|&o| {
+                let c = colorous::VIRIDIS.eval_continuous(f64::from(o - lo) / span);
+                [c.r, c.g, c.b]
+            })
             .collect()
     }
 
-    /// Write the canvas as an 8-bit RGB PNG to `file`, opened at `path` (named in every
-    /// error).
-    pub fn save_png(&self, file: std::fs::File, path: &Path) -> std::io::Result<()> {
+    /// Write the canvas as an 8-bit RGB PNG into `png` and keep the file; its path.
+    pub fn save_png(&self, png: PngFile) -> multiproc::Result<PathBuf> {
+        let (file, path) = png.keep()?;
         let side = self.pixdim as u32;
         let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), side, side);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         let png_error = |e: png::EncodingError| {
-            std::io::Error::other(format!("writing the PNG {}: {e}", path.display()))
+            Error::Invalid(format!("writing the PNG {}: {e}", path.display()))
         };
         let mut writer = encoder.write_header().map_err(png_error)?;
         writer.write_image_data(&self.rgb()).map_err(png_error)?;
-        writer.finish().map_err(png_error)
+        writer.finish().map_err(png_error)?;
+        Ok(path)
     }
 }
 
@@ -86,46 +92,28 @@ pub fn row_block(pixdim: usize, k: usize, n: usize) -> Range<usize> {
     start..start + base + usize::from(k < extra)
 }
 
-/// matplotlib's viridis at nine evenly spaced stops, interpolated linearly; `t` in 0..=1.
-pub fn viridis(t: f64) -> [u8; 3] {
-    const STOPS: [[u8; 3]; 9] = [
-        [0x44, 0x01, 0x54],
-        [0x47, 0x2d, 0x7b],
-        [0x3b, 0x52, 0x8b],
-        [0x2c, 0x72, 0x8e],
-        [0x21, 0x91, 0x8c],
-        [0x28, 0xae, 0x80],
-        [0x5e, 0xc9, 0x62],
-        [0xad, 0xdc, 0x30],
-        [0xfd, 0xe7, 0x25],
-    ];
-    let x = t.clamp(0.0, 1.0) * (STOPS.len() - 1) as f64;
-    let i = (x.floor() as usize).min(STOPS.len() - 2);
-    let f = x - i as f64;
-    let mix = |a: u8, b: u8| (f64::from(a) + (f64::from(b) - f64::from(a)) * f).round() as u8;
-    let (a, b) = (STOPS[i], STOPS[i + 1]);
-    [mix(a[0], b[0]), mix(a[1], b[1]), mix(a[2], b[2])]
-}
-
 /// The PNG's file, opened before any work so that a bad `--output` fails at once.
-pub enum PngOutput {
-    /// `--output`: created, or emptied, as the user asked.
+pub enum PngFile {
+    /// A path the user gave: created, or emptied, as asked.
     Given(std::fs::File, PathBuf),
     /// The default: a new file `<prefix>XXXXXX.png` in the temp directory (created
     /// exclusively, so never through a symlink or over someone else's file), removed if the
-    /// run fails before [`PngOutput::keep`].
+    /// program fails before [`Canvas::save_png`].
     Temp(tempfile::NamedTempFile),
 }
 
-impl PngOutput {
-    /// Open `given`, or a new temp file named after `prefix`; the error names the path.
-    pub fn open(given: Option<&Path>, prefix: &str) -> std::io::Result<PngOutput> {
+impl PngFile {
+    /// Create `given`, or a new temp file named after `prefix`.
+    pub fn open(given: Option<&Path>, prefix: &str) -> multiproc::Result<PngFile> {
         let named = |path: &Path, e: std::io::Error| {
-            std::io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("cannot create {}: {e}", path.display()),
+            ))
         };
         match given {
             Some(path) => std::fs::File::create(path)
-                .map(|file| PngOutput::Given(file, path.to_path_buf()))
+                .map(|file| PngFile::Given(file, path.to_path_buf()))
                 .map_err(|e| named(path, e)),
             None => {
                 let dir = std::env::temp_dir();
@@ -133,24 +121,56 @@ impl PngOutput {
                     .prefix(prefix)
                     .suffix(".png")
                     .tempfile_in(&dir)
-                    .map(PngOutput::Temp)
+                    .map(PngFile::Temp)
                     .map_err(|e| named(&dir, e))
             }
         }
     }
 
     /// The file to write and its path; a temp file is kept from now on.
-    pub fn keep(self) -> std::io::Result<(std::fs::File, PathBuf)> {
+    fn keep(self) -> multiproc::Result<(std::fs::File, PathBuf)> {
         match self {
-            PngOutput::Given(file, path) => Ok((file, path)),
-            PngOutput::Temp(temp) => temp.keep().map_err(|e| e.error),
+            PngFile::Given(file, path) => Ok((file, path)),
+            PngFile::Temp(temp) => temp.keep().map_err(|e| Error::Io(e.error)),
         }
     }
+}
+
+/// `2560000` as `2,560,000`, as Python's `{:,}`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_groups_by_three() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(2_560_000), "2,560,000");
+    }
+
+    #[test]
+    fn the_colours_run_from_viridis_purple_to_yellow() {
+        let canvas = Canvas {
+            pixdim: 2,
+            orbits: vec![0, 85, 170, 255],
+        };
+        let rgb = canvas.rgb();
+        assert_eq!(&rgb[..3], [68, 1, 84], "viridis(0)");
+        assert_eq!(&rgb[9..], [253, 231, 37], "viridis(1)");
+        assert_eq!(canvas.sha256().len(), 64);
+    }
 
     #[test]
     fn row_blocks_cover_every_row_once_in_order() {
@@ -183,12 +203,5 @@ mod tests {
         assert_eq!(canvas.sha256().len(), 64);
         assert_ne!(canvas.sha256(), Canvas::blank(24).sha256());
         assert_eq!(canvas.rgb().len(), 24 * 24 * 3);
-    }
-
-    #[test]
-    fn viridis_ends() {
-        assert_eq!(viridis(0.0), [0x44, 0x01, 0x54]);
-        assert_eq!(viridis(1.0), [0xfd, 0xe7, 0x25]);
-        assert_eq!(viridis(2.0), viridis(1.0));
     }
 }

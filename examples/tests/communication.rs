@@ -1,29 +1,31 @@
 //! B. Communication: pipe_greeting, queue_squares, queue_sentinel, mandelbrot_pipeline and
 //! multi_work_queues.
 
+mod words;
+
 use harness::example;
 use predicates::prelude::*;
 use std::collections::HashSet;
 use std::path::Path;
+use words::Words;
 
 #[test]
 fn the_greeting_arrives_intact_as_object_and_as_bytes() {
     let run = example!("pipe_greeting").run();
     run.expect_success();
-    assert_eq!(run.one::<String>("received"), "Hello from process_one");
-    assert_eq!(
-        run.one::<String>("received_bytes"),
-        "Hello from process_one"
-    );
-    assert_eq!(run.values("exitcode"), ["0"; 4]);
+    let greeting = r#""Hello from process_one""#;
+    assert_eq!(run.word::<String>("received"), greeting);
+    assert_eq!(run.word::<String>("received_bytes"), greeting);
+    assert_eq!(run.words("exitcode"), ["0"; 4]);
+    assert_eq!(run.words("after_sender_exit"), ["closed"; 2]);
 }
 
 #[test]
 fn sender_and_receiver_are_different_processes() {
     let run = example!("pipe_greeting").args(["--mode", "object"]).run();
     run.expect_success();
-    let sender: u32 = run.one("sender_pid");
-    let receiver: u32 = run.one("receiver_pid");
+    let sender: u32 = run.word("sender_pid");
+    let receiver: u32 = run.word("receiver_pid");
     assert_ne!(sender, receiver);
     assert_ne!(sender, std::process::id());
 }
@@ -34,20 +36,33 @@ fn recv_after_the_sender_exits_reports_closed() {
         .args(["--mode", "bytes", "--message", "ünïcødé | bytes"])
         .run();
     run.expect_success();
-    assert_eq!(run.one::<String>("received_bytes"), "ünïcødé | bytes");
-    assert_eq!(run.values("after_sender_exit"), ["closed"]);
+    assert_eq!(run.word::<String>("received_bytes"), r#""ünïcødé | bytes""#);
+    assert_eq!(run.words("after_sender_exit"), ["closed"]);
+}
+
+/// The `idx:n_sq` records queue_squares drained from `queue`, in order.
+fn records(run: &harness::Run, queue: &str) -> Vec<String> {
+    let prefix = format!("Within main: {queue} ");
+    (run.stdout().lines())
+        .filter(|l| l.starts_with(&prefix))
+        .map(|l| {
+            let w: std::collections::HashMap<_, _> = words::line_words(l).into_iter().collect();
+            format!("{}:{}", w["idx"], w["n_sq"])
+        })
+        .collect()
 }
 
 #[test]
 fn records_come_out_in_order_and_both_queues_end_empty() {
     let run = example!("queue_squares").run();
-    run.assert().success().stdout(predicate::str::contains(
-        "Within main: {'idx': 0, 'n_sq': '4'}",
-    ));
-    assert_eq!(run.values("q1_record"), ["0:4", "1:9", "2:25"]);
-    assert_eq!(run.values("q2_record"), ["0:25", "1:36", "2:49"]);
-    assert_eq!(run.one::<String>("q1_empty"), "true");
-    assert_eq!(run.one::<String>("q2_empty"), "true");
+    run.assert()
+        .success()
+        .stdout(predicate::str::contains("Within main: q1 idx=0 n_sq=4\n"));
+    assert_eq!(records(&run, "q1"), ["0:4", "1:9", "2:25"]);
+    assert_eq!(records(&run, "q2"), ["0:25", "1:36", "2:49"]);
+    assert_eq!(run.word::<String>("q1_empty"), "true");
+    assert_eq!(run.word::<String>("q2_empty"), "true");
+    assert_eq!(run.words("exitcode"), ["0"; 2]);
 }
 
 #[test]
@@ -56,34 +71,34 @@ fn joining_before_draining_does_not_deadlock_with_lots_of_data() {
     // would deadlock here.
     let run = example!("queue_squares").args(["--repeat", "20000"]).run();
     run.expect_success();
-    let q1 = run.values("q1_record");
+    let q1 = records(&run, "q1");
     assert_eq!(q1.len(), 60_000);
     let squares = ["4", "9", "25"];
     for (i, r) in q1.iter().enumerate() {
         assert_eq!(*r, format!("{i}:{}", squares[i % 3]));
     }
-    assert_eq!(run.values("q2_record").len(), 60_000);
-    assert_eq!(run.one::<String>("q1_empty"), "true");
+    assert_eq!(records(&run, "q2").len(), 60_000);
+    assert_eq!(run.word::<String>("q1_empty"), "true");
 }
 
 #[test]
 fn every_item_is_received_once_in_order_then_both_exit_cleanly() {
     let run = example!("queue_sentinel").args(["--n", "500"]).run();
     run.expect_success();
-    let got: Vec<u64> = run.parsed("got");
+    let got: Vec<u64> = run.words_parsed("got");
     assert_eq!(got, (0..500).collect::<Vec<_>>());
-    assert_eq!(run.one::<u64>("received"), 500);
-    assert_eq!(run.one::<i32>("maker_exitcode"), 0);
-    assert_eq!(run.one::<i32>("worker_exitcode"), 0);
-    assert_eq!(run.one::<usize>("left_in_queue"), 0);
+    assert_eq!(run.word::<u64>("received"), 500);
+    assert_eq!(run.word::<i32>("maker_exitcode"), 0);
+    assert_eq!(run.word::<i32>("worker_exitcode"), 0);
+    assert_eq!(run.word::<usize>("left_in_queue"), 0);
 }
 
 #[test]
 fn zero_items_still_ends_on_the_sentinel() {
     let run = example!("queue_sentinel").args(["--n", "0"]).run();
     run.expect_success();
-    assert!(run.values("got").is_empty());
-    assert_eq!(run.one::<u64>("received"), 0);
+    assert!(run.words("got").is_empty());
+    assert_eq!(run.word::<u64>("received"), 0);
 }
 
 /// Decode a PNG: (width, height, colour type, bit depth, pixels).
@@ -114,23 +129,23 @@ fn the_parallel_canvas_equals_the_sequential_one_and_the_png_decodes() {
         .arg(&png_path)
         .run();
     run.expect_success();
+    assert!(run.stderr().is_empty(), "no progress bar off a terminal");
     assert_eq!(
-        run.one::<u32>("sample_orbit"),
+        run.word::<u32>("sample_orbit"),
         17,
         "mandelbrot(0.0965-0.638j)"
     );
-    assert_eq!(run.parsed::<u64>("points_queued"), [16_900, 16_900]);
-    assert!(run.stdout().contains("Queued 16,900 points in process"));
+    assert_eq!(run.words_parsed::<u64>("points_queued"), [16_900, 16_900]);
     // Sequential: one consumer (this process); parallel: three, sharing every point.
-    let processed: Vec<u64> = run.parsed("points_processed");
+    let processed: Vec<u64> = run.words_parsed("points_processed");
     assert_eq!(processed.len(), 4);
     assert_eq!(processed[0], 16_900);
     assert_eq!(processed[1..].iter().sum::<u64>(), 16_900);
-    assert_eq!(run.one::<String>("canvases_equal"), "true");
-    assert_eq!(run.one::<usize>("todo_left"), 0);
-    assert_eq!(run.one::<usize>("result_left"), 0);
+    assert_eq!(run.word::<String>("canvases_equal"), "true");
+    assert_eq!(run.word::<usize>("todo_left"), 0);
+    assert_eq!(run.word::<usize>("result_left"), 0);
 
-    assert_eq!(Path::new(&run.one::<String>("png_path")), png_path);
+    assert_eq!(Path::new(&run.word::<String>("png_path")), png_path);
     let (w, h, colour, depth, pixels) = decode_png(&png_path);
     assert_eq!((w, h), (130, 130));
     assert_eq!((colour, depth), (png::ColorType::Rgb, png::BitDepth::Eight));
@@ -145,15 +160,17 @@ fn the_parallel_canvas_equals_the_sequential_one_and_the_png_decodes() {
 #[test]
 fn the_canvas_does_not_depend_on_worker_count_or_batch_size() {
     let dir = tempfile::tempdir().unwrap();
-    let canvas = |workers: &str, batch: &str| -> String {
+    // The canvas's hash and the PNG's pixels.
+    let canvas = |workers: &str, batch: &str| -> (String, Vec<u8>) {
+        let png = dir.path().join(format!("w{workers}b{batch}.png"));
         let run = example!("mandelbrot_pipeline")
             .args(["--pixdim", "64", "--orbits", "100", "--workers", workers])
             .args(["--batch", batch, "--output"])
-            .arg(dir.path().join(format!("w{workers}b{batch}.png")))
+            .arg(&png)
             .run();
         run.expect_success();
-        assert_eq!(run.one::<String>("canvases_equal"), "true");
-        run.one("canvas_sha256")
+        assert_eq!(run.word::<String>("canvases_equal"), "true");
+        (run.word("canvas_sha256"), decode_png(&png).4)
     };
     let reference = canvas("1", "1000");
     assert_eq!(canvas("4", "7"), reference);
@@ -168,13 +185,9 @@ fn the_seeds_canvas_queues_2560000_points() {
         .arg(dir.path().join("seed.png"))
         .run();
     run.expect_success();
-    assert!(
-        run.stdout().contains("Queued 2,560,000 points in process"),
-        "{}",
-        run.stdout()
-    );
-    assert_eq!(run.one::<String>("canvases_equal"), "true");
-    assert_eq!(run.one::<u32>("png_width"), 1600);
+    assert_eq!(run.words_parsed::<u64>("points_queued"), [2_560_000; 2]);
+    assert_eq!(run.word::<String>("canvases_equal"), "true");
+    assert_eq!(run.word::<u32>("png_width"), 1600);
 }
 
 #[test]
@@ -207,16 +220,16 @@ fn work_queues(seed: &str, sleep_ms: &str) -> harness::Run {
 #[test]
 fn every_item_put_is_processed_exactly_once() {
     let run = work_queues("11", "0");
-    let put: usize = run.one("items_put");
+    let put: usize = run.word("items_put");
     assert!(put >= 4, "every maker puts at least once");
-    assert_eq!(run.one::<usize>("items_processed"), put);
+    assert_eq!(run.word::<usize>("items_processed"), put);
     for key in ["duplicates", "missing", "unknown", "wrong_digest"] {
-        assert_eq!(run.one::<usize>(key), 0, "{key}");
+        assert_eq!(run.word::<usize>(key), 0, "{key}");
     }
-    assert_eq!(run.one::<usize>("work_queue_left"), 0);
-    assert_eq!(run.one::<i32>("makers_left"), 0);
+    assert_eq!(run.word::<usize>("work_queue_left"), 0);
+    assert_eq!(run.word::<i32>("makers_left"), 0);
     let per_maker: usize = (0..4)
-        .map(|k| run.one::<usize>(&format!("maker_{k}_items")))
+        .map(|k| run.word::<usize>(&format!("maker_{k}_items")))
         .sum();
     assert_eq!(per_maker, put);
 }
@@ -228,17 +241,22 @@ fn a_seeded_run_makes_the_same_items_every_time() {
     let b = work_queues("5", "2");
     let c = work_queues("6", "0");
     let made = |r: &harness::Run| -> (String, Vec<usize>) {
-        let counts = (0..4).map(|k| r.one(&format!("maker_{k}_items"))).collect();
-        (r.one("made_digest"), counts)
+        let counts = (0..4)
+            .map(|k| r.word(&format!("maker_{k}_items")))
+            .collect();
+        (r.word("made_digest"), counts)
     };
     assert_eq!(made(&a), made(&b), "same seed, same items");
     assert_ne!(made(&a).0, made(&c).0, "another seed, other items");
     for r in [&a, &b, &c] {
         assert_eq!(
-            r.one::<usize>("items_processed"),
-            r.one::<usize>("items_put")
+            r.word::<usize>("items_processed"),
+            r.word::<usize>("items_put")
         );
-        assert_eq!(r.one::<usize>("duplicates") + r.one::<usize>("missing"), 0);
+        assert_eq!(
+            r.word::<usize>("duplicates") + r.word::<usize>("missing"),
+            0
+        );
     }
 }
 
@@ -265,8 +283,8 @@ fn a_list_with_negative_numbers_does_not_swallow_the_next_flag() {
         .args(["--numbers1", "1,-2", "--repeat", "2", "--numbers2", "-3"])
         .run();
     run.expect_success();
-    assert_eq!(run.values("q1_record"), ["0:1", "1:4", "2:1", "3:4"]);
-    assert_eq!(run.values("q2_record"), ["0:9", "1:9"]);
+    assert_eq!(records(&run, "q1"), ["0:1", "1:4", "2:1", "3:4"]);
+    assert_eq!(records(&run, "q2"), ["0:9", "1:9"]);
 }
 
 #[test]
@@ -281,7 +299,7 @@ fn queue_sentinel_runs_in_a_4_gib_address_space() {
         .args(["--n", "500"])
         .run();
     run.expect_success();
-    let got: Vec<u64> = run.parsed("got");
+    let got: Vec<u64> = run.words_parsed("got");
     assert_eq!(got, (0..500).collect::<Vec<_>>());
-    assert_eq!(run.one::<usize>("left_in_queue"), 0);
+    assert_eq!(run.word::<usize>("left_in_queue"), 0);
 }

@@ -2,11 +2,14 @@
 //! threads_vs_processes, threads_share_globals, amdahl and cpu_count. Timing examples are
 //! checked for what they compute, never for how fast.
 
+mod words;
+
 use harness::example;
 use kit::log_line::LogLine;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use words::Words;
 
 /// A small tree: nested directories, an empty file, a file larger than one read buffer,
 /// names whose sorted order differs from their creation order, and a symbolic link (not
@@ -75,20 +78,20 @@ fn the_walks_count_and_size_equal_an_independent_walk_and_the_hash_is_stable() {
             .args(["--interval", "0.05", "--variant", variant])
             .run();
         run.expect_success();
-        assert_eq!(run.one::<String>("variant"), variant);
+        assert_eq!(run.word::<String>("variant"), variant);
         run
     };
     let runs = [run("process"), run("process"), run("pool"), run("pool")];
     for r in &runs {
-        assert_eq!(r.one::<usize>("files"), files.len());
-        assert_eq!(r.one::<u64>("bytes"), bytes);
-        assert_eq!(r.one::<u64>("unreadable"), 0);
+        assert_eq!(r.word::<usize>("files"), files.len());
+        assert_eq!(r.word::<u64>("bytes"), bytes);
+        assert_eq!(r.word::<u64>("unreadable"), 0);
         assert_eq!(
-            r.one::<String>("sha256"),
+            r.word::<String>("sha256"),
             sha,
             "contents hashed in sorted path order"
         );
-        let e: f64 = r.one("e");
+        let e: f64 = r.word("e");
         // The walk may end before the e process begins (the seed's calculate_e then
         // returns 0); once it has begun, it has e.
         assert!(
@@ -139,11 +142,11 @@ fn the_shared_log_has_every_childs_lines_and_no_torn_line() {
         .arg(&path)
         .run();
     run.expect_success();
-    assert_eq!(run.one::<usize>("torn_lines"), 0);
-    assert_eq!(run.one::<usize>("missing"), 0);
-    assert_eq!(run.one::<usize>("wrong_pid"), 0);
+    assert_eq!(run.word::<usize>("torn_lines"), 0);
+    assert_eq!(run.word::<usize>("missing"), 0);
+    assert_eq!(run.word::<usize>("wrong_pid"), 0);
     for k in 1..=4 {
-        assert_eq!(run.one::<usize>(&format!("records_from_worker_{k}")), 400);
+        assert_eq!(run.word::<usize>(&format!("records_from_worker_{k}")), 400);
     }
     assert!(run.stderr().is_empty(), "no console copy with --no-console");
 
@@ -224,11 +227,11 @@ fn every_mode_computes_the_same_squares_and_cubes() {
     for load in ["sleep", "cpu"] {
         for mode in ["sequential", "processes", "threads"] {
             assert_eq!(
-                run.one::<String>(&format!("squares_{load}_{mode}")),
+                run.word::<String>(&format!("squares_{load}_{mode}")),
                 "4,9,64,81"
             );
             assert_eq!(
-                run.one::<String>(&format!("cubes_{load}_{mode}")),
+                run.word::<String>(&format!("cubes_{load}_{mode}")),
                 "8,27,512,729"
             );
         }
@@ -241,9 +244,9 @@ fn threads_share_the_programs_pid_and_processes_do_not() {
         .args(["--numbers", "5,-2", "--sleep-ms", "0", "--cpu-rounds", "1"])
         .run();
     run.expect_success();
-    let main: u32 = run.one("main_pid");
+    let main: u32 = run.word("main_pid");
     for load in ["sleep", "cpu"] {
-        let pid = |task: &str, mode: &str| run.one::<u32>(&format!("pid_{task}_{load}_{mode}"));
+        let pid = |task: &str, mode: &str| run.word::<u32>(&format!("pid_{task}_{load}_{mode}"));
         for task in ["squares", "cubes"] {
             assert_eq!(pid(task, "sequential"), main);
             assert_eq!(pid(task, "threads"), main);
@@ -251,7 +254,7 @@ fn threads_share_the_programs_pid_and_processes_do_not() {
         }
         assert_ne!(pid("squares", "processes"), pid("cubes", "processes"));
         assert_eq!(
-            run.one::<String>(&format!("cubes_{load}_threads")),
+            run.word::<String>(&format!("cubes_{load}_threads")),
             "125,-8"
         );
     }
@@ -274,10 +277,10 @@ fn threads_vs_processes_rejects_nonsense() {
 fn a_threads_change_to_a_global_is_seen_and_a_processs_is_not() {
     let run = example!("threads_share_globals").run();
     run.expect_success();
-    assert_eq!(run.one::<String>("child_saw"), "[4, 9, 64, 81]");
-    assert_eq!(run.one::<String>("after_process"), "[]");
-    assert_eq!(run.one::<String>("thread_saw"), "[4, 9, 64, 81]");
-    assert_eq!(run.one::<String>("after_thread"), "[4, 9, 64, 81]");
+    assert_eq!(run.word::<String>("child_saw"), "[4,9,64,81]");
+    assert_eq!(run.word::<String>("after_process"), "[]");
+    assert_eq!(run.word::<String>("thread_saw"), "[4,9,64,81]");
+    assert_eq!(run.word::<String>("after_thread"), "[4,9,64,81]");
 }
 
 #[test]
@@ -295,24 +298,25 @@ fn every_process_count_computes_the_same_result_and_the_bounds_follow_the_law() 
         .args(["--n", "300", "--processes", "3", "--trials", "1"])
         .run();
     run.expect_success();
+    assert!(run.stderr().is_empty(), "no progress bar off a terminal");
     // f(n) is 333,283,335,000 for every n; 300 calls of it.
     for p in 1..=3 {
         assert_eq!(
-            run.one::<u64>(&format!("result_p{p}")),
+            run.word::<u64>(&format!("result_p{p}")),
             300 * 333_283_335_000
         );
     }
-    let f: f64 = run.one("serial_fraction");
+    let f: f64 = run.word("serial_fraction");
     assert!((0.0..=1.0).contains(&f), "serial fraction {f}");
     for p in 1..=3u32 {
-        let bound: f64 = run.one(&format!("bound_p{p}"));
+        let bound: f64 = run.word(&format!("bound_p{p}"));
         let expected = 1.0 / (f + (1.0 - f) / f64::from(p));
         assert!((bound - expected).abs() < 1e-3, "bound with {p}: {bound}");
-        let here: f64 = run.one(&format!("bound_here_p{p}"));
+        let here: f64 = run.word(&format!("bound_here_p{p}"));
         assert!(here <= bound + 1e-9, "fewer CPUs never raise the bound");
     }
-    assert_eq!(run.one::<f64>("bound_p1"), 1.0);
-    assert!(run.values("seconds_p4").is_empty(), "stops at --processes");
+    assert_eq!(run.word::<f64>("bound_p1"), 1.0);
+    assert!(run.words("seconds_p4").is_empty(), "stops at --processes");
 }
 
 #[test]
@@ -334,12 +338,12 @@ fn amdahl_rejects_nonsense() {
 fn physical_cores_never_exceed_logical_cpus() {
     let run = example!("cpu_count").run();
     run.expect_success();
-    let logical: usize = run.one("logical");
-    let physical: usize = run.one("physical");
-    let available: usize = run.one("available");
+    let logical: usize = run.word("logical");
+    let physical: usize = run.word("physical");
+    let available: usize = run.word("available");
     assert!(physical >= 1 && physical <= logical);
     assert!(available >= 1 && available <= logical);
-    assert_eq!(run.one::<usize>("pool_default"), available);
+    assert_eq!(run.word::<usize>("pool_default"), available);
     // Independently: the kernel lists one "processor" entry per online logical CPU.
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
     let listed = cpuinfo

@@ -4,9 +4,12 @@
 //! Timings are printed by some of them and never asserted. The library's own pool checks
 //! (panics, dead workers, timeouts, empty input) are in forked_pool.rs.
 
+mod words;
+
 use harness::example;
 use std::collections::HashMap;
 use std::str::FromStr;
+use words::Words;
 
 /// Seed 001's printed result for its 15 points.
 const SEED_ORBITS: [u32; 15] = [49, 23, 47, 43, 18, 39, 59, 69, 60, 23, 47, 43, 18, 39, 57];
@@ -32,9 +35,20 @@ fn sorted<T: Ord + Clone>(items: &[T]) -> Vec<T> {
 fn apply_async_gives_the_seed_orbits_in_submission_order() {
     let run = example!("pool_apply_async").args(["--seconds", "0"]).run();
     run.expect_success();
-    assert_eq!(list::<u32>(&run.one::<String>("results")), SEED_ORBITS);
-    assert_eq!(run.one::<String>("ready_after_get"), "true,true,true");
-    assert_eq!(list::<bool>(&run.one::<String>("successful")), [true; 15]);
+    assert_eq!(list::<u32>(&run.word::<String>("results")), SEED_ORBITS);
+    assert_eq!(run.word::<String>("ready_after_get"), "true,true,true");
+    assert_eq!(list::<bool>(&run.word::<String>("successful")), [true; 15]);
+}
+
+#[test]
+fn ready_is_false_before_the_go_event_and_true_after() {
+    for _ in 0..3 {
+        let run = example!("pool_apply_async").args(["--workers", "2"]).run();
+        run.expect_success();
+        assert_eq!(run.word::<String>("ready_before"), "false,false,false");
+        let after = run.words("ready_after");
+        assert_eq!(after.last().map(String::as_str), Some("true,true,true"));
+    }
 }
 
 #[test]
@@ -51,17 +65,17 @@ fn a_timed_out_get_leaves_the_task_running_and_a_later_get_returns_its_result() 
         ])
         .run();
     run.expect_success();
-    assert_eq!(run.one::<String>("slow_get_timeout"), "timed out");
-    assert!(!run.one::<bool>("slow_ready_after_timeout"));
-    assert_eq!(run.one::<u32>("slow_result"), SEED_ORBITS[0]);
+    assert_eq!(run.word::<String>("slow_get_timeout"), "timed_out");
+    assert!(!run.word::<bool>("slow_ready_after_timeout"));
+    assert_eq!(run.word::<u32>("slow_result"), SEED_ORBITS[0]);
 }
 
 #[test]
 fn pool_map_sum_is_3332833350000000_serial_and_pooled() {
     let run = example!("pool_map_sum").args(["--workers", "2"]).run();
     run.expect_success();
-    assert_eq!(run.one::<u64>("pool_sum"), 3_332_833_350_000_000);
-    assert_eq!(run.one::<u64>("serial_sum"), 3_332_833_350_000_000);
+    assert_eq!(run.word::<u64>("pool_sum"), 3_332_833_350_000_000);
+    assert_eq!(run.word::<u64>("serial_sum"), 3_332_833_350_000_000);
 }
 
 #[test]
@@ -73,8 +87,8 @@ fn pool_map_sum_over_fewer_calls_is_that_many_times_f() {
             .run();
         run.expect_success();
         let n: u64 = n.parse().unwrap();
-        assert_eq!(run.one::<u64>("pool_sum"), n * f);
-        assert_eq!(run.one::<u64>("serial_sum"), n * f);
+        assert_eq!(run.word::<u64>("pool_sum"), n * f);
+        assert_eq!(run.word::<u64>("serial_sum"), n * f);
     }
 }
 
@@ -102,7 +116,7 @@ fn variants(chunksize: Option<&str>, repeat: usize) -> HashMap<&'static str, Vec
     run.expect_success();
     VARIANTS
         .iter()
-        .map(|&v| (v, list(&run.one::<String>(v))))
+        .map(|&v| (v, list(&run.word::<String>(v))))
         .collect()
 }
 
@@ -151,10 +165,10 @@ fn an_event_created_before_the_pool_stops_calculate_e_at_e() {
         .run();
     run.expect_success();
     assert!(
-        !run.one::<bool>("ready_before_set"),
+        !run.word::<bool>("ready_before_set"),
         "calculate_e runs until the event is set"
     );
-    let e: f64 = run.one("e");
+    let e: f64 = run.word("e");
     assert!((e - std::f64::consts::E).abs() < 1e-12, "e = {e}");
 }
 
@@ -162,8 +176,6 @@ fn an_event_created_before_the_pool_stops_calculate_e_at_e() {
 fn added_ab_is_10_12_up_to_28_in_three_aligned_rows() {
     let run = example!("added_ab").args(["--workers", "3"]).run();
     run.expect_success();
-    let want: Vec<u64> = (0..10).map(|i| 2 * i + 10).collect();
-    assert_eq!(list::<u64>(&run.one::<String>("added_ab")), want);
     let out = run.stdout();
     assert!(
         out.contains("  [  0,  1,  2,  3,  4,  5,  6,  7,  8,  9 ]"),
@@ -268,9 +280,9 @@ fn pool_benchmark_pool_results_equal_the_serial_results() {
             .args([n.to_string().as_str(), p, "--trials", "2"])
             .run();
         run.expect_success();
-        assert!(run.one::<bool>("results_equal"), "P = {p}");
-        assert_eq!(run.one::<f64>("serial_checksum"), checksum);
-        assert_eq!(run.one::<f64>("pool_checksum"), checksum);
+        assert!(run.word::<bool>("results_equal"), "P = {p}");
+        assert_eq!(run.word::<f64>("serial_checksum"), checksum);
+        assert_eq!(run.word::<f64>("pool_checksum"), checksum);
     }
 }
 
@@ -283,10 +295,10 @@ fn task_parallel_sends_exactly_the_json_it_writes_with_apply_async_and_with_proc
         .arg(dir.path())
         .run();
     run.expect_success();
-    assert_eq!(run.values("received_equals_file"), ["true", "true"]);
-    assert_eq!(run.values("exitcode"), ["0", "0"]);
-    let files = run.values("json_file");
-    let received = run.values("received_json");
+    assert_eq!(run.words("received_equals_file"), ["true", "true"]);
+    assert_eq!(run.words("exitcode"), ["0", "0"]);
+    let files = run.words("json_file");
+    let received = run.words("received_json");
     assert_eq!(files.len(), 2);
     assert_ne!(files[0], files[1], "one file per round");
     let want = serde_json::json!([
@@ -313,20 +325,21 @@ fn starmap_hello_gives_11_results_in_order_and_apply_makes_one_call() {
         .iter()
         .map(|(i, c)| format!("{:?}", format!("function( {i}, {c} )")))
         .collect();
-    assert_eq!(run.values("result"), want, "11 results, in input order");
-    let calls: Vec<String> = pairs.iter().map(|(i, c)| format!("{i}:{c:?}")).collect();
+    assert_eq!(run.words("result"), want, "11 results, in input order");
+    // The calls the workers printed: `function( i, c )` once per pair, in some order, and
+    // `function( (0, 'H'), ... )` once, from apply.
+    let stdout = run.stdout();
+    let calls: Vec<&str> = (stdout.lines())
+        .filter_map(|l| l.strip_prefix("function( ")?.strip_suffix(" )"))
+        .collect();
+    let (apply, starmap): (Vec<&str>, Vec<&str>) =
+        calls.into_iter().partition(|c| c.starts_with('('));
+    let starmap: Vec<String> = starmap.iter().map(|c| c.to_string()).collect();
+    let expected: Vec<String> = pairs.iter().map(|(i, c)| format!("{i}, {c}")).collect();
+    assert_eq!(sorted(&starmap), sorted(&expected), "each pair called once");
+    assert_eq!(apply.len(), 1, "one call, all 11 pairs");
     assert_eq!(
-        sorted(&run.values("worker_call")),
-        sorted(&calls),
-        "each pair called once, in some worker"
-    );
-    assert_eq!(
-        run.values("apply_call_pairs"),
-        ["11"],
-        "one call, all 11 pairs"
-    );
-    assert_eq!(
-        run.one::<String>("apply_result"),
+        run.word::<String>("apply_result"),
         r#""function( (0, 'H'), (1, 'e'), (2, 'l'), (3, 'l'), (4, 'o'), (5, ' '), (6, 'w'), (7, 'o'), (8, 'r'), (9, 'l'), (10, 'd') )""#
     );
 }
@@ -369,5 +382,5 @@ fn pool_map_sum_runs_in_a_4_gib_address_space() {
         .args(["--workers", "2"])
         .run();
     run.expect_success();
-    assert_eq!(run.one::<u64>("pool_sum"), 3_332_833_350_000_000);
+    assert_eq!(run.word::<u64>("pool_sum"), 3_332_833_350_000_000);
 }
