@@ -3,10 +3,12 @@
 //! `_async` forms.
 //!
 //! How it works: creating the pool forks a small server process, which forks the workers
-//! (see `src/pool/server.rs`). Tasks travel on a shared [`Queue`](crate::Queue)-style buffer as a
-//! function address plus serialised arguments (see `src/pool/task.rs`); outcomes come back on
-//! another. There is no thread in the owner: results are collected by whoever waits for
-//! them.
+//! (`server.rs`). Tasks travel on a shared [`Queue`](crate::Queue)-style buffer as a
+//! function address plus serialised arguments (`task.rs`); outcomes come back on another.
+//! There is no thread in the owner: results are collected by whoever waits for them
+//! (`result.rs`), and filed in the pool's book of calls (`jobs.rs`, pure data). Every call
+//! is written once, for `Pool` and for the [`Chunked`] view that carries options
+//! (`calls.rs`).
 //!
 //! Differences from Python:
 //! - A task is a `fn` (or a closure that captures nothing) with serde arguments and result.
@@ -14,6 +16,10 @@
 //!   passed as arguments; Python needs a `Manager` for that.
 //! - `chunksize` is set with [`Pool::chunksize`]: `pool.chunksize(3).map(f, xs)`. Defaults
 //!   are Python's: `ceil(len / (4 * processes))` for `map`/`starmap`, 1 for `imap`.
+//! - `imap` and `imap_unordered` stream: they read the input lazily, keeping at most
+//!   [`Pool::in_flight`] chunks sent and not yet handed over, so an input of any length,
+//!   endless ones included, runs in bounded memory. Python's feeder thread reads the whole
+//!   input as fast as it can.
 //! - A task that panics gives its caller `Error::TaskPanicked` with the panic's message and
 //!   location; the worker survives and the pool stays usable.
 //! - A worker that dies (killed, aborted, crashed) is reported by the server at once, and
@@ -76,13 +82,14 @@ impl PoolBuilder {
     /// Run `init` once in every worker when it starts, replacements included (Python:
     /// `initializer`, `initargs`: capture the arguments). It runs in the worker, so it may
     /// capture anything. If it panics the pool is broken: pending and later calls fail.
+    #[doc(alias = "initargs")]
     pub fn initializer(mut self, init: impl Fn() + 'static) -> PoolBuilder {
         self.initializer = Some(Box::new(init));
         self
     }
 
     /// Replace each worker after it has run `n` tasks (Python: `maxtasksperchild`);
-    /// 0 means never.
+    /// 0 means never (Python: `None`).
     pub fn maxtasksperchild(mut self, n: u64) -> PoolBuilder {
         self.max_tasks = n;
         self
@@ -177,8 +184,9 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// A pool of `processes` workers (Python: `Pool(processes)`). Like
-    /// [`PoolBuilder::build`], an error while other threads run.
+    /// A pool of `processes` workers (Python: `Pool(processes)`; Python's `None`, the CPU
+    /// count, is [`Pool::builder`] without `processes`). Like [`PoolBuilder::build`], an
+    /// error while other threads run.
     pub fn new(processes: usize) -> Result<Pool> {
         Pool::builder().processes(processes).build()
     }
@@ -216,7 +224,7 @@ impl Pool {
     /// No more tasks; the workers finish what is queued, then exit (Python: `close()`).
     /// Calls made after it fail with `Error::Invalid`; an `imap` still reading its input
     /// stops reading it and ends with that error after the results of what it sent.
-    #[doc(alias = "close()")]
+    #[doc(alias = "Pool.close")]
     pub fn close(&self) -> Result<()> {
         self.owner_only()?;
         if !self.jobs.borrow_mut().close() {
@@ -230,7 +238,7 @@ impl Pool {
 
     /// Stop every worker now; calls not finished fail with `Error::Closed`
     /// (Python: `terminate()`, whose unfinished results never arrive).
-    #[doc(alias = "terminate()")]
+    #[doc(alias = "Pool.terminate")]
     pub fn terminate(&self) -> Result<()> {
         self.owner_only()?;
         if !self.jobs.borrow_mut().terminate() {
@@ -249,7 +257,7 @@ impl Pool {
 
     /// Wait for the workers to exit; `close` or `terminate` first (Python: `join()`;
     /// joining an open pool is `Error::Invalid` where Python raises `ValueError`).
-    #[doc(alias = "join()")]
+    #[doc(alias = "Pool.join")]
     pub fn join(&self) -> Result<()> {
         self.owner_only()?;
         if !self.jobs.borrow().is_closed() {

@@ -23,6 +23,8 @@ use std::time::Duration;
 /// is `Error::Invalid`); `get_timeout` that times out leaves the task running, and a later
 /// `get` still returns its result; `successful` is `None` while not ready instead of
 /// raising. Dropping the handle discards the result when it arrives.
+#[doc(alias = "ApplyResult")]
+#[doc(alias = "MapResult")]
 pub struct AsyncResult<'p, T> {
     pool: &'p Pool,
     job: u64,
@@ -41,7 +43,7 @@ impl<'p, T> AsyncResult<'p, T> {
     }
 
     /// Whether the call has finished, successfully or not (Python: `ready()`).
-    #[doc(alias = "ready()")]
+    #[doc(alias = "AsyncResult.ready")]
     pub fn ready(&self) -> bool {
         self.pool.collect(1, Some(Duration::ZERO));
         self.pool.jobs.borrow().settled(self.job)
@@ -54,6 +56,7 @@ impl<'p, T> AsyncResult<'p, T> {
 
     /// Block at most `timeout`; whether it is ready (Python: `wait(timeout)`, which returns
     /// `None` either way).
+    #[doc(alias = "wait")]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.pool
             .wait_for_job(self.job, Some(Deadline::after(timeout)))
@@ -61,7 +64,7 @@ impl<'p, T> AsyncResult<'p, T> {
 
     /// `None` until ready, then whether the call succeeded (Python: `successful()`, which
     /// raises `ValueError` while not ready).
-    #[doc(alias = "successful()")]
+    #[doc(alias = "AsyncResult.successful")]
     pub fn successful(&self) -> Option<bool> {
         if !self.ready() {
             return None;
@@ -71,14 +74,16 @@ impl<'p, T> AsyncResult<'p, T> {
 
     /// Block for the result (Python: `get()`): the value, or the task's error (a panic's
     /// message, a dead worker, a terminated pool), where Python re-raises the exception.
-    #[doc(alias = "get()")]
+    #[doc(alias = "AsyncResult.get")]
     pub fn get(&self) -> Result<T> {
         self.wait();
         self.take()
     }
 
     /// Wait at most `timeout`; `Error::Timeout` if the result is not there yet, in which case
-    /// the task carries on and a later `get` can still collect it (Python: `get(timeout)`).
+    /// the task carries on and a later `get` can still collect it (Python: `get(timeout)`,
+    /// which raises `multiprocessing.TimeoutError`).
+    #[doc(alias = "get")]
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
         if !self.wait_timeout(timeout) {
             return Err(Error::Timeout);
@@ -109,10 +114,14 @@ pub(crate) enum Pull {
 /// The iterator `imap` and `imap_unordered` return (Python: `IMapIterator`). Each item is
 /// the result for one input, or the error of the chunk it belonged to (reported once, for
 /// the whole chunk). Ordered: in input order. Unordered: chunk by chunk as they complete.
+/// Python's `next(timeout)` has no counterpart; Python raises the first error and stops,
+/// this yields it and goes on with the next chunk.
 ///
 /// It reads its input as it goes: each step sends chunks until the bound on chunks in
 /// flight is reached (see [`Pool::in_flight`]), then waits for the next result. Dropping
 /// it stops reading; chunks already sent still run, and their results are discarded.
+#[doc(alias = "IMapIterator")]
+#[doc(alias = "IMapUnorderedIterator")]
 pub struct ImapIter<'p, R> {
     pool: &'p Pool,
     job: u64,

@@ -1,0 +1,171 @@
+//! Streaming `imap`: 10^8 small items through `Pool(2).imap` in bounded memory, beside
+//! `map` on the same work. One timed run per row (a run of 10^8 items takes seconds, too
+//! long for criterion's samples), so read the figures as ratios within the run.
+//! Targets: peak RSS of the group (owner + server + workers) under 100 MB for the 10^8
+//! items, and imap's per-item cost within 2x of map's.
+//!
+//! `cargo bench --bench imap` measures; `cargo test --benches` runs it once, small.
+//! Sizes: `IMAP_ITEMS` overrides the streamed count (default 10^8).
+
+mod common;
+
+use multiproc::Pool;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+fn inc(x: u64) -> u64 {
+    black_box(x) + 1
+}
+
+/// A field of /proc/<pid>/status in KiB (VmHWM: peak resident set since start or since
+/// it was last reset).
+fn status_kib(pid: &str, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Reset the peak RSS of a process to its current RSS (Linux: write 5 to clear_refs).
+fn reset_peak(pid: &str) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
+fn server_of(pool: &Pool) -> String {
+    let worker = pool.worker_pids()[0];
+    let stat = std::fs::read_to_string(format!("/proc/{worker}/stat")).expect("worker stat");
+    // The fields after the name, which ends at the last ')': state, ppid, ...
+    stat.rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+/// The group's processes: this one, the pool's server and its workers.
+fn group(pool: &Pool) -> Vec<String> {
+    let mut pids = vec!["self".to_string(), server_of(pool)];
+    pids.extend(pool.worker_pids().iter().map(u32::to_string));
+    pids
+}
+
+/// Peak RSS of every process of the group, in MiB, summed.
+fn group_peak_mib(pool: &Pool) -> f64 {
+    group(pool)
+        .iter()
+        .map(|p| status_kib(p, "VmHWM:"))
+        .sum::<u64>() as f64
+        / 1024.0
+}
+
+struct Row {
+    what: String,
+    items: u64,
+    took: Duration,
+    peak_mib: f64,
+}
+
+impl Row {
+    fn ns_per_item(&self) -> f64 {
+        self.took.as_nanos() as f64 / self.items as f64
+    }
+}
+
+/// One timed run of `body` over a fresh pool, with the group's peak RSS reset first.
+fn run(what: &str, items: u64, body: impl FnOnce(&Pool) -> u64) -> Row {
+    common::assert_single_threaded();
+    let pool = Pool::new(2).expect("pool");
+    for pid in group(&pool) {
+        reset_peak(&pid);
+    }
+    let t = Instant::now();
+    let sum = body(&pool);
+    let took = t.elapsed();
+    let peak_mib = group_peak_mib(&pool);
+    // inc over 0..n sums to n(n+1)/2.
+    assert_eq!(sum, items * (items + 1) / 2, "{what}: wrong results");
+    pool.close().expect("close");
+    pool.join().expect("join");
+    Row {
+        what: what.into(),
+        items,
+        took,
+        peak_mib,
+    }
+}
+
+fn main() {
+    let streamed = std::env::var("IMAP_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| common::size(100_000_000, 100_000));
+    let same = common::size(10_000_000, 100_000).min(streamed);
+    let chunk = 10_000;
+    let rows = [
+        run(
+            &format!("map, default chunksize ({same} items)"),
+            same,
+            |p| p.map(inc, 0..same).unwrap().iter().sum(),
+        ),
+        run(
+            &format!("map, chunksize {chunk} ({same} items)"),
+            same,
+            |p| p.chunksize(chunk).map(inc, 0..same).unwrap().iter().sum(),
+        ),
+        run(
+            &format!("imap, chunksize {chunk} ({same} items)"),
+            same,
+            |p| {
+                p.chunksize(chunk)
+                    .imap(inc, 0..same)
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .sum()
+            },
+        ),
+        run(
+            &format!("imap, chunksize {chunk} ({streamed} items)"),
+            streamed,
+            |p| {
+                p.chunksize(chunk)
+                    .imap(inc, 0..streamed)
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .sum()
+            },
+        ),
+        run(
+            &format!("imap_unordered, chunksize {chunk} ({streamed} items)"),
+            streamed,
+            |p| {
+                p.chunksize(chunk)
+                    .imap_unordered(inc, 0..streamed)
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .sum()
+            },
+        ),
+    ];
+    println!("Pool(2), fn inc(x: u64) -> u64, one run each:");
+    for r in &rows {
+        println!(
+            "  {:<50} {:>9.3} s  {:>7.1} ns/item  group peak RSS {:>7.1} MiB",
+            r.what,
+            r.took.as_secs_f64(),
+            r.ns_per_item(),
+            r.peak_mib
+        );
+    }
+    let map_default = rows[0].ns_per_item();
+    for r in &rows[2..] {
+        println!(
+            "  {}: {:.2}x map's per-item cost (default chunksize)",
+            r.what,
+            r.ns_per_item() / map_default
+        );
+    }
+}
