@@ -53,7 +53,8 @@ macro_rules! calling_surface {
             pool.start_map(task::map_call::<A, R>, f as usize, items, options)
         }
 
-        /// `f(a, b)` for every pair, results in input order (Python: `starmap`).
+        /// `f(a, b)` for every pair, results in input order (Python: `starmap`, which
+        /// unpacks tuples of any length; here two arguments, or take a tuple as `a`).
         pub fn starmap<$($lt,)? A, B, R>(
             self: $recv,
             f: fn(A, B) -> R,
