@@ -3,6 +3,7 @@
 use harness::checks;
 use kit::workloads::{SEED_POINT_ORBITS, SEED_POINTS, mandelbrot};
 use multiproc::{Error, Event, Pool, Value};
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,11 @@ fn main() -> std::process::ExitCode {
         terminate_fails_unfinished_calls,
         zero_processes_is_an_error,
         imap_reports_a_failed_chunk_and_goes_on,
+        imap_streams_every_result_once_in_order_or_not,
+        imap_over_an_endless_input_yields_results_before_it_ends,
+        imap_reads_its_input_no_further_than_its_bound,
+        an_imap_input_that_panics_yields_the_results_before_it_then_an_error,
+        a_worker_killed_during_a_streaming_imap_is_reported_in_its_place,
     ])
 }
 
@@ -465,4 +471,166 @@ fn imap_reports_a_failed_chunk_and_goes_on() {
             other => panic!("unexpected {other:?}"),
         }
     }
+}
+
+fn imap_streams_every_result_once_in_order_or_not() {
+    let pool = Pool::new(2).unwrap();
+    let want: Vec<u64> = (0..500).map(square).collect();
+    for (size, bound) in [(1, 1), (1, 3), (7, 2), (64, 8), (1000, 1)] {
+        let c = pool.chunksize(size).in_flight(bound);
+        let got: Vec<u64> = c
+            .imap(square, 0..500)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, want, "imap chunksize {size} in_flight {bound}");
+        let mut got: Vec<u64> = c
+            .imap_unordered(square, 0..500)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        got.sort_unstable();
+        assert_eq!(
+            got, want,
+            "imap_unordered chunksize {size} in_flight {bound}"
+        );
+    }
+    assert!(matches!(
+        pool.in_flight(0).imap(square, 0..3),
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        pool.chunksize(0).imap(square, 0..3),
+        Err(Error::Invalid(_))
+    ));
+}
+
+fn imap_over_an_endless_input_yields_results_before_it_ends() {
+    let pool = Pool::new(2).unwrap();
+    let first: Vec<u64> = pool
+        .imap(square, 0u64..)
+        .unwrap()
+        .take(100)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(first, (0..100).map(square).collect::<Vec<_>>());
+    let mut some: Vec<u64> = pool
+        .chunksize(4)
+        .imap_unordered(square, 0u64..)
+        .unwrap()
+        .take(50)
+        .map(Result::unwrap)
+        .collect();
+    some.sort_unstable();
+    some.dedup();
+    assert_eq!(some.len(), 50, "distinct results");
+    assert!(some.iter().all(|v| v.isqrt().pow(2) == *v), "squares");
+    // The dropped iterators' late results are ignored; the pool goes on.
+    assert_eq!(
+        pool.map(square, 0..20).unwrap(),
+        (0..20).map(square).collect::<Vec<_>>()
+    );
+}
+
+/// Chunks read from the input never exceed the chunks handed over plus the bound: the
+/// input is read no faster than the results are taken.
+fn imap_reads_its_input_no_further_than_its_bound() {
+    let pool = Pool::new(2).unwrap();
+    for ordered in [true, false] {
+        for (size, bound) in [(1usize, 1usize), (1, 4), (5, 3)] {
+            let pulls = Cell::new(0usize);
+            let input = (0u64..).inspect(|_| pulls.set(pulls.get() + 1));
+            let c = pool.chunksize(size).in_flight(bound);
+            let mut it = if ordered {
+                c.imap(square, input).unwrap()
+            } else {
+                c.imap_unordered(square, input).unwrap()
+            };
+            assert_eq!(
+                pulls.get(),
+                size * bound,
+                "the first chunks are sent at once"
+            );
+            let mut taken = 0usize;
+            while taken < 60 {
+                it.next().unwrap().unwrap();
+                taken += 1;
+                let handed_chunks = taken.div_ceil(size);
+                assert!(
+                    pulls.get() <= (handed_chunks + bound) * size,
+                    "ordered {ordered}, chunksize {size}, bound {bound}: {} items read after \
+                     {taken} results",
+                    pulls.get()
+                );
+                assert!(pulls.get() >= taken);
+            }
+        }
+    }
+}
+
+fn an_imap_input_that_panics_yields_the_results_before_it_then_an_error() {
+    std::panic::set_hook(Box::new(|_| {})); // the input's panic is expected: keep quiet
+    let pool = Pool::new(2).unwrap();
+    let broken = || {
+        (0u64..).map(|x| {
+            if x == 7 {
+                panic!("input broke at {x}")
+            } else {
+                x
+            }
+        })
+    };
+    for size in [1, 3, 100] {
+        let got: Vec<_> = pool
+            .chunksize(size)
+            .imap(square, broken())
+            .unwrap()
+            .collect();
+        assert_eq!(got.len(), 8, "7 results then the error, chunksize {size}");
+        for (i, r) in got[..7].iter().enumerate() {
+            assert_eq!(*r.as_ref().unwrap(), square(i as u64));
+        }
+        match &got[7] {
+            Err(Error::TaskPanicked(m)) => assert!(m.contains("input broke at 7"), "{m}"),
+            other => panic!("expected the input's panic, got {other:?}"),
+        }
+        let got: Vec<_> = pool
+            .chunksize(size)
+            .imap_unordered(square, broken())
+            .unwrap()
+            .collect();
+        assert_eq!(got.len(), 8);
+        assert!(
+            matches!(got[7], Err(Error::TaskPanicked(_))),
+            "the error comes last"
+        );
+        let mut ok: Vec<u64> = got[..7].iter().map(|r| *r.as_ref().unwrap()).collect();
+        ok.sort_unstable();
+        assert_eq!(ok, (0..7).map(square).collect::<Vec<_>>());
+    }
+    assert_eq!(pool.apply(square, 5).unwrap(), 25, "the pool goes on");
+}
+
+fn square_but_die_on_7(x: u64) -> u64 {
+    if x == 7 {
+        nix::sys::signal::raise(nix::sys::signal::SIGKILL).unwrap();
+    }
+    x * x
+}
+
+fn a_worker_killed_during_a_streaming_imap_is_reported_in_its_place() {
+    let pool = Pool::new(2).unwrap();
+    let got: Vec<_> = pool
+        .imap(square_but_die_on_7, 0u64..)
+        .unwrap()
+        .take(30)
+        .collect();
+    for (i, r) in got.iter().enumerate() {
+        match (i, r) {
+            (7, Err(Error::WorkerDied(what))) => assert!(what.contains("SIGKILL"), "{what}"),
+            (i, Ok(v)) if i != 7 => assert_eq!(*v, square(i as u64)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(pool.worker_pids().len(), 2, "replaced");
 }

@@ -1,10 +1,13 @@
-//! Results on the owner's side: jobs, `AsyncResult`, and the `imap` iterators.
+//! Results on the owner's side: `AsyncResult`, and the streaming `imap` iterator.
 //!
 //! There is no result-handler thread (Python has one): whoever waits for a result drains
-//! the result queue and files every outcome under its job. Keeping the owner
-//! single-threaded is what lets it go on forking `Process`es after creating a pool.
+//! the result queue and files every outcome in the pool's book (`jobs.rs`). Keeping the
+//! owner single-threaded is what lets it go on forking `Process`es after creating a pool.
+//! For the same reason there is no feeder thread: an `imap` reads its input when its
+//! iterator is advanced, as far as its bound on chunks in flight allows.
 
 use super::Pool;
+use super::task::Trampoline;
 use crate::codec::decode;
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
@@ -13,37 +16,6 @@ use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-/// One submitted chunk of a job.
-pub(crate) enum Chunk {
-    Pending,
-    Done(Vec<u8>),
-    Failed(Error),
-    /// Handed out by an iterator.
-    Taken,
-}
-
-/// A submitted call: its chunks, in input order.
-pub(crate) struct Job {
-    pub chunks: Vec<Chunk>,
-    /// Set once the results were handed over: whether the call succeeded.
-    pub taken: Option<bool>,
-    /// The tasks submitted for it, to forget them with it.
-    pub task_ids: Vec<u64>,
-}
-
-impl Job {
-    /// All chunks done, or one failed (a job fails as a whole, as in Python).
-    pub(crate) fn settled(&self) -> bool {
-        self.taken.is_some()
-            || self.chunks.iter().any(|c| matches!(c, Chunk::Failed(_)))
-            || self.chunks.iter().all(|c| !matches!(c, Chunk::Pending))
-    }
-
-    pub(crate) fn failed(&self) -> bool {
-        self.taken == Some(false) || self.chunks.iter().any(|c| matches!(c, Chunk::Failed(_)))
-    }
-}
-
 /// Python's `AsyncResult` / `MapResult`: the handle `apply_async`, `map_async` and
 /// `starmap_async` return. It borrows the pool: results are collected by waiting on it.
 ///
@@ -51,6 +23,8 @@ impl Job {
 /// is `Error::Invalid`); `get_timeout` that times out leaves the task running, and a later
 /// `get` still returns its result; `successful` is `None` while not ready instead of
 /// raising. Dropping the handle discards the result when it arrives.
+#[doc(alias = "ApplyResult")]
+#[doc(alias = "MapResult")]
 pub struct AsyncResult<'p, T> {
     pool: &'p Pool,
     job: u64,
@@ -69,9 +43,10 @@ impl<'p, T> AsyncResult<'p, T> {
     }
 
     /// Whether the call has finished, successfully or not (Python: `ready()`).
+    #[doc(alias = "AsyncResult.ready")]
     pub fn ready(&self) -> bool {
-        self.pool.collect(Some(Duration::ZERO));
-        self.pool.job_settled(self.job)
+        self.pool.collect(1, Some(Duration::ZERO));
+        self.pool.jobs.borrow().settled(self.job)
     }
 
     /// Block until ready (Python: `wait()`).
@@ -79,29 +54,36 @@ impl<'p, T> AsyncResult<'p, T> {
         self.pool.wait_for_job(self.job, None);
     }
 
-    /// Block at most `timeout`; whether it is ready (Python: `wait(timeout)`).
+    /// Block at most `timeout`; whether it is ready (Python: `wait(timeout)`, which returns
+    /// `None` either way).
+    #[doc(alias = "wait")]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.pool
             .wait_for_job(self.job, Some(Deadline::after(timeout)))
     }
 
-    /// `None` until ready, then whether the call succeeded (Python: `successful()`).
+    /// `None` until ready, then whether the call succeeded (Python: `successful()`, which
+    /// raises `ValueError` while not ready).
+    #[doc(alias = "AsyncResult.successful")]
     pub fn successful(&self) -> Option<bool> {
         if !self.ready() {
             return None;
         }
-        self.pool.with_job(self.job, |j| !j.failed())
+        self.pool.jobs.borrow().succeeded(self.job)
     }
 
     /// Block for the result (Python: `get()`): the value, or the task's error (a panic's
-    /// message, a dead worker, a terminated pool).
+    /// message, a dead worker, a terminated pool), where Python re-raises the exception.
+    #[doc(alias = "AsyncResult.get")]
     pub fn get(&self) -> Result<T> {
         self.wait();
         self.take()
     }
 
     /// Wait at most `timeout`; `Error::Timeout` if the result is not there yet, in which case
-    /// the task carries on and a later `get` can still collect it (Python: `get(timeout)`).
+    /// the task carries on and a later `get` can still collect it (Python: `get(timeout)`,
+    /// which raises `multiprocessing.TimeoutError`).
+    #[doc(alias = "get")]
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
         if !self.wait_timeout(timeout) {
             return Err(Error::Timeout);
@@ -110,55 +92,101 @@ impl<'p, T> AsyncResult<'p, T> {
     }
 
     fn take(&self) -> Result<T> {
-        let parts = self.pool.take_job(self.job)?;
+        let parts = self.pool.jobs.borrow_mut().take_all(self.job)?;
         (self.assemble)(parts)
     }
 }
 
 impl<T> Drop for AsyncResult<'_, T> {
     fn drop(&mut self) {
-        self.pool.forget_job(self.job);
+        self.pool.jobs.borrow_mut().forget(self.job);
     }
 }
 
-/// Decode the single chunk of an `apply`.
-pub(crate) fn assemble_one<R: DeserializeOwned>(parts: Vec<Vec<u8>>) -> Result<R> {
-    let bytes = parts.into_iter().next().expect("an apply has one chunk");
-    decode(&bytes)
-}
-
-/// Decode and concatenate the chunks of a `map`, in input order.
-pub(crate) fn assemble_all<R: DeserializeOwned>(parts: Vec<Vec<u8>>) -> Result<Vec<R>> {
-    let mut out = Vec::new();
-    for bytes in parts {
-        out.extend(decode::<Vec<R>>(&bytes)?);
-    }
-    Ok(out)
+/// One read from an `imap`'s input: an encoded chunk.
+pub(crate) enum Pull {
+    /// A full chunk; more may follow.
+    More(Vec<u8>),
+    /// The input ended: its last chunk if it had one, then its error if it failed.
+    Last(Option<Vec<u8>>, Option<Error>),
 }
 
 /// The iterator `imap` and `imap_unordered` return (Python: `IMapIterator`). Each item is
 /// the result for one input, or the error of the chunk it belonged to (reported once, for
 /// the whole chunk). Ordered: in input order. Unordered: chunk by chunk as they complete.
+/// Python's `next(timeout)` has no counterpart; Python raises the first error and stops,
+/// this yields it and goes on with the next chunk.
+///
+/// It reads its input as it goes: each step sends chunks until the bound on chunks in
+/// flight is reached (see [`Pool::in_flight`]), then waits for the next result. Dropping
+/// it stops reading; chunks already sent still run, and their results are discarded.
+#[doc(alias = "IMapIterator")]
+#[doc(alias = "IMapUnorderedIterator")]
 pub struct ImapIter<'p, R> {
     pool: &'p Pool,
     job: u64,
+    /// The trampoline and the user's `fn`, as for every task.
+    call: (Trampoline, usize),
+    /// The input, until it ended (or the pool refused more).
+    input: Option<Box<dyn FnMut() -> Pull + 'p>>,
+    /// The input's error, reported after the results of every chunk sent.
+    failure: Option<Error>,
+    bound: usize,
     ordered: bool,
+    /// Ordered: the index of the next chunk to hand over.
     next_chunk: usize,
-    chunks: usize,
-    taken: usize,
     buffer: VecDeque<R>,
 }
 
 impl<'p, R: DeserializeOwned> ImapIter<'p, R> {
-    pub(crate) fn new(pool: &'p Pool, job: u64, chunks: usize, ordered: bool) -> Self {
-        ImapIter {
+    pub(crate) fn new(
+        pool: &'p Pool,
+        job: u64,
+        call: (Trampoline, usize),
+        input: Box<dyn FnMut() -> Pull + 'p>,
+        bound: usize,
+        ordered: bool,
+    ) -> Self {
+        let mut it = ImapIter {
             pool,
             job,
+            call,
+            input: Some(input),
+            failure: None,
+            bound,
             ordered,
             next_chunk: 0,
-            chunks,
-            taken: 0,
             buffer: VecDeque::new(),
+        };
+        it.fill();
+        it
+    }
+
+    /// Read and send chunks until `bound` are in flight or the input ends.
+    fn fill(&mut self) {
+        while self.pool.jobs.borrow().in_flight(self.job) < self.bound {
+            let Some(input) = self.input.as_mut() else {
+                return;
+            };
+            let chunk = match input() {
+                Pull::More(bytes) => Some(bytes),
+                Pull::Last(bytes, failure) => {
+                    self.input = None;
+                    self.failure = failure;
+                    bytes
+                }
+            };
+            let Some(bytes) = chunk else { continue };
+            if let Err(e) = self.pool.usable() {
+                // Closed, terminated or broken meanwhile: what was sent still arrives.
+                self.input = None;
+                self.failure = Some(e);
+                return;
+            }
+            let (call, func) = self.call;
+            if !self.pool.send_chunk(self.job, call, func, &bytes) {
+                self.input = None; // that chunk carries the queue's error
+            }
         }
     }
 }
@@ -171,25 +199,25 @@ impl<R: DeserializeOwned> Iterator for ImapIter<'_, R> {
             if let Some(r) = self.buffer.pop_front() {
                 return Some(Ok(r));
             }
-            if self.taken == self.chunks {
-                return None;
+            self.fill();
+            if self.pool.jobs.borrow().in_flight(self.job) == 0 {
+                // The input has ended and every chunk sent was handed over.
+                return self.failure.take().map(Err);
             }
             let want = self.ordered.then_some(self.next_chunk);
-            let chunk = match self.pool.take_chunk(self.job, want) {
+            let (i, chunk) = match self.pool.wait_for_chunk(self.job, want) {
                 Ok(c) => c,
                 Err(e) => {
-                    // The pool cannot deliver any more of this job.
-                    self.taken = self.chunks;
+                    // The job left the book: nothing more can come.
+                    self.input = None;
                     return Some(Err(e));
                 }
             };
-            self.taken += 1;
-            self.next_chunk += 1;
-            match chunk {
-                Ok(bytes) => match decode::<Vec<R>>(&bytes) {
-                    Ok(items) => self.buffer.extend(items),
-                    Err(e) => return Some(Err(e)),
-                },
+            if self.ordered {
+                self.next_chunk = i + 1;
+            }
+            match chunk.and_then(|bytes| decode::<Vec<R>>(&bytes)) {
+                Ok(items) => self.buffer.extend(items),
                 Err(e) => return Some(Err(e)),
             }
         }
@@ -198,6 +226,6 @@ impl<R: DeserializeOwned> Iterator for ImapIter<'_, R> {
 
 impl<R> Drop for ImapIter<'_, R> {
     fn drop(&mut self) {
-        self.pool.forget_job(self.job);
+        self.pool.jobs.borrow_mut().forget(self.job);
     }
 }

@@ -11,10 +11,15 @@
 //! of a task, the server reports that task on the result queue (Python's `Pool` hangs
 //! there for ever). On SIGTERM (`Pool::terminate`) it kills and reaps every worker, then
 //! exits. When every worker has been told to stop (`Pool::close`), it exits.
+//!
+//! Where processes start: [`start`] forks the server, [`Server::spawn`] forks each worker.
+//! These two functions are the only places a pool starts a process (a start method other
+//! than `fork` hooks in there).
 
 use super::task::{Outcome, TaskMsg, Trampoline};
 use crate::codec::decode;
-use crate::process::fork_child;
+use crate::error::{Error, Result};
+use crate::process::{Process, fork_child};
 use crate::queue::buffer::RawQueue;
 use crate::shm::{SharedState, Shm, Zeroed};
 use nix::sys::signal::{SigSet, Signal};
@@ -66,8 +71,38 @@ pub(crate) struct WorkerSetup {
     pub started: crate::event::Event,
 }
 
+/// How long the owner waits for the server's start signal before checking it is alive.
+const POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Start a pool's processes: fork the server, which forks `workers` workers, and return
+/// once they run (Python's `Pool()` returns with its workers started).
+///
+/// # Safety
+///
+/// As [`Process::start_unchecked`]: no other thread may hold, or be taking, a lock the
+/// server or the workers will take at the moment of the fork.
+pub(crate) unsafe fn start(setup: WorkerSetup, workers: usize) -> Result<Process> {
+    let started = setup.started.clone();
+    let mut server = Process::new(move || serve(setup, workers)).name("ForkPoolServer");
+    // SAFETY: `start`'s caller guarantees the precondition.
+    unsafe { server.start_unchecked() }?;
+    while !started.wait_timeout(POLL) {
+        if let Some(code) = server.exitcode() {
+            return Err(Error::Invalid(format!(
+                "the pool's server process exited (code {code}) before starting its workers"
+            )));
+        }
+    }
+    if let Some(code) = server.join_timeout(std::time::Duration::ZERO)? {
+        return Err(Error::Invalid(format!(
+            "the pool's server could not start its workers (exit code {code})"
+        )));
+    }
+    Ok(server)
+}
+
 /// The server process's body. Returns its exit code.
-pub(crate) fn serve(setup: WorkerSetup, workers: usize) -> i32 {
+fn serve(setup: WorkerSetup, workers: usize) -> i32 {
     let mut signals = SigSet::empty();
     signals.add(Signal::SIGCHLD);
     signals.add(Signal::SIGTERM);
@@ -113,7 +148,8 @@ impl Server {
         &self.setup.slots.get().slots[i]
     }
 
-    /// Fork a worker for slot `i`. False if the fork failed and the pool is now broken.
+    /// Fork a worker for slot `i` (at start, and to replace one). False if the fork failed
+    /// and the pool is now broken.
     fn spawn(&mut self, i: usize) -> bool {
         self.started += 1;
         let name = format!("ForkPoolWorker-{}", self.started);
