@@ -1,10 +1,12 @@
 //! The kit the examples share, kept out of the `multiproc` library so that a program
 //! depending on `multiproc` gets none of it: argument parsing and exit codes ([`cli`]),
 //! timing and speedup reports ([`timing`]), the CPU-bound functions the seeds
-//! parallelise ([`workloads`]), and a reader for the lines `multiproc::logging` writes
+//! parallelise ([`workloads`]), consistency checks for snapshots of shared counters
+//! ([`snapshots`]), and a reader for the lines `multiproc::logging` writes
 //! ([`log_line`]).
 
 pub mod cli;
 pub mod log_line;
+pub mod snapshots;
 pub mod timing;
 pub mod workloads;
