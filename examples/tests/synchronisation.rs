@@ -105,7 +105,7 @@ fn whole_blocks(stdout: &str, workers: usize) -> Result<Blocks, String> {
             open.as_mut()
                 .ok_or(format!("a printer's line outside any block: {line}"))?
                 .push(parsed);
-        } else if line.starts_with("dead_holder_reported_by=") {
+        } else if line.contains("dead_holder_reported_by=") {
             open.take()
                 .ok_or("a report of a dead holder, but no block was cut short")?;
             cut_short += 1;
