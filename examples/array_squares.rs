@@ -2,7 +2,7 @@
 //! shared `Array(i32, 3)` with the squares of [2, 3, 5]; parent and child both print it.
 //!
 //! Python original: `multiprocessing.Array('i', 3)` passed to `Process(target=calc_squares)`.
-//! Look for: `Within process: [4, 9, 25]` and `Outside process: [4, 9, 25]`: the parent sees
+//! Look for: `Within process: inside=[4, 9, 25]` and `Outside process: outside=[4, 9, 25]`: the parent sees
 //! what the child wrote, because the array lives in shared memory created before the fork.
 //! (Compare `global_state`, where a plain global is not shared.)
 //!
@@ -25,8 +25,7 @@ fn calc_squares(numbers: &[i32], result: &Array<i32>) {
     for (idx, n) in numbers.iter().enumerate() {
         result.store(idx, n.wrapping_mul(*n));
     }
-    println!("Within process: {:?}", result.to_vec());
-    println!("inside={:?}", result.to_vec());
+    println!("Within process: inside={:?}", result.to_vec());
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
@@ -40,8 +39,7 @@ fn run(args: Args) -> multiproc::Result<()> {
     let numbers = args.numbers.clone();
     let p = Process::spawn(move || calc_squares(&numbers, &child_view))?;
     multiproc::join_all(&mut [p])?; // a child that failed fails the example
-    println!("Outside process: {:?}", result.to_vec());
-    println!("outside={:?}", result.to_vec());
+    println!("Outside process: outside={:?}", result.to_vec());
     Ok(())
 }
 

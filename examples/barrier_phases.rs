@@ -102,17 +102,14 @@ fn run(args: Args) -> multiproc::Result<()> {
     multiproc::join_all(&mut workers)?;
     let one_zero = phases.zeros.to_vec().iter().filter(|&&z| z == 1).count();
     println!(
-        "{} workers passed the barrier {} times: {one_zero} passes had exactly one index 0, \
-         the action ran {} times, {} times a worker was out of step",
+        "{} workers passed the barrier passes={} times: zero_index_per_pass={one_zero} passes \
+         had exactly one index 0, the action ran action_runs={} times, a worker was out of \
+         step ahead_violations={} times",
         args.workers,
         args.passes,
         passes_done.load(),
         phases.ahead_violations.load()
     );
-    println!("passes={}", args.passes);
-    println!("zero_index_per_pass={one_zero}");
-    println!("action_runs={}", passes_done.load());
-    println!("ahead_violations={}", phases.ahead_violations.load());
     Ok(())
 }
 

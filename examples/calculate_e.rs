@@ -58,9 +58,7 @@ impl CalculateE {
     /// through the queue.
     fn run(&self) -> multiproc::Result<()> {
         let me = current_process();
-        println!("run() in {} (pid {})", me.name(), me.pid());
-        println!("run_pid={}", me.pid());
-        println!("run_name={}", me.name());
+        println!("run() in run_name={} (run_pid={})", me.name(), me.pid());
         let e_value = calculate_e(&self.exit_event);
         self.result_queue.put(e_value)
     }
@@ -101,11 +99,10 @@ impl CalculateE {
 
 fn run(args: Args) -> multiproc::Result<()> {
     println!(
-        "main process: {} (pid {})",
+        "main process: {} (main_pid={})",
         current_process().name(),
         std::process::id()
     );
-    println!("main_pid={}", std::process::id());
     let mut e_process = CalculateE::new();
     let set_at;
     if args.inline {
@@ -128,16 +125,12 @@ fn run(args: Args) -> multiproc::Result<()> {
     let e = e_process.get()?;
     let stop_latency = set_at.elapsed();
     let code = e_process.join()?;
-    println!("{e}");
     println!(
-        "e = {e:.15}, off by {:.1e}; the result arrived {:.2} ms after the event was set",
+        "e={e} (e_error={:.1e}); the result arrived stop_latency_ms={:.3} after the event \
+         was set, and the process ended with exitcode={code}",
         (e - std::f64::consts::E).abs(),
         stop_latency.as_secs_f64() * 1e3
     );
-    println!("e={e}");
-    println!("e_error={:e}", (e - std::f64::consts::E).abs());
-    println!("stop_latency_ms={:.3}", stop_latency.as_secs_f64() * 1e3);
-    println!("exitcode={code}");
     if code != 0 {
         return Err(multiproc::Error::Invalid(format!(
             "the e process exited with {code}"

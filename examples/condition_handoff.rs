@@ -148,8 +148,7 @@ fn run(args: Args) -> multiproc::Result<()> {
         drop(buf.not_empty.lock().expect(NO_DEATHS)); // it is asleep in wait() now
         doomed.kill()?;
         let code = doomed.join()?;
-        println!("A consumer was killed while waiting on not_empty (exit code {code})");
-        println!("killed_waiter_exitcode={code}");
+        println!("A consumer was killed while waiting on not_empty: killed_waiter_exitcode={code}");
     }
 
     let taken = Array::<u32>::new(args.consumers as usize);
@@ -175,18 +174,14 @@ fn run(args: Args) -> multiproc::Result<()> {
     let duplicated = counts.iter().filter(|&&c| c > 1).count();
     let missing = counts.iter().filter(|&&c| c == 0).count();
     for (id, t) in taken.to_vec().iter().enumerate() {
-        println!("consumer {id} took {t} items");
-        println!("taken_by_consumer={t}");
+        println!("consumer {id} took taken_by_consumer={t} items");
     }
     println!(
-        "{} items handed over: {once} consumed exactly once, {duplicated} more than once, \
-         {missing} never",
-        args.n
+        "{} items handed over: consumed_once={once} consumed exactly once, duplicates={duplicated} \
+         more than once, missing={missing} never; left_in_buffer={}",
+        args.n,
+        buf.len.load()
     );
-    println!("consumed_once={once}");
-    println!("duplicates={duplicated}");
-    println!("missing={missing}");
-    println!("left_in_buffer={}", buf.len.load());
     Ok(())
 }
 

@@ -133,23 +133,25 @@ fn run(args: Args) -> multiproc::Result<()> {
         println!("Demo: foo takes a then b, bar takes b then a");
         let deadlocks = demo(args.timeout)?;
         println!(
-            "{deadlocks} of 2 processes gave up waiting for their second lock: {}",
+            "timed_out_acquires={deadlocks} of 2 processes gave up waiting for their second \
+             lock: deadlock_detected={}{}",
+            deadlocks > 0,
             if deadlocks > 0 {
-                "a deadlock, detected and escaped"
+                ", and escaped"
             } else {
-                "no deadlock this time"
+                " (no deadlock this time)"
             }
         );
-        println!("timed_out_acquires={deadlocks}");
-        println!("deadlock_detected={}", deadlocks > 0);
     }
     if args.mode != Mode::Demo {
         println!("Fixed: foo and bar both take a then b");
         let total = fixed(args.rounds)?;
         let expected = 2 * u64::from(args.rounds);
-        println!("Both held a and b together {total} times out of {expected}: no deadlock");
-        println!("fixed_rounds={total}");
-        println!("fixed_completed={}", total == expected);
+        println!(
+            "Both held a and b together fixed_rounds={total} times out of {expected}: \
+             fixed_completed={}",
+            total == expected
+        );
     }
     Ok(())
 }

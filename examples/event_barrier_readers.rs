@@ -25,10 +25,14 @@
 //! never fills. Ours resumes the writers with a second pass of the barrier, so the sleep
 //! is only pacing (`--readers 2` without `--fixed` keeps the seed's design, flaws and all).
 //!
+//! The file reads top to bottom: the seed's writer and reader, as in Python, then the
+//! fixed design's; the consistency checks live in `kit::snapshots`.
+//!
 //! Run: `just run event_barrier_readers` (or `cargo run --release --bin event_barrier_readers`)
 
 use clap::Parser;
-use multiproc::{Array, Barrier, Error, Event, Lock, Process, Value};
+use kit::snapshots::Snapshots;
+use multiproc::{Array, Barrier, Error, Event, Lock, Process};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -61,248 +65,170 @@ struct Args {
     timeout: Duration,
 }
 
-/// Everything the processes share.
+/// What every process is given.
 #[derive(Clone)]
 struct Shared {
     array: Array<u64>,
-    /// Each writer's count when it last stopped, and whether it is stopped now.
-    published: Array<u64>,
-    stopped: Array<bool>,
     /// Writers may count while it is set (the seed's `writers_safe_event`).
-    writers_safe: Event,
+    event: Event,
     /// Writers and one reader: `Barrier(writers + 1)`, as in the seed.
-    writers_barrier: Barrier,
-    /// The seed's design only: all readers meet here after copying.
+    barrier: Barrier,
+    /// The seed's design with several readers: they all meet here after copying.
     readers_barrier: Barrier,
-    /// The fixed design only: one reader at a time.
+    /// The fixed design: one reader at a time.
     reader_lock: Lock,
+    /// Set when the readers are done, to end the writers.
     done: Event,
-    checked: Value<u32>,
-    inconsistent: Value<u32>,
-    deadlocks: Value<u32>,
+    /// Consistency checks and deadlock-proof barrier waits (kit, not the lesson).
+    check: Snapshots,
 }
 
-const NO_DEATHS: &str = "no process dies holding it here";
+// ----- The seed's design ---------------------------------------------------------------
 
-fn count(v: &Value<u32>) {
-    *v.lock().expect(NO_DEATHS) += 1;
-}
-
-/// The seed's writer: wait for the Event, count while it is set, publish, stop at the
-/// barrier. `seed_design == false`: resume with a second barrier pass instead of the Event.
-fn writer(id: usize, s: &Shared, seed_design: bool) {
-    loop {
-        if seed_design {
-            s.writers_safe.wait();
-            s.stopped.store(id, false);
-        }
-        while s.writers_safe.is_set() {
-            if s.done.is_set() {
-                return;
-            }
+/// Python: `while True: event.wait(); while event.is_set(): array[id] += 1; barrier.wait()`.
+fn seed_writer(id: usize, s: &Shared) {
+    while !s.done.is_set() {
+        s.event.wait();
+        s.check.resumed(id);
+        while s.event.is_set() && !s.done.is_set() {
             s.array.store(id, s.array.load(id) + 1);
         }
-        if s.done.is_set() {
-            return;
-        }
-        s.published.store(id, s.array.load(id));
-        s.stopped.store(id, true);
-        // A broken barrier: a reader gave up on it, or the run is over.
-        if s.writers_barrier.wait().is_err() {
-            return;
-        }
-        if !seed_design {
-            if s.writers_barrier.wait().is_err() {
-                return;
-            }
-            s.stopped.store(id, false);
+        s.check.stopped(id, s.array.load(id));
+        if s.barrier.wait().is_err() {
+            return; // a reader gave up on the barrier, or the run is over
         }
     }
 }
 
-/// Copy the array and check the copy: every writer stopped, at the count it published,
-/// and nobody moved while we copied.
-fn snapshot(s: &Shared) -> (Vec<u64>, bool) {
-    let copy = s.array.to_vec();
-    let all_stopped = (0..copy.len()).all(|i| s.stopped.load(i) && s.published.load(i) == copy[i]);
-    let unchanged = s.array.to_vec() == copy;
-    (copy, all_stopped && unchanged)
-}
-
-fn report(reader: u32, round: u32, copy: &[u64], consistent: bool) {
-    let total: u64 = copy.iter().sum();
-    let cells: Vec<String> = copy.iter().map(|v| format!("{v}/{total}")).collect();
-    println!(
-        "reader {reader}, snapshot {round}: {} {}",
-        cells.join(" "),
-        if consistent {
-            "(consistent)"
-        } else {
-            "(INCONSISTENT: a writer moved)"
-        }
-    );
-}
-
-/// Wait at `barrier` for at most `timeout`; on a timeout, report the deadlock.
-fn meet(barrier: &Barrier, timeout: Duration, who: u32, what: &str, s: &Shared) -> bool {
-    match barrier.wait_timeout(timeout) {
-        Ok(_) => true,
-        Err(Error::Timeout) => {
-            println!(
-                "reader {who}: waited {timeout:?} at the {what} barrier and nobody came: \
-                 deadlock; giving up"
-            );
-            count(&s.deadlocks);
-            false
-        }
-        // Another reader gave up and broke it.
-        Err(_) => false,
-    }
-}
-
-/// The seed's reader, as written: safe alone only thanks to its sleep; unsafe with others.
-fn seed_reader(me: u32, s: &Shared, rounds: u32, pause: Duration, timeout: Duration) {
+/// Python: `while True: time.sleep(1); event.clear(); barrier.wait();
+/// local_copy = [v for v in array]; event.set()`. Safe alone, and only thanks to the sleep
+/// (see the top of the file); with several readers, not at all.
+fn seed_reader(me: u32, s: &Shared, rounds: u32, pause: Duration) {
+    let who = format!("reader {me}");
     for round in 0..rounds {
         std::thread::sleep(pause);
-        s.writers_safe.clear();
-        if !meet(&s.writers_barrier, timeout, me, "writers'", s) {
+        s.event.clear();
+        if !s.check.meet(&s.barrier, &who) {
             return;
         }
-        let (copy, consistent) = snapshot(s);
-        count(&s.checked);
-        if !consistent {
-            count(&s.inconsistent);
-        }
-        if !meet(&s.readers_barrier, timeout, me, "readers'", s) {
+        s.check.check(&s.array, me, round);
+        if !s.check.meet(&s.readers_barrier, &who) {
             return;
         }
-        s.writers_safe.set();
-        report(me, round, &copy, consistent);
+        s.event.set();
     }
 }
 
-/// The fixed reader: one reader at a time, and the writers resume at a second barrier pass.
-fn fixed_reader(me: u32, s: &Shared, rounds: u32, pause: Duration, timeout: Duration) {
-    for round in 0..rounds {
-        std::thread::sleep(pause);
-        let _turn = s.reader_lock.lock().expect(NO_DEATHS);
-        s.writers_safe.clear();
-        if !meet(&s.writers_barrier, timeout, me, "writers' (stop)", s) {
-            return;
+// ----- The fixed design ----------------------------------------------------------------
+// One reader at a time (a reader Lock), and the writers resume at a second pass of the
+// barrier instead of waiting for the Event, so none can sleep through a round.
+
+fn fixed_writer(id: usize, s: &Shared) {
+    while !s.done.is_set() {
+        while s.event.is_set() && !s.done.is_set() {
+            s.array.store(id, s.array.load(id) + 1);
         }
-        let (copy, consistent) = snapshot(s);
-        count(&s.checked);
-        if !consistent {
-            count(&s.inconsistent);
+        s.check.stopped(id, s.array.load(id));
+        if s.barrier.wait().is_err() || s.barrier.wait().is_err() {
+            return; // stop, then resume; broken when the run is over
         }
-        s.writers_safe.set();
-        if !meet(&s.writers_barrier, timeout, me, "writers' (resume)", s) {
-            return;
-        }
-        report(me, round, &copy, consistent);
+        s.check.resumed(id);
     }
 }
+
+fn fixed_reader(me: u32, s: &Shared, rounds: u32, pause: Duration) {
+    let who = format!("reader {me}");
+    for round in 0..rounds {
+        std::thread::sleep(pause);
+        let _turn = s
+            .reader_lock
+            .lock()
+            .expect("no process dies holding it here");
+        s.event.clear();
+        if !s.check.meet(&s.barrier, &who) {
+            return;
+        }
+        s.check.check(&s.array, me, round);
+        s.event.set();
+        if !s.check.meet(&s.barrier, &who) {
+            return;
+        }
+    }
+}
+
+// ----- Running either ------------------------------------------------------------------
 
 fn run(args: Args) -> multiproc::Result<()> {
     let seed_design = args.readers > 1 && !args.fixed;
     let w = args.writers as usize;
     let s = Shared {
         array: Array::new(w),
-        published: Array::new(w),
-        stopped: Array::new(w),
-        writers_safe: Event::new(),
-        writers_barrier: Barrier::new(args.writers + 1),
+        event: Event::new(),
+        barrier: Barrier::new(args.writers + 1),
         readers_barrier: Barrier::new(args.readers),
         reader_lock: Lock::new(),
         done: Event::new(),
-        checked: Value::new(0),
-        inconsistent: Value::new(0),
-        deadlocks: Value::new(0),
+        check: Snapshots::new(w, args.timeout),
     };
+    let design = if seed_design { "seed" } else { "fixed" };
     println!(
-        "{} writers, {} reader(s), {} design",
-        args.writers,
-        args.readers,
-        if seed_design {
-            "the seed's"
-        } else {
-            "the fixed"
-        }
+        "{} writers, {} reader(s), design={design}",
+        args.writers, args.readers
     );
-    s.writers_safe.set();
+    s.event.set();
 
     let mut writers = Vec::new();
     for id in 0..w {
         let sh = s.clone();
-        writers
-            .push(Process::new(move || writer(id, &sh, seed_design)).name(format!("writer {id}")));
+        let writer = if seed_design {
+            seed_writer
+        } else {
+            fixed_writer
+        };
+        let p = Process::new(move || writer(id, &sh));
+        writers.push(p.name(format!("writer {id}")));
     }
     let mut readers = Vec::new();
     for me in 0..args.readers {
-        let sh = s.clone();
-        let (rounds, pause, timeout) = (args.rounds, args.sleep_ms, args.timeout);
-        let p = Process::new(move || {
-            if seed_design {
-                seed_reader(me, &sh, rounds, pause, timeout)
-            } else {
-                fixed_reader(me, &sh, rounds, pause, timeout)
-            }
-        });
+        let (sh, rounds, pause) = (s.clone(), args.rounds, args.sleep_ms);
+        let reader = if seed_design {
+            seed_reader
+        } else {
+            fixed_reader
+        };
+        let p = Process::new(move || reader(me, &sh, rounds, pause));
         readers.push(p.name(format!("reader {me}")));
     }
-    for p in writers.iter_mut().chain(readers.iter_mut()) {
-        p.start()?;
-    }
-    let mut failed = 0;
-    for p in &mut readers {
-        failed += (p.join()? != 0) as u32;
-    }
+    multiproc::start_all(&mut writers)?;
+    multiproc::start_all(&mut readers)?;
+    let readers_ok = multiproc::join_all(&mut readers);
     // The readers are done, one way or another: release every writer, wherever it waits.
     s.done.set();
-    s.writers_safe.set();
-    s.writers_barrier.abort();
-    for p in &mut writers {
-        failed += (p.join()? != 0) as u32;
-    }
-    if failed > 0 {
-        return Err(Error::Invalid(format!("{failed} processes failed")));
-    }
+    s.event.set();
+    s.barrier.abort();
+    multiproc::join_all(&mut writers)?;
+    readers_ok?;
 
-    let (checked, inconsistent, deadlocks) =
-        (s.checked.load(), s.inconsistent.load(), s.deadlocks.load());
+    let (checked, inconsistent, deadlocks) = s.check.totals();
+    let deadlock = deadlocks > 0;
     println!(
-        "{checked} snapshots checked, {inconsistent} inconsistent; {}",
-        if deadlocks > 0 {
-            format!("{deadlocks} barrier wait(s) timed out: deadlock")
-        } else {
-            "no deadlock".to_string()
-        }
+        "snapshots_checked={checked}, inconsistent_snapshots={inconsistent}, \
+         deadlock_detected={deadlock}"
     );
-    println!("design={}", if seed_design { "seed" } else { "fixed" });
-    println!("snapshots_checked={checked}");
-    println!("inconsistent_snapshots={inconsistent}");
-    println!("deadlock_detected={}", deadlocks > 0);
-    if seed_design {
-        let mut outcome = Vec::new();
-        if inconsistent > 0 {
-            outcome.push("inconsistent_snapshots");
+    if !seed_design {
+        if inconsistent > 0 || deadlock {
+            return Err(Error::Invalid("the fixed design failed: a bug".into()));
         }
-        if deadlocks > 0 {
-            outcome.push("deadlock_detected");
-        }
-        if outcome.is_empty() {
-            println!("This run got through unharmed; the design is still unsafe (run it again).");
-            outcome.push("no_failure_seen");
-        }
-        println!("unsafe_outcome={}", outcome.join("+"));
-        Ok(())
-    } else if inconsistent > 0 || deadlocks > 0 {
-        Err(Error::Invalid(
-            "the fixed design failed: this is a bug".to_string(),
-        ))
-    } else {
-        Ok(())
+        return Ok(());
     }
+    let outcome = match (inconsistent > 0, deadlock) {
+        (true, true) => "inconsistent_snapshots+deadlock_detected",
+        (true, false) => "inconsistent_snapshots",
+        (false, true) => "deadlock_detected",
+        (false, false) => "no_failure_seen (unharmed this time; still unsafe: run it again)",
+    };
+    println!("The seed's design with several readers: unsafe_outcome={outcome}");
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -21,12 +21,16 @@ static GLOBAL_VAR_LIST: Mutex<Vec<Option<bool>>> = Mutex::new(Vec::new());
 /// Each process sets its slot of a global list; nobody sees anyone else's change.
 #[derive(Parser)]
 struct Args {
-    /// Numbers each process sorts, one process per value
-    /// (the seed: 10000000,70000000,40000000,20000000).
+    /// Numbers each process sorts, one process per value [default:
+    /// 1000000,7000000,4000000,2000000; the seed's 10000000,70000000,40000000,20000000
+    /// (several seconds, 1.1 GB) with --seed-defaults].
     /// Each from 0 to 100,000,000, at most 250,000,000 in all (8 bytes each, sorted at the
     /// same time: 2 GB), at most 64 values.
-    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [10_000_000usize, 70_000_000, 40_000_000, 20_000_000], value_parser = kit::cli::usize_in(0..=100_000_000))]
-    n: Vec<usize>,
+    #[arg(long, value_delimiter = ',', num_args = 1.., value_parser = kit::cli::usize_in(0..=100_000_000))]
+    n: Option<Vec<usize>>,
+    /// The seed's sizes: 10000000,70000000,40000000,20000000. --n still overrides them.
+    #[arg(long)]
+    seed_defaults: bool,
 }
 
 /// Python's repr of the list: `[None, True, None, None]`.
@@ -47,30 +51,35 @@ fn global() -> std::sync::MutexGuard<'static, Vec<Option<bool>>> {
 }
 
 fn heavy_op(i: usize, n: usize) {
-    println!("Started with n: {n}");
-    println!("Setting global var at idx: {}", i - 1);
     global()[i - 1] = Some(true);
     let mut rng = fresh_rng();
     let mut x: Vec<f64> = (0..n).map(|_| rng.random()).collect();
     x.sort_unstable_by(f64::total_cmp);
-    println!("Function idx: {i} {}", x.len());
     let seen = py_list(&global());
-    println!("Function idx: {i} {seen}");
-    println!("seen_by_{i}={seen}");
+    println!(
+        "Function idx {i} set global var at idx {} and sorted {} numbers; its list: \
+         seen_by_{i}={seen}",
+        i - 1,
+        x.len()
+    );
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
-    check_sizes::<Args>(&args.n);
-    *global() = vec![None; args.n.len()];
+    let n = args.n.unwrap_or(if args.seed_defaults {
+        vec![10_000_000, 70_000_000, 40_000_000, 20_000_000]
+    } else {
+        vec![1_000_000, 7_000_000, 4_000_000, 2_000_000]
+    });
+    check_sizes::<Args>(&n);
+    *global() = vec![None; n.len()];
     let mut processes = Vec::new();
-    for (k, &n) in args.n.iter().enumerate() {
+    for (k, &n) in n.iter().enumerate() {
         processes.push(Process::spawn(move || heavy_op(k + 1, n))?);
     }
     multiproc::join_all(&mut processes)?;
     println!("We're done");
     let end = py_list(&global());
-    println!("Global var at end of processing: {end}");
-    println!("parent_final={end}");
+    println!("Global var at end of processing, in the parent: parent_final={end}");
     Ok(())
 }
 

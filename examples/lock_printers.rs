@@ -37,11 +37,14 @@ struct Args {
     /// Blocks each printer prints (the seed: for ever); 1 to 1,000,000.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     rounds: u32,
-    /// A printer sleeps a random time up to this before each block, in milliseconds (the
-    /// seed: 5000).
-    /// At most a day (86400000 ms).
-    #[arg(long, default_value = "5000", value_parser = kit::cli::millis)]
-    max_sleep_ms: Duration,
+    /// A printer sleeps a random time up to this before each block, in milliseconds, at
+    /// most a day (86400000) [default: 1000; the seed's 5000 with --seed-defaults].
+    #[arg(long, value_parser = kit::cli::millis)]
+    max_sleep_ms: Option<Duration>,
+    /// The seed's pacing: up to 5 s before each block (a run then takes up to 15 s).
+    /// --max-sleep-ms still overrides it.
+    #[arg(long)]
+    seed_defaults: bool,
     /// Print without the lock, to see what it prevents.
     #[arg(long, conflicts_with = "kill_holder")]
     no_lock: bool,
@@ -71,9 +74,8 @@ impl Printing {
         Some(self.lock.lock().unwrap_or_else(|died| {
             println!(
                 "printer {id}: the previous holder of the print lock died in the middle of \
-                 its block; the block above is cut short"
+                 its block; the block above is cut short (dead_holder_reported_by={id})"
             );
-            println!("dead_holder_reported_by={id}");
             self.inside
                 .leave()
                 .expect("the dead printer was inside the printing section");
@@ -128,6 +130,10 @@ fn run(args: Args) -> multiproc::Result<()> {
     if args.kill_holder && args.printers < 2 {
         kit::cli::usage_error::<Args>("--kill-holder needs at least 2 printers");
     }
+    let seed_sleep = if args.seed_defaults { 5000 } else { 1000 };
+    let max_sleep = args
+        .max_sleep_ms
+        .unwrap_or(Duration::from_millis(seed_sleep));
     let shared = Printing {
         array: Array::new(args.workers as usize),
         lock: Lock::new(),
@@ -154,7 +160,7 @@ fn run(args: Args) -> multiproc::Result<()> {
     let mut printers = Vec::new();
     for id in 0..args.printers {
         let (p, h) = (shared.clone(), holding.clone());
-        let (rounds, max_sleep) = (args.rounds, args.max_sleep_ms);
+        let (rounds, max_sleep) = (args.rounds, max_sleep);
         let process = if args.kill_holder && id == 0 {
             Process::new(move || doomed_printer(id, &p, &h))
         } else {
@@ -177,28 +183,19 @@ fn run(args: Args) -> multiproc::Result<()> {
         holding.wait();
         p.kill()?;
         let code = p.join()?;
-        println!("killed_printer_exitcode={code}");
+        println!("Printer 0 was killed holding the lock: killed_printer_exitcode={code}");
     }
-    let mut failed = 0;
-    for p in &mut printers {
-        failed += (p.join()? != 0) as u32;
-    }
+    let printed = multiproc::join_all(&mut printers);
     stop.set();
-    for w in &mut workers {
-        failed += (w.join()? != 0) as u32;
-    }
-    if failed > 0 {
-        return Err(multiproc::Error::Invalid(format!(
-            "{failed} processes failed"
-        )));
-    }
+    multiproc::join_all(&mut workers)?;
+    printed?;
     println!(
-        "Final counts: {:?}; at most {} printer(s) printed at once",
+        "Final counts: {:?}; blocks_started={}, and at most printers_inside_peak={} printer(s) \
+         printed at once",
         shared.array.to_vec(),
+        shared.inside.entries(),
         shared.inside.peak()
     );
-    println!("blocks_started={}", shared.inside.entries());
-    println!("printers_inside_peak={}", shared.inside.peak());
     Ok(())
 }
 

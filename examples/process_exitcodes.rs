@@ -34,37 +34,34 @@ fn run_forever() {
 }
 
 fn report(case: &str, how: &str, code: i32) {
-    println!("{case:>9}: exitcode {code:>3}  ({how})");
-    println!("exitcode_{case}={code}");
+    println!("The child that {how}: exitcode_{case}={code}");
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
-    let mut ok = Process::spawn(|| println!("child 'ok' returns normally"))?;
+    let mut ok = Process::spawn(|| {})?;
     report("ok", "returned normally", ok.join()?);
 
     let code = args.code;
-    let mut exit = Process::spawn(move || -> () {
-        println!("child 'exit' calls exit({code})");
-        multiproc::exit(code);
-    })?;
-    report("exit", "called exit(code)", exit.join()?);
+    let mut exit = Process::spawn(move || -> () { multiproc::exit(code) })?;
+    report("exit", &format!("called exit({code})"), exit.join()?);
 
     let mut panicked = Process::spawn(|| -> () { panic!("something went wrong in the child") })?;
-    report("panic", "panicked; message on stderr", panicked.join()?);
+    report(
+        "panic",
+        "panicked (its message is on stderr)",
+        panicked.join()?,
+    );
 
     for (case, how) in [
-        ("terminate", "terminate(): SIGTERM"),
-        ("kill", "kill(): SIGKILL"),
+        ("terminate", "was stopped by terminate() (SIGTERM)"),
+        ("kill", "was stopped by kill() (SIGKILL)"),
     ] {
         let mut p = Process::spawn(run_forever)?;
         let joined = p.join_timeout(args.join_timeout)?;
         println!(
-            "join({:?}) on a running child returned; alive: {}",
+            "join({:?}) on a running child returned with the child still running: \
+             alive_after_join_timeout_{case}={}",
             args.join_timeout,
-            p.is_alive()
-        );
-        println!(
-            "alive_after_join_timeout_{case}={}",
             joined.is_none() && p.is_alive()
         );
         if case == "terminate" {

@@ -19,52 +19,64 @@ use std::process::ExitCode;
 /// its parent's, while the parent watches `is_alive()` around `join()`.
 #[derive(Parser)]
 struct Args {
-    /// Numbers each child sorts, one child per value (the seed: 40000000,60000000).
+    /// Numbers each child sorts, one child per value [default: 4000000,6000000; the seed's
+    /// 40000000,60000000 (several seconds, 800 MB) with --seed-defaults].
     /// Each from 0 to 100,000,000, at most 250,000,000 in all (8 bytes each, sorted at the
     /// same time: 2 GB), at most 64 values.
-    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [40_000_000usize, 60_000_000], value_parser = kit::cli::usize_in(0..=100_000_000))]
-    n: Vec<usize>,
+    #[arg(long, value_delimiter = ',', num_args = 1.., value_parser = kit::cli::usize_in(0..=100_000_000))]
+    n: Option<Vec<usize>>,
+    /// The seed's sizes: 40000000,60000000. --n still overrides them.
+    #[arg(long)]
+    seed_defaults: bool,
 }
 
 fn heavy_op(i: usize, n: usize, looked: &Event) {
-    println!("Started with n: {n}");
     let mut rng = fresh_rng();
     let mut x: Vec<f64> = (0..n).map(|_| rng.random()).collect();
     x.sort_unstable_by(f64::total_cmp);
-    println!("Function idx: {i} {}", x.len());
-    println!("Function pid: {}", std::process::id());
-    println!("child_pid={}", std::process::id());
-    println!("child_ppid={}", std::os::unix::process::parent_id());
+    println!(
+        "Function idx {i} sorted {} numbers in child_pid={}, whose parent is child_ppid={}",
+        x.len(),
+        std::process::id(),
+        std::os::unix::process::parent_id()
+    );
     // Finish only after the parent has checked is_alive(), so its "true" is guaranteed.
     looked.wait();
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
-    check_sizes::<Args>(&args.n);
+    let n = args.n.unwrap_or(if args.seed_defaults {
+        vec![40_000_000, 60_000_000]
+    } else {
+        vec![4_000_000, 6_000_000]
+    });
+    check_sizes::<Args>(&n);
     let parent = std::process::id();
-    println!("Parent id: {parent}");
-    println!("parent_pid={parent}");
+    println!("Parent id: parent_pid={parent}");
     let looked = Event::new();
     let mut processes = Vec::new();
-    for (i, &n) in args.n.iter().enumerate() {
+    for (i, &n) in n.iter().enumerate() {
         let looked = looked.clone();
         processes.push(Process::spawn(move || heavy_op(i + 1, n, &looked))?);
     }
     // Both processes are alive: this runs before join().
     for (i, p) in processes.iter_mut().enumerate() {
         let alive = p.is_alive();
-        println!("p{} alive:? {alive}", i + 1);
-        println!("alive_before_join={alive}");
-        println!("started_pid={}", p.pid().expect("started"));
+        let pid = p.pid().expect("started");
+        println!(
+            "p{} (started_pid={pid}) before join: alive_before_join={alive}",
+            i + 1
+        );
     }
     looked.set();
     let mut failed = Vec::new();
     for (i, p) in processes.iter_mut().enumerate() {
         let code = p.join()?;
         let alive = p.is_alive();
-        println!("p{} alive:? {alive}", i + 1);
-        println!("alive_after_join={alive}");
-        println!("exitcode={code}");
+        println!(
+            "p{} after join: alive_after_join={alive}, exitcode={code}",
+            i + 1
+        );
         if code != 0 {
             failed.push(format!("{} exited with {code}", p.get_name()));
         }

@@ -18,53 +18,60 @@ use std::process::ExitCode;
 /// Named and default-named processes report their names from the inside.
 #[derive(Parser)]
 struct Args {
-    /// Numbers each named process sorts (the seed: 40000000,60000000); one named process
-    /// (`process 1`, `process 2`, ...) per value.
+    /// Numbers each named process sorts, one named process (`process 1`, `process 2`, ...)
+    /// per value [default: 4000000,6000000; the seed's 40000000,60000000 (several seconds,
+    /// 800 MB) with --seed-defaults].
     /// Each from 0 to 100,000,000, at most 250,000,000 in all (8 bytes each, sorted at the
     /// same time: 2 GB), at most 64 values.
-    #[arg(long, value_delimiter = ',', num_args = 1.., default_values_t = [40_000_000usize, 60_000_000], value_parser = kit::cli::usize_in(0..=100_000_000))]
-    n: Vec<usize>,
+    #[arg(long, value_delimiter = ',', num_args = 1.., value_parser = kit::cli::usize_in(0..=100_000_000))]
+    n: Option<Vec<usize>>,
+    /// The seed's sizes: 40000000,60000000. --n still overrides them.
+    #[arg(long)]
+    seed_defaults: bool,
     /// Extra processes left with their default names; 0 to 64.
     #[arg(long, default_value_t = 2, value_parser = kit::cli::usize_in(0..=64))]
     unnamed: usize,
 }
 
 fn heavy_op(i: usize, n: usize) {
-    println!("Started with n: {n}");
     let mut rng = fresh_rng();
     let mut x: Vec<f64> = (0..n).map(|_| rng.random()).collect();
     x.sort_unstable_by(f64::total_cmp);
     let me = current_process();
-    println!(
-        "Function idx: {i}, length: {}, function name: {}",
-        x.len(),
-        me.name()
-    );
-    println!("Function pid: {}", me.pid());
-    println!("name_{i}={}", me.name());
     let comm = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
-    println!("comm_{i}={}", comm.trim_end());
+    println!(
+        "Function idx {i} sorted {} numbers in pid {}: its name is name_{i}=\"{}\", the OS \
+         shows comm_{i}=\"{}\"",
+        x.len(),
+        me.pid(),
+        me.name(),
+        comm.trim_end()
+    );
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
-    check_sizes::<Args>(&args.n);
+    let n = args.n.unwrap_or(if args.seed_defaults {
+        vec![40_000_000, 60_000_000]
+    } else {
+        vec![4_000_000, 6_000_000]
+    });
+    check_sizes::<Args>(&n);
     println!(
-        "Parent id: {} ({})",
+        "Parent id: {}, main_name={}",
         std::process::id(),
         current_process().name()
     );
-    println!("main_name={}", current_process().name());
     let mut processes = Vec::new();
-    for (k, &n) in args.n.iter().enumerate() {
+    for (k, &n) in n.iter().enumerate() {
         let i = k + 1;
         processes.push(Process::new(move || heavy_op(i, n)).name(format!("process {i}")));
     }
     for k in 0..args.unnamed {
-        let i = args.n.len() + k + 1;
+        let i = n.len() + k + 1;
         processes.push(Process::new(move || heavy_op(i, 0)));
     }
     for (k, p) in processes.iter().enumerate() {
-        println!("given_{}={}", k + 1, p.get_name());
+        println!("Process {} is given_{}=\"{}\"", k + 1, k + 1, p.get_name());
     }
     for p in &mut processes {
         p.start()?;

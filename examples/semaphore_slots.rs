@@ -109,27 +109,24 @@ fn run(args: Args) -> multiproc::Result<()> {
     multiproc::start_all(&mut workers)?;
     multiproc::join_all(&mut workers)?;
     println!(
-        "{} workers took a slot {} times; at most {} held one at once (slots: {})",
+        "{} workers took a slot acquisitions={} times; at most peak_holders={} held one at \
+         once, with slots={}; free_slots_after_run={}",
         args.workers,
         holders.entries(),
         holders.peak(),
-        args.slots
+        args.slots,
+        sem.value()
     );
-    println!("slots={}", args.slots);
-    println!("acquisitions={}", holders.entries());
-    println!("peak_holders={}", holders.peak());
-    println!("free_slots_after_run={}", sem.value());
 
     // One release too many: a BoundedSemaphore refuses it...
     let s = sem.clone();
     let bounded = release_once_too_often(move || s.release().map_err(|e| e.to_string()));
     println!(
-        "BoundedSemaphore({}): an extra release() is {bounded}; free slots stay {}",
+        "BoundedSemaphore({}): an extra release() is bounded_over_release={bounded}; free \
+         slots stay bounded_value_after_over_release={}",
         args.slots,
         sem.value()
     );
-    println!("bounded_over_release={bounded}");
-    println!("bounded_value_after_over_release={}", sem.value());
     // ...a plain Semaphore just counts, and now lets one more in than it should.
     let plain = Semaphore::new(args.slots);
     let p = plain.clone();
@@ -138,12 +135,11 @@ fn run(args: Args) -> multiproc::Result<()> {
         Ok(())
     });
     println!(
-        "Semaphore({}): an extra release() is {unbounded}; it now admits {}",
+        "Semaphore({}): an extra release() is unbounded_over_release={unbounded}; it now \
+         admits unbounded_value_after_over_release={}",
         args.slots,
         plain.value()
     );
-    println!("unbounded_over_release={unbounded}");
-    println!("unbounded_value_after_over_release={}", plain.value());
     Ok(())
 }
 

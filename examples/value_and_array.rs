@@ -3,7 +3,8 @@
 //!
 //! Python original: `multiprocessing.Value('d', 0.0)` and `Array('i', 3)`, both passed to
 //! one `Process`.
-//! Look for: `Within process: [4, 9, 25], 5.0` and `Outside process: [4, 9, 25], 5.0`.
+//! Look for: `Within process: inside=[4, 9, 25], inside_value=5.0` and the same
+//! `Outside process`.
 //!
 //! Run: `just run value_and_array` (or `cargo run --release --bin value_and_array`)
 
@@ -28,9 +29,11 @@ fn calc_squares(numbers: &[i32], result: &Array<i32>, value: &Value<f64>, set_to
     for (idx, n) in numbers.iter().enumerate() {
         result.store(idx, n.wrapping_mul(*n));
     }
-    println!("Within process: {:?}, {:?}", result.to_vec(), value.load());
-    println!("inside={:?}", result.to_vec());
-    println!("inside_value={:?}", value.load());
+    println!(
+        "Within process: inside={:?}, inside_value={:?}",
+        result.to_vec(),
+        value.load()
+    );
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
@@ -48,9 +51,11 @@ fn run(args: Args) -> multiproc::Result<()> {
     );
     let p = Process::spawn(move || calc_squares(&numbers, &r, &v, set_to))?;
     multiproc::join_all(&mut [p])?; // a child that failed fails the example
-    println!("Outside process: {:?}, {:?}", result.to_vec(), value.load());
-    println!("outside={:?}", result.to_vec());
-    println!("outside_value={:?}", value.load());
+    println!(
+        "Outside process: outside={:?}, outside_value={:?}",
+        result.to_vec(),
+        value.load()
+    );
     Ok(())
 }
 

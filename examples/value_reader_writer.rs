@@ -63,7 +63,7 @@ fn reader(counter: &Value<i64>, stop: &Event, pause: Duration) {
         match counter.lock_timeout(pause.max(Duration::from_millis(1))) {
             Ok(value) => {
                 let value = *value;
-                println!("value={value}");
+                println!("reader: value={value}");
                 if value < last {
                     decreases += 1;
                 }
@@ -80,9 +80,10 @@ fn reader(counter: &Value<i64>, stop: &Event, pause: Duration) {
             break;
         }
     }
-    println!("reads={reads}");
-    println!("blocked_reads={blocked}");
-    println!("decreases={decreases}");
+    println!(
+        "The reader read reads={reads} times: blocked_reads={blocked} found the lock held, \
+         decreases={decreases} saw a smaller value than the read before"
+    );
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
@@ -98,19 +99,12 @@ fn run(args: Args) -> multiproc::Result<()> {
     // The run's length, not a synchronisation: the processes stop when `stop` is set.
     std::thread::sleep(args.seconds);
     stop.set();
-    let (wc, rc) = (w.join()?, r.join()?);
-    if wc != 0 || rc != 0 {
-        return Err(multiproc::Error::Invalid(format!(
-            "writer exited with {wc}, reader with {rc}"
-        )));
-    }
+    multiproc::join_all(&mut [w, r])?; // a child that failed fails the example
     println!(
-        "The writer made {} increments; the counter ends at {}",
+        "The writer made writer_increments={}; the counter ends at final_value={}",
         made.load(),
         counter.load()
     );
-    println!("writer_increments={}", made.load());
-    println!("final_value={}", counter.load());
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! The kit the examples share, kept out of the `multiproc` library so that a program
 //! depending on `multiproc` gets none of it: argument parsing and exit codes ([`cli`]),
 //! timing and speedup reports ([`timing`]), progress bars and status lines ([`progress`]),
-//! the CPU-bound functions the seeds parallelise ([`workloads`]), a reader for the lines
+//! the CPU-bound functions the seeds parallelise ([`workloads`]), consistency checks for
+//! snapshots of shared counters ([`snapshots`]), a reader for the lines
 //! `multiproc::logging` writes ([`log_line`]), and seed 001's Mandelbrot canvas with its
 //! checksum and PNG ([`canvas`]).
 
@@ -9,5 +10,6 @@ pub mod canvas;
 pub mod cli;
 pub mod log_line;
 pub mod progress;
+pub mod snapshots;
 pub mod timing;
 pub mod workloads;

@@ -44,6 +44,33 @@ fn seed_like_run_with_sleeps_ends_at_200() {
         .run();
     run.expect_success();
     assert_eq!(run.one::<i64>("locked_balance"), 200);
+    assert_eq!(run.one::<i64>("locked_drift"), 0);
+}
+
+#[test]
+fn seed_defaults_are_one_flag_away() {
+    // The seed's 100 rounds with 100 ms pauses take 20 s; a flag overrides the pause.
+    let run = example!("bank_account")
+        .args(["--seed-defaults", "--sleep-ms", "0"])
+        .run();
+    run.expect_success();
+    assert_eq!(run.one::<u32>("rounds"), 100);
+    assert_eq!(run.one::<i64>("locked_balance"), 200);
+}
+
+#[test]
+fn a_hidden_race_is_retried_then_explained() {
+    // Either updates were lost, or the example said so (at most five attempts) and
+    // printed the command that shows the race: which, the OS decides.
+    let run = example!("bank_account").args(["--rounds", "20000"]).run();
+    run.expect_success();
+    let out = run.stdout();
+    assert_eq!(run.one::<u32>("rounds"), 20_000);
+    assert!(out.matches("lost nothing").count() <= 4, "{out}");
+    let drift: i64 = run.one("unlocked_drift");
+    assert_eq!(drift != 0, out.contains("Updates were lost"), "{out}");
+    assert_eq!(drift == 0, out.contains("--rounds 10000000"), "{out}");
+    assert_eq!(run.one::<i64>("locked_drift"), 0);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -78,7 +105,7 @@ fn whole_blocks(stdout: &str, workers: usize) -> Result<Blocks, String> {
             open.as_mut()
                 .ok_or(format!("a printer's line outside any block: {line}"))?
                 .push(parsed);
-        } else if line.starts_with("dead_holder_reported_by=") {
+        } else if line.contains("dead_holder_reported_by=") {
             open.take()
                 .ok_or("a report of a dead holder, but no block was cut short")?;
             cut_short += 1;

@@ -5,6 +5,12 @@
 //! `main` calls [`run`]. Each check runs in a forked child that leads a process group of
 //! its own; the runner waits with a timeout, kills the whole group when it fires, and fails
 //! a check that leaves any process of its group behind.
+//!
+//! What a check and its processes write to stdout and stderr is captured, as cargo's test
+//! harness captures a `#[test]`'s output, and printed only when the check fails: the
+//! deliberate panics of a passing check (a child that panics to test exit codes) stay
+//! quiet, a failing check shows everything, its backtraces included. `--nocapture` (or
+//! `RUST_TEST_NOCAPTURE=1`, as for cargo's harness) lets the output through as it comes.
 
 use crate::group;
 use std::io::Write;
@@ -51,15 +57,26 @@ pub fn run(checks: Vec<Check>) -> ExitCode {
         .iter()
         .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
         .collect();
+    let capture = !std::env::args().any(|a| a == "--nocapture")
+        && std::env::var_os("RUST_TEST_NOCAPTURE").is_none_or(|v| v == "0");
     println!("\nrunning {} forked checks", chosen.len());
     let mut failed = Vec::new();
     for check in &chosen {
         let started = Instant::now();
-        let outcome = run_one(check);
+        let output = if capture { Capture::new() } else { None };
+        let outcome = run_one(check, output.as_ref());
         match &outcome {
             Outcome::Passed => println!("check {} ... ok ({:.2?})", check.name, started.elapsed()),
             Outcome::Failed(why) => {
                 println!("check {} ... FAILED: {why}", check.name);
+                if let Some(output) = &output {
+                    println!(
+                        "---- {} output ----\n{}---- end of {} output ----",
+                        check.name,
+                        output.contents(),
+                        check.name
+                    );
+                }
                 failed.push(check.name);
             }
         }
@@ -92,7 +109,51 @@ impl Drop for ExitOnUnwind {
     }
 }
 
-fn run_one(check: &Check) -> Outcome {
+/// An anonymous file (memfd) that a check's stdout and stderr point to, read back if the
+/// check fails.
+struct Capture(std::fs::File);
+
+impl Capture {
+    /// A new empty capture file; `None` if the kernel offers no memfd (then nothing is
+    /// captured).
+    fn new() -> Option<Capture> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: a NUL-terminated name and valid flags; the fd returned is ours alone.
+        let fd = unsafe { libc::memfd_create(c"forked-check-output".as_ptr(), libc::MFD_CLOEXEC) };
+        // SAFETY: a fresh fd that nothing else owns.
+        (fd >= 0).then(|| Capture(unsafe { std::fs::File::from_raw_fd(fd) }))
+    }
+
+    /// Point this process's stdout and stderr at the file (in the check's process).
+    fn redirect(&self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: dup2 onto the standard descriptors of this single-threaded process.
+        unsafe {
+            libc::dup2(self.0.as_raw_fd(), libc::STDOUT_FILENO);
+            libc::dup2(self.0.as_raw_fd(), libc::STDERR_FILENO);
+        }
+    }
+
+    /// Everything written so far, lossily decoded, ending with a newline unless empty.
+    fn contents(&self) -> String {
+        use std::os::unix::fs::FileExt;
+        let mut all = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match self.0.read_at(&mut buf, all.len() as u64) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => all.extend_from_slice(&buf[..n]),
+            }
+        }
+        let mut text = String::from_utf8_lossy(&all).into_owned();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text
+    }
+}
+
+fn run_one(check: &Check, output: Option<&Capture>) -> Outcome {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     // SAFETY: called from the single-threaded main of a harness=false test; the child only
@@ -106,6 +167,9 @@ fn run_one(check: &Check) -> Outcome {
         let _exit_on_unwind = ExitOnUnwind;
         // SAFETY: a plain syscall; lead a new process group.
         unsafe { libc::setpgid(0, 0) };
+        if let Some(output) = output {
+            output.redirect();
+        }
         let ok = match std::panic::catch_unwind(check.run) {
             Ok(()) => true,
             Err(payload) => {

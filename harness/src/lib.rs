@@ -6,7 +6,7 @@
 //! nothing of that group is left, alive or zombie: an example that leaks a process fails.
 //!
 //! [`Run`] gives stdout, stderr and the status for assert_cmd/predicates, and parses the
-//! `key=value` lines examples print for checking.
+//! `key=value` words examples print for checking, anywhere in a sentence (see [`pairs_in`]).
 //!
 //! [`catalogue`] reads the example catalogue from examples/Cargo.toml and renders the README
 //! table.
@@ -16,7 +16,7 @@ pub mod forked;
 mod group;
 mod run;
 
-pub use run::{Example, Run, Running};
+pub use run::{Example, Run, Running, pairs_in};
 
 /// An [`Example`] for the binary target `name` of the package under test, located at
 /// compile time through `CARGO_BIN_EXE_<name>` (so a typo fails to compile).

@@ -374,17 +374,9 @@ impl Run {
         self
     }
 
-    /// Every `key=value` line of stdout, in order (a line's first `=` splits it; keys are
-    /// identifiers: letters, digits, `_`).
+    /// Every `key=value` pair of stdout, in order; see [`pairs_in`] for the forms read.
     pub fn pairs(&self) -> Vec<(String, String)> {
-        self.stdout()
-            .lines()
-            .filter_map(|line| {
-                let (k, v) = line.split_once('=')?;
-                let ok = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                ok.then(|| (k.to_string(), v.trim().to_string()))
-            })
-            .collect()
+        pairs_in(&self.stdout())
     }
 
     /// All values printed for `key`, in order.
@@ -420,7 +412,7 @@ impl Run {
         assert_eq!(
             all.len(),
             1,
-            "expected exactly one {key}= line\n{}",
+            "expected exactly one {key}= pair\n{}",
             self.context()
         );
         all.remove(0)
@@ -429,5 +421,177 @@ impl Run {
     /// The last value of every key.
     pub fn map(&self) -> HashMap<String, String> {
         self.pairs().into_iter().collect()
+    }
+}
+
+/// Is `k` a key: an identifier of ASCII letters, digits and `_`?
+fn is_key(k: &str) -> bool {
+    !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Every `key=value` pair of `text`, in order. Two forms are read:
+///
+/// - A sentence with `key=value` words anywhere in it:
+///   `balance=0 after 20000 deposits and 20000 withdrawals: drift=0 (locked)` gives
+///   `balance=0` and `drift=0`. A word's key is the identifier just before its `=` (so
+///   `(drift=3)` is read too); its value runs to the next space, or, when it opens with
+///   `[`, `(`, `{` or `"`, to the matching close (`inside=[4, 9, 25]`); trailing `,;:.` and
+///   an unmatched `)` are not part of it.
+/// - A whole line `key=value` whose value may hold spaces (`received=Hello from one`):
+///   a line that starts with `key=` and holds no other `key=` word is read whole, as before.
+///   So a sentence must not start with its only pair.
+pub fn pairs_in(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let words = words_of(line);
+        let starts_with_pair = line.split_once('=').is_some_and(|(k, _)| is_key(k));
+        if starts_with_pair && words.len() <= 1 {
+            let (k, v) = line.split_once('=').expect("checked");
+            out.push((k.to_string(), v.trim().to_string()));
+        } else {
+            out.extend(words);
+        }
+    }
+    out
+}
+
+/// The `key=value` words of one line (see [`pairs_in`]).
+fn words_of(line: &str) -> Vec<(String, String)> {
+    let b = line.as_bytes();
+    let key_byte = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'=' {
+            i += 1;
+            continue;
+        }
+        // The key: identifier bytes just before `=`, starting a word or after punctuation.
+        let mut start = i;
+        while start > 0 && key_byte(b[start - 1]) {
+            start -= 1;
+        }
+        let word_start = start == 0 || matches!(b[start - 1], b' ' | b'\t' | b'(' | b'[' | b',');
+        if start == i || !word_start {
+            i += 1;
+            continue;
+        }
+        // The value: to the next blank, or over a bracketed/quoted span.
+        let vstart = i + 1;
+        let mut end = vstart;
+        let close = match b.get(vstart) {
+            Some(b'[') => Some(b']'),
+            Some(b'(') => Some(b')'),
+            Some(b'{') => Some(b'}'),
+            Some(b'"') => Some(b'"'),
+            _ => None,
+        };
+        if let Some(close) = close {
+            let open = b[vstart];
+            let mut depth = 0usize;
+            end = vstart;
+            while end < b.len() {
+                let c = b[end];
+                end += 1;
+                if open == b'"' {
+                    if c == b'"' && end - 1 > vstart {
+                        break;
+                    }
+                } else if c == open {
+                    depth += 1;
+                } else if c == close {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+            }
+            let v = &line[vstart..end];
+            let v = if open == b'"' && v.len() >= 2 && v.ends_with('"') {
+                &v[1..v.len() - 1]
+            } else {
+                v
+            };
+            out.push((line[start..i].to_string(), v.to_string()));
+        } else {
+            while end < b.len() && !b[end].is_ascii_whitespace() {
+                end += 1;
+            }
+            let mut v = &line[vstart..end];
+            loop {
+                let trimmed = v.trim_end_matches([',', ';', ':', '.']);
+                let trimmed = if trimmed.ends_with(')')
+                    && trimmed.matches('(').count() < trimmed.matches(')').count()
+                {
+                    &trimmed[..trimmed.len() - 1]
+                } else {
+                    trimmed
+                };
+                if trimmed.len() == v.len() {
+                    break;
+                }
+                v = trimmed;
+            }
+            out.push((line[start..i].to_string(), v.to_string()));
+        }
+        i = end.max(i + 1);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pairs_in;
+
+    fn p(text: &str) -> Vec<(String, String)> {
+        pairs_in(text)
+    }
+
+    fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn whole_lines_read_as_before() {
+        assert_eq!(p("expected=200"), kv(&[("expected", "200")]));
+        assert_eq!(p("inside=[4, 9, 25]"), kv(&[("inside", "[4, 9, 25]")]));
+        assert_eq!(
+            p("received=Hello from process_one\nslow_get_timeout=timed out"),
+            kv(&[
+                ("received", "Hello from process_one"),
+                ("slow_get_timeout", "timed out")
+            ])
+        );
+        assert_eq!(p("q1_record=0:4"), kv(&[("q1_record", "0:4")]));
+        assert_eq!(p("partial_sums="), kv(&[("partial_sums", "")]));
+        assert_eq!(p("Some prose, no pairs.\n== rule =="), kv(&[]));
+    }
+
+    #[test]
+    fn words_in_a_sentence() {
+        assert_eq!(
+            p("balance=0 after 20000 deposits and 20000 withdrawals: drift=0 (locked)"),
+            kv(&[("balance", "0"), ("drift", "0")])
+        );
+        assert_eq!(
+            p("Without the lock: total=512 of expected=1000, lost=488."),
+            kv(&[("total", "512"), ("expected", "1000"), ("lost", "488")])
+        );
+        assert_eq!(
+            p("the child saw inside=[4, 9, 25] (pid=42)"),
+            kv(&[("inside", "[4, 9, 25]"), ("pid", "42")])
+        );
+        assert_eq!(
+            p("e=2.718281828 (error=1.2e-9); name=\"Process-1\" done"),
+            kv(&[
+                ("e", "2.718281828"),
+                ("error", "1.2e-9"),
+                ("name", "Process-1")
+            ])
+        );
+        assert_eq!(p("a == b, x=-3"), kv(&[("x", "-3")]));
     }
 }
