@@ -26,6 +26,7 @@
 //! The rule every type shares: **create shared objects before starting the processes that
 //! use them**, and start processes from a single-threaded program (see [`process`]).
 
+#![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod array;

@@ -106,18 +106,22 @@ impl LogConfig {
         self
     }
 
+    /// The application name records are tagged with.
     pub fn app(&self) -> &str {
         &self.app
     }
 
+    /// The most verbose level this config lets through.
     pub fn get_level(&self) -> LevelFilter {
         self.level
     }
 
+    /// Whether records also go to the console (stderr).
     pub fn get_console(&self) -> bool {
         self.console
     }
 
+    /// The shared log file records are appended to, if any.
     pub fn get_file(&self) -> Option<&Path> {
         self.file.as_deref()
     }

@@ -45,6 +45,8 @@ use std::time::{Duration, Instant};
 /// type spelled out, `move || -> () { ... }`: Rust would otherwise infer `!`, which cannot
 /// implement a trait on stable Rust.
 pub trait ChildOutcome {
+    /// The exit code this return value stands for: `()` is 0, an `i32` is itself, `Ok(t)` is
+    /// `t`'s and `Err` is 1.
     fn into_exit_code(self) -> i32;
 }
 

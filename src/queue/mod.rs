@@ -168,6 +168,8 @@ impl<T: Serialize + DeserializeOwned + 'static> Queue<T> {
         self.raw.close()
     }
 
+    /// Whether some process has called [`close`](Self::close) (Python's `_closed`, but
+    /// shared by every process).
     pub fn is_closed(&self) -> bool {
         self.raw.is_closed()
     }
