@@ -167,7 +167,8 @@ impl<T: Plain> Array<T> {
 }
 
 /// Holds an [`Array`]'s lock; element access through it is consistent with every other
-/// process that also locks. Dropping it releases the lock.
+/// process that also locks. Dropping it releases the lock (Python: the body of
+/// `with arr.get_lock():`).
 #[doc(alias = "release")]
 pub struct ArrayGuard<'a, T: Plain> {
     array: &'a Array<T>,

@@ -104,19 +104,23 @@ impl Pipe {
     }
 }
 
-/// The sending end of a one-way pipe.
+/// The sending end of a one-way pipe (Python: the second `Connection` of
+/// `Pipe(duplex=False)`, whose `recv` would fail; here it has none).
 pub struct PipeSender {
     tx: IpcSender<Frame>,
 }
 
-/// The receiving end of a one-way pipe.
+/// The receiving end of a one-way pipe (Python: the first `Connection` of
+/// `Pipe(duplex=False)`; here it has no `send`).
 pub struct PipeReceiver {
     rx: IpcReceiver<Frame>,
     /// A message `poll` has already taken off the socket.
     peeked: RefCell<Option<Frame>>,
 }
 
-/// One end of a duplex pipe: sends to, and receives from, the other end.
+/// One end of a duplex pipe: sends to, and receives from, the other end (Python:
+/// `multiprocessing.connection.Connection`; dropping it closes this process's copy, as
+/// Python's `close()` does).
 pub struct Connection {
     tx: PipeSender,
     rx: PipeReceiver,

@@ -70,7 +70,8 @@ impl<T: Plain> Clone for Value<T> {
 }
 
 /// Holds a [`Value`]'s lock and a working copy of the value; the copy is written back and
-/// the lock released when the guard is dropped.
+/// the lock released when the guard is dropped (Python: the body of
+/// `with v.get_lock():`).
 #[doc(alias = "release")]
 pub struct ValueGuard<'a, T: Plain> {
     copy: T,
