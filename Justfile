@@ -22,7 +22,8 @@ mpi name ranks *args:
 test:
     cargo test
 
-# Regenerate the README's example catalogue from examples/Cargo.toml.
+# Regenerate the README's generated blocks: the example catalogue (from examples/Cargo.toml)
+# and the Python → Rust table (from src/python.md).
 readme:
     cargo run -q -p harness --bin catalogue -- readme
 

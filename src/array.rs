@@ -47,6 +47,24 @@ impl crate::handle::Travel for ArrayShm {
 }
 
 /// `len` values of `T` in shared memory behind one robust lock. Clones share it.
+/// (Python: `multiprocessing.Array`; `arr[i]` is [`load`](Array::load) /
+/// [`store`](Array::store), `arr[:]` is [`to_vec`](Array::to_vec), `get_lock()` is
+/// [`lock`](Array::lock).)
+///
+/// ```
+/// use multiproc::{Array, Process};
+/// let arr = Array::<i32>::from_slice(&[2, 3, 5]); // arr = Array('i', [2, 3, 5])
+/// let a = arr.clone();
+/// let mut p = Process::spawn(move || {
+///     let mut g = a.lock().unwrap(); // with arr.get_lock():
+///     for i in 0..g.len() {
+///         g.update(i, |x| x * x); //     arr[i] = arr[i] ** 2
+///     }
+/// })
+/// .unwrap();
+/// assert_eq!(p.join().unwrap(), 0);
+/// assert_eq!(arr.to_vec(), [4, 9, 25]); // arr[:] == [4, 9, 25]
+/// ```
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct Array<T: Plain> {
@@ -88,6 +106,7 @@ impl<T: Plain> Array<T> {
     }
 
     /// Number of elements (Python: `len(arr)`).
+    #[doc(alias = "__len__")]
     pub fn len(&self) -> usize {
         self.shm.shm.len().saturating_sub(data_offset::<T>()) / std::mem::size_of::<T::Atomic>()
     }
@@ -113,16 +132,19 @@ impl<T: Plain> Array<T> {
     }
 
     /// Element `i` without the lock (Python: `arr[i]`). Panics when out of range.
+    #[doc(alias = "__getitem__")]
     pub fn load(&self, i: usize) -> T {
         T::load(self.cell(i))
     }
 
     /// Set element `i` without the lock (Python: `arr[i] = x`). Panics when out of range.
+    #[doc(alias = "__setitem__")]
     pub fn store(&self, i: usize, value: T) {
         T::store(self.cell(i), value)
     }
 
     /// Every element, read one by one without the lock (Python: `arr[:]`).
+    #[doc(alias("get_obj", "__getitem__"))]
     pub fn to_vec(&self) -> Vec<T> {
         (0..self.len()).map(|i| self.load(i)).collect()
     }
@@ -135,23 +157,28 @@ impl<T: Plain> Array<T> {
     }
 
     /// Take the array's lock (Python: `with arr.get_lock():`).
+    #[doc(alias("get_lock", "acquire"))]
     pub fn lock(&self) -> LockResult<ArrayGuard<'_, T>> {
         blocking_acquire(&self.shm.shm.get().lock, |raw| self.guard(raw))
     }
 
     /// Take the lock only if free.
+    #[doc(alias("get_lock", "acquire"))]
     pub fn try_lock(&self) -> TryLockResult<ArrayGuard<'_, T>> {
         self.lock_timeout(Duration::ZERO)
     }
 
     /// Wait at most `timeout` for the lock.
+    #[doc(alias("get_lock", "acquire"))]
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<ArrayGuard<'_, T>> {
         timed_acquire(&self.shm.shm.get().lock, timeout, |raw| self.guard(raw))
     }
 }
 
 /// Holds an [`Array`]'s lock; element access through it is consistent with every other
-/// process that also locks. Dropping it releases the lock.
+/// process that also locks. Dropping it releases the lock (Python: the body of
+/// `with arr.get_lock():`).
+#[doc(alias = "release")]
 pub struct ArrayGuard<'a, T: Plain> {
     array: &'a Array<T>,
     _raw: RawGuard<'a>,

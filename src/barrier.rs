@@ -66,6 +66,22 @@ struct BarrierInner {
 impl crate::handle::Travel for BarrierInner {}
 
 /// A reusable barrier for `parties` processes. Clones share it; create it before forking.
+/// (Python: `multiprocessing.Barrier`.)
+///
+/// ```
+/// use multiproc::{Barrier, Process};
+/// let barrier = Barrier::new(3); // barrier = Barrier(3)
+/// let mut ps: Vec<Process> = (0..2)
+///     .map(|_| {
+///         let b = barrier.clone();
+///         Process::spawn(move || b.wait().unwrap() as i32).unwrap() // exit code: barrier.wait()
+///     })
+///     .collect();
+/// let mut indices = vec![barrier.wait().unwrap() as i32]; // i = barrier.wait()
+/// indices.extend(ps.iter_mut().map(|p| p.join().unwrap()));
+/// indices.sort();
+/// assert_eq!(indices, [0, 1, 2]); // one arrival index per party
+/// ```
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Barrier {
     inner: Handle<BarrierInner, Barrier>,
@@ -95,6 +111,7 @@ impl Barrier {
     ///
     /// # Panics
     /// If the barrier already has an action.
+    #[doc(alias = "action")]
     pub fn with_action(self, action: impl Fn() + Send + Sync + 'static) -> Barrier {
         if self.inner.action.set(Arc::new(action)).is_err() {
             panic!("the barrier already has an action");
@@ -107,6 +124,7 @@ impl Barrier {
     ///
     /// # Panics
     /// If the barrier already has a timeout.
+    #[doc(alias = "timeout")]
     pub fn with_timeout(self, timeout: Duration) -> Barrier {
         if self.inner.timeout.set(timeout).is_err() {
             panic!("the barrier already has a timeout");
@@ -129,6 +147,7 @@ impl Barrier {
     }
 
     /// Python: `broken`.
+    #[doc(alias = "broken")]
     pub fn is_broken(&self) -> bool {
         self.s().broken.load(SeqCst) != 0
     }
@@ -156,6 +175,7 @@ impl Barrier {
 
     /// As `wait`, giving up after `timeout`, which breaks the barrier for everyone
     /// (Python: `wait(timeout)`).
+    #[doc(alias = "wait")]
     pub fn wait_timeout(&self, timeout: Duration) -> Result<u32> {
         self.wait_until(Some(Deadline::after(timeout)))
     }

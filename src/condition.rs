@@ -72,6 +72,25 @@ impl SharedState for Waiters {
 }
 
 /// A condition variable shared by processes. Clones share it; create it before forking.
+/// (Python: `multiprocessing.Condition`; `wait`, `notify` and `notify_all` are methods of
+/// the [`ConditionGuard`] that [`lock`](Condition::lock) returns.)
+///
+/// ```
+/// use multiproc::{Condition, Process, Value};
+/// let cond = Condition::new(); // cond = Condition()
+/// let ready = Value::new(false); // ready = Value('b', False)
+/// let (c, r) = (cond.clone(), ready.clone());
+/// let mut p = Process::spawn(move || {
+///     let g = c.lock().unwrap(); // with cond:
+///     r.store(true); //     ready.value = True
+///     g.notify_all(); //     cond.notify_all()
+/// })
+/// .unwrap();
+/// let mut g = cond.lock().unwrap(); // with cond:
+/// assert!(g.wait_for(|| ready.load(), None).unwrap()); //     cond.wait_for(lambda: ready.value)
+/// drop(g);
+/// assert_eq!(p.join().unwrap(), 0);
+/// ```
 #[derive(Clone)]
 pub struct Condition {
     /// The same lock as `waiters.lock`, at hand.
@@ -113,6 +132,7 @@ impl<'de> Deserialize<'de> for Condition {
 }
 
 /// Holds the condition's lock; waits and notifies go through it.
+#[doc(alias = "release")]
 pub struct ConditionGuard<'a> {
     cond: &'a Condition,
     raw: Option<RawGuard<'a>>,
@@ -154,16 +174,19 @@ impl Condition {
     }
 
     /// Take the lock (Python: `with cond:` / `cond.acquire()`).
+    #[doc(alias = "acquire")]
     pub fn lock(&self) -> LockResult<ConditionGuard<'_>> {
         blocking_acquire(self.lock.raw(), |raw| self.guard(raw))
     }
 
     /// Take the lock only if it is free.
+    #[doc(alias = "acquire")]
     pub fn try_lock(&self) -> TryLockResult<ConditionGuard<'_>> {
         self.lock_timeout(Duration::ZERO)
     }
 
     /// Wait at most `timeout` for the lock.
+    #[doc(alias = "acquire")]
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<ConditionGuard<'_>> {
         timed_acquire(self.lock.raw(), timeout, |raw| self.guard(raw))
     }
@@ -185,6 +208,7 @@ impl ConditionGuard<'_> {
 
     /// As `wait`, for at most `timeout`; `Ok(true)` if notified, `Ok(false)` if the timeout
     /// passed first (Python: `wait(timeout)`).
+    #[doc(alias = "wait")]
     pub fn wait_timeout(&mut self, timeout: Duration) -> LockResult<bool> {
         self.wait_until(Some(Deadline::after(timeout)))
     }

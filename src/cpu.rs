@@ -13,6 +13,14 @@
 //! how many worker processes to use.
 
 /// Logical CPUs online (Python: `multiprocessing.cpu_count()`). At least 1.
+///
+/// ```
+/// use multiproc::cpu::{available_cpu_count, cpu_count, physical_cpu_count};
+/// let n = cpu_count(); // multiprocessing.cpu_count()
+/// assert!(n >= 1);
+/// assert!((1..=n).contains(&available_cpu_count())); // os.process_cpu_count()
+/// assert!((1..=n).contains(&physical_cpu_count()));
+/// ```
 pub fn cpu_count() -> usize {
     // SAFETY: sysconf has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
@@ -21,6 +29,7 @@ pub fn cpu_count() -> usize {
 
 /// CPUs this process may use: affinity mask and cgroup quota applied (Python 3.13:
 /// `os.process_cpu_count()`, without the quota). At least 1, at most [`cpu_count`].
+#[doc(alias("process_cpu_count", "sched_getaffinity"))]
 pub fn available_cpu_count() -> usize {
     std::thread::available_parallelism()
         .map(usize::from)

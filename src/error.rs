@@ -19,6 +19,7 @@ pub enum Error {
     Io(io::Error),
     /// A timed wait ran out: `join`, `lock_timeout`, `wait`, ... (Python: returns `False`/`None`
     /// or raises `TimeoutError`).
+    #[doc(alias = "TimeoutError")]
     Timeout,
     /// `get` on an empty queue gave up: non-blocking, or its timeout passed (Python: `queue.Empty`).
     Empty,
@@ -26,21 +27,26 @@ pub enum Error {
     Full,
     /// The other side is gone: the peer of a `Pipe` end was closed, or a queue was closed
     /// (Python: `EOFError` / `BrokenPipeError` / `ValueError: Queue is closed`).
+    #[doc(alias("EOFError", "BrokenPipeError"))]
     Closed,
     /// A message could not be encoded or decoded (Python: a pickling error).
+    #[doc(alias = "PicklingError")]
     Codec(String),
     /// The call is not valid in the object's current state, e.g. releasing a semaphore past
     /// its bound, `task_done` called too often, `join` on a process never started
     /// (Python: `ValueError` / `AssertionError` / `RuntimeError`).
+    #[doc(alias("ValueError", "RuntimeError", "AssertionError"))]
     Invalid(String),
     /// A barrier was aborted, reset or timed out while this process waited on it
     /// (Python: `threading.BrokenBarrierError`).
+    #[doc(alias = "BrokenBarrierError")]
     BrokenBarrier,
     /// A task run by a pool worker panicked; the message is the panic's.
     TaskPanicked(String),
     /// A pool worker died (killed, aborted, crashed) while running this task, or before the
     /// task could complete (Python's `Pool` hangs here; `ProcessPoolExecutor` raises
     /// `BrokenProcessPool`).
+    #[doc(alias = "BrokenProcessPool")]
     WorkerDied(String),
     /// `fork` was refused because other threads run in this process: one of them may hold
     /// a lock the child needs (the allocator's, stdout's, ...), which would stay locked

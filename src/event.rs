@@ -31,6 +31,20 @@ unsafe impl Zeroed for EventShm {}
 impl SharedState for EventShm {}
 
 /// A process-shared flag with waiting. Clones share it; create it before forking.
+/// (Python: `multiprocessing.Event`.)
+///
+/// ```
+/// use multiproc::{Event, Process};
+/// use std::time::Duration;
+/// let event = Event::new(); // event = Event()
+/// let e = event.clone();
+/// let mut p = Process::spawn(move || e.set()).unwrap(); // Process(target=event.set).start()
+/// event.wait(); // event.wait()
+/// assert!(event.is_set()); // event.is_set()
+/// assert_eq!(p.join().unwrap(), 0);
+/// event.clear(); // event.clear()
+/// assert!(!event.wait_timeout(Duration::from_millis(10))); // event.wait(0.01) == False
+/// ```
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Event {
     shm: Handle<Shm<EventShm>, Event>,
@@ -74,6 +88,7 @@ impl Event {
     }
 
     /// Block at most `timeout`; whether the event was set (Python: `wait(timeout)`).
+    #[doc(alias = "wait")]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.wait_until(Some(Deadline::after(timeout)))
     }

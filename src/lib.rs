@@ -1,34 +1,21 @@
 //! # multiproc: Python's `multiprocessing`, done right in Rust
 //!
-//! Real OS processes (`fork`), real shared memory, real sockets, with Python's vocabulary:
+//! Real OS processes (`fork`), real shared memory, real sockets, with Python's vocabulary.
+//! Each primitive's page opens with a short example that runs, the Python line beside the
+//! Rust, and rustdoc's search finds Python's names where ours differ (`get_lock`, `value`,
+//! `acquire`, `release`, `get_value`, `EOFError`, ...).
 //!
-//! | Python (`multiprocessing`) | here | how it differs |
-//! |---|---|---|
-//! | `Process(target=f, name=n)` | [`Process::new`]`(f).name(n)` | closure target; exit code from its return value; dies with its parent |
-//! | `current_process()`, `parent_process()` | [`current_process`], [`parent_process`] | |
-//! | `Value('d', 0.0)` | [`Value<f64>`](Value) | guard-based locked access; `load`/`store` unlocked but atomic |
-//! | `Array('i', 3)` | [`Array<i32>`](Array) | as `Value` |
-//! | `Lock()` | [`Lock`] | robust: a dead holder is reported, not a deadlock; guard releases |
-//! | `RLock()` | [`RLock`] | re-entrant and robust; guards or `acquire`/`release`; releasing what you do not hold is an error |
-//! | `Condition(lock)` | [`Condition`] | `wait`/`notify` on the guard; `notify(n)` wakes exactly `n`; a dead waiter never swallows a notify |
-//! | `Semaphore(n)`, `BoundedSemaphore(n)` | [`Semaphore`], [`BoundedSemaphore`] | lock-free; permits release on drop; over-release of a bounded one is an error |
-//! | `Barrier(n, action, timeout)` | [`Barrier`] | `wait` returns the arrival index; timeout, `abort`, `reset` and the broken state as in Python |
-//! | `Event()` | [`Event`] | lock-free; shareable with pool workers without a Manager |
-//! | (a `Value` counter and its peak, by hand) | [`Occupancy`] | processes inside a section now and at most; lock-free, for showing what a lock or semaphore guarantees |
-//! | `Pipe()`, `Pipe(duplex=False)` | [`Pipe::new`], [`Pipe::one_way`] | typed (serde) and raw bytes; one-way ends are distinct types |
-//! | `Pool(processes)` | [`Pool`] | a task is a `fn` plus serde arguments; a dead worker is an error, not a hang; dropping terminates |
-//! | `Queue()`, `SimpleQueue()`, `JoinableQueue()` | [`Queue`], [`SimpleQueue`], [`JoinableQueue`] | no feeder thread, no join deadlock, exact `qsize`, shared `close` |
-//! | `get_context("fork" / "forkserver" / "spawn")` | [`StartMethod`], [`start::init`] | a child runs a `fn` with serde arguments and returns a serde result; shared objects travel as memfds |
-//! | `cpu_count()`, `os.process_cpu_count()` | [`cpu::cpu_count`], [`cpu::available_cpu_count`] | plus [`cpu::physical_cpu_count`] |
-//! | `logging` configured per process (balsa's `config_as_dict` / `balsa_clone`) | [`logging::LogConfig`], `apply()` | on the `log` crate; records tagged with process name and pid, whole lines in one shared file |
+//! ## From Python to Rust
 //!
-//! Errors are one enum, [`Error`]; Python's exceptions map onto its variants.
+//! (This table is also the README's; both come from `src/python.md`.)
 //!
-//! The rule every type shares: **create shared objects before starting the processes that
-//! use them**, and start processes from a single-threaded program (see [`process`]), or
-//! with the `forkserver` or `spawn` start method, which work in threaded programs (see
-//! [`start`]).
+#![doc = include_str!("python.md")]
+//!
+//! Why forking needs a single-threaded program: see [`process`]; the start methods that work
+//! in threaded programs: see [`start`]. Errors are one
+//! enum, [`Error`]; Python's exceptions map onto its variants.
 
+#![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod array;

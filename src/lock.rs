@@ -214,16 +214,27 @@ pub(crate) fn timed_acquire<'a, G>(
 /// Cloning gives another handle to the same lock. Create it before `fork`; a clone moved
 /// into a child's closure refers to the same lock in shared memory.
 ///
-/// ```no_run
-/// # use multiproc::{Lock, Process};
-/// let lock = Lock::new();
-/// let l = lock.clone();
-/// let mut p = Process::new(move || {
-///     let _held = l.lock().unwrap();
-///     println!("only one process prints here at a time");
-/// });
-/// p.start().unwrap();
-/// p.join().unwrap();
+/// ```
+/// use multiproc::{Lock, Process, Value, join_all};
+/// let lock = Lock::new(); // lock = Lock()
+/// let total = Value::new(0u32);
+/// let mut ps: Vec<Process> = (0..2)
+///     .map(|_| {
+///         let (lock, total) = (lock.clone(), total.clone());
+///         Process::spawn(move || {
+///             for _ in 0..1000 {
+///                 let _held = lock.lock().unwrap(); // with lock:
+///                 total.store(total.load() + 1); //     total.value += 1
+///             } // released when `_held` is dropped
+///         })
+///         .unwrap()
+///     })
+///     .collect();
+/// join_all(&mut ps).unwrap(); // for p in ps: p.join()
+/// assert_eq!(total.load(), 2000); // no update lost
+/// let held = lock.lock().unwrap();
+/// assert!(lock.try_lock().is_err()); // lock.acquire(False) == False
+/// drop(held); // lock.release()
 /// ```
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Lock {
@@ -237,6 +248,7 @@ impl SharedState for RawMutex {
 }
 
 /// Holds a [`Lock`]; dropping it releases the lock.
+#[doc(alias = "release")]
 pub struct LockGuard<'a> {
     _raw: RawGuard<'a>,
 }
@@ -251,18 +263,21 @@ impl Lock {
 
     /// Block until the lock is ours (Python: `lock.acquire()` / `with lock:`).
     /// `Err(WouldDeadlock)` if this thread holds it already (Python would hang for ever).
+    #[doc(alias = "acquire")]
     pub fn lock(&self) -> LockResult<LockGuard<'_>> {
         blocking_acquire(self.shm.get(), |raw| LockGuard { _raw: raw })
     }
 
     /// Take the lock only if it is free (Python: `acquire(block=False)`). Held by this
     /// thread is not free: `Err(WouldBlock)`.
+    #[doc(alias = "acquire")]
     pub fn try_lock(&self) -> TryLockResult<LockGuard<'_>> {
         self.lock_timeout(Duration::ZERO)
     }
 
     /// Wait at most `timeout` for the lock (Python: `acquire(timeout=t)`). Held by this
     /// thread, nobody can free it in time: `Err(TimedOut)` once `timeout` has passed.
+    #[doc(alias = "acquire")]
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<LockGuard<'_>> {
         timed_acquire(self.shm.get(), timeout, |raw| LockGuard { _raw: raw })
     }

@@ -33,11 +33,12 @@
 //! ^ UTC time               ^level ^app ^process name and pid      ^target  ^message
 //! ```
 //!
-//! ```no_run
+//! ```
 //! use multiproc::Process;
 //! use multiproc::logging::LogConfig;
 //!
-//! let config = LogConfig::new("myapp").file("/tmp/myapp.log"); // built in the parent
+//! let path = std::env::temp_dir().join(format!("myapp-{}.log", std::process::id()));
+//! let config = LogConfig::new("myapp").console(false).file(path.clone()); // built in the parent
 //! config.apply().unwrap();
 //! let child_config = config.clone();
 //! let mut p = Process::new(move || {
@@ -46,7 +47,13 @@
 //! })
 //! .name("worker-1");
 //! p.start().unwrap();
-//! p.join().unwrap();
+//! assert_eq!(p.join().unwrap(), 0);
+//! log::info!("hello from the parent");
+//! let text = std::fs::read_to_string(&path).unwrap();
+//! std::fs::remove_file(&path).unwrap();
+//! assert_eq!(text.lines().count(), 2); // one whole line per record
+//! assert!(text.contains(" myapp worker-1[") && text.contains("hello from the child"));
+//! assert!(text.contains(" myapp MainProcess[") && text.contains("hello from the parent"));
 //! ```
 
 use crate::error::{Error, Result};
@@ -63,6 +70,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// (Python: the dict balsa's `config_as_dict()` returns). Build it in the parent, hand a
 /// clone to each child, and [`apply`](LogConfig::apply) it there.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[doc(alias("config_as_dict", "balsa"))]
 pub struct LogConfig {
     app: String,
     level: LevelFilter,
@@ -88,12 +96,14 @@ impl LogConfig {
     }
 
     /// The most detailed level written (Python: `logger.setLevel`).
+    #[doc(alias = "setLevel")]
     pub fn level(mut self, level: LevelFilter) -> LogConfig {
         self.level = level;
         self
     }
 
     /// Write records to stderr too (Python: a `StreamHandler`).
+    #[doc(alias = "StreamHandler")]
     pub fn console(mut self, on: bool) -> LogConfig {
         self.console = on;
         self
@@ -101,23 +111,28 @@ impl LogConfig {
 
     /// Append records to this file, shared by every process that applies the config
     /// (Python: a `FileHandler`; balsa's log file).
+    #[doc(alias = "FileHandler")]
     pub fn file(mut self, path: impl Into<PathBuf>) -> LogConfig {
         self.file = Some(path.into());
         self
     }
 
+    /// The application name records are tagged with.
     pub fn app(&self) -> &str {
         &self.app
     }
 
+    /// The most verbose level this config lets through.
     pub fn get_level(&self) -> LevelFilter {
         self.level
     }
 
+    /// Whether records also go to the console (stderr).
     pub fn get_console(&self) -> bool {
         self.console
     }
 
+    /// The shared log file records are appended to, if any.
     pub fn get_file(&self) -> Option<&Path> {
         self.file.as_deref()
     }
@@ -127,6 +142,7 @@ impl LogConfig {
     /// had, inherited or applied; other processes are not affected. Opens the file (creating
     /// it) in append mode; an error if it cannot be opened, or if a logger other than this
     /// module's was installed in the process first.
+    #[doc(alias("balsa_clone", "init_logger", "basicConfig"))]
     pub fn apply(&self) -> Result<()> {
         let file = match &self.file {
             Some(path) => Some(

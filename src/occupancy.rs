@@ -32,7 +32,7 @@ impl SharedState for OccupancyShm {}
 /// A count of the processes inside a section, with its peak. Clones share it; create it
 /// before forking.
 ///
-/// ```no_run
+/// ```
 /// # use multiproc::{Occupancy, Process, Semaphore};
 /// let (sem, occupancy) = (Semaphore::new(2), Occupancy::new());
 /// let (s, o) = (sem.clone(), occupancy.clone());
@@ -42,7 +42,8 @@ impl SharedState for OccupancyShm {}
 ///     println!("{} of 2 slots in use", me.count());
 /// })
 /// .unwrap();
-/// p.join().unwrap();
+/// assert_eq!(p.join().unwrap(), 0);
+/// assert_eq!((occupancy.entries(), occupancy.current()), (1, 0)); // came in once, left
 /// assert!(occupancy.peak() <= 2);
 /// ```
 #[derive(Clone)]

@@ -52,6 +52,22 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 /// Constructors for connected pairs (Python: `Pipe(duplex=True|False)`).
+///
+/// ```
+/// use multiproc::{Error, Pipe, Process};
+/// let (parent_end, child_end) = Pipe::new(); // parent_conn, child_conn = Pipe()
+/// let mut p = Process::spawn(move || {
+///     let n: u32 = child_end.recv().unwrap(); // n = child_conn.recv()
+///     child_end.send(&format!("{n} squared is {}", n * n)).unwrap(); // child_conn.send(...)
+/// })
+/// .unwrap();
+/// parent_end.send(&7u32).unwrap(); // parent_conn.send(7)
+/// let reply: String = parent_end.recv().unwrap(); // parent_conn.recv()
+/// assert_eq!(reply, "7 squared is 49");
+/// assert_eq!(p.join().unwrap(), 0);
+/// // Every copy of the other end is closed now: EOFError in Python.
+/// assert!(matches!(parent_end.recv::<String>(), Err(Error::Closed)));
+/// ```
 pub struct Pipe;
 
 impl Pipe {
@@ -60,6 +76,7 @@ impl Pipe {
     /// # Panics
     /// When the process is out of file descriptors.
     #[allow(clippy::new_ret_no_self)]
+    #[doc(alias = "duplex")]
     pub fn new() -> (Connection, Connection) {
         let (rx_a, tx_b) = Pipe::one_way();
         let (rx_b, tx_a) = Pipe::one_way();
@@ -73,6 +90,7 @@ impl Pipe {
     ///
     /// # Panics
     /// When the process is out of file descriptors.
+    #[doc(alias = "duplex")]
     pub fn one_way() -> (PipeReceiver, PipeSender) {
         let (tx, rx) = ipc_channel::ipc::channel::<Frame>()
             .unwrap_or_else(|e| panic!("cannot create a pipe: {e}"));
@@ -86,19 +104,23 @@ impl Pipe {
     }
 }
 
-/// The sending end of a one-way pipe.
+/// The sending end of a one-way pipe (Python: the second `Connection` of
+/// `Pipe(duplex=False)`, whose `recv` would fail; here it has none).
 pub struct PipeSender {
     tx: IpcSender<Frame>,
 }
 
-/// The receiving end of a one-way pipe.
+/// The receiving end of a one-way pipe (Python: the first `Connection` of
+/// `Pipe(duplex=False)`; here it has no `send`).
 pub struct PipeReceiver {
     rx: IpcReceiver<Frame>,
     /// A message `poll` has already taken off the socket.
     peeked: RefCell<Option<Frame>>,
 }
 
-/// One end of a duplex pipe: sends to, and receives from, the other end.
+/// One end of a duplex pipe: sends to, and receives from, the other end (Python:
+/// `multiprocessing.connection.Connection`; dropping it closes this process's copy, as
+/// Python's `close()` does).
 pub struct Connection {
     tx: PipeSender,
     rx: PipeReceiver,

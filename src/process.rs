@@ -45,6 +45,8 @@ use std::time::{Duration, Instant};
 /// type spelled out, `move || -> () { ... }`: Rust would otherwise infer `!`, which cannot
 /// implement a trait on stable Rust.
 pub trait ChildOutcome {
+    /// The exit code this return value stands for: `()` is 0, an `i32` is itself, `Ok(t)` is
+    /// `t`'s and `Err` is 1.
     fn into_exit_code(self) -> i32;
 }
 
@@ -114,6 +116,20 @@ impl ProcessInfo {
 }
 
 /// The calling process (Python: `multiprocessing.current_process()`).
+///
+/// ```
+/// use multiproc::{Process, current_process, parent_process};
+/// assert_eq!(current_process().name(), "MainProcess"); // current_process().name
+/// assert!(parent_process().is_none()); // parent_process() is None
+/// let me = std::process::id(); // os.getpid()
+/// let mut p = Process::new(move || {
+///     assert_eq!(current_process().name(), "child");
+///     assert_eq!(parent_process().unwrap().pid(), me); // parent_process().pid
+/// })
+/// .name("child");
+/// p.start().unwrap();
+/// assert_eq!(p.join().unwrap(), 0); // the child's asserts held
+/// ```
 pub fn current_process() -> ProcessInfo {
     ProcessInfo {
         name: with_me(|me| me.name.clone()),
@@ -130,6 +146,13 @@ pub fn parent_process() -> Option<ProcessInfo> {
 /// Leave the current process with `code` (Python: `sys.exit(code)`). In a child started by
 /// [`Process`], stdout is flushed and the process ends at once; in the main process this is
 /// `std::process::exit`.
+///
+/// ```
+/// use multiproc::{Process, exit};
+/// let mut p = Process::spawn(|| -> () { exit(3) }).unwrap(); // def f(): sys.exit(3)
+/// assert_eq!(p.join().unwrap(), 3); // p.exitcode == 3
+/// ```
+#[doc(alias("sys.exit", "_exit"))]
 pub fn exit(code: i32) -> ! {
     if parent_process().is_some() {
         let _ = std::io::stdout().flush();
@@ -160,12 +183,13 @@ pub(crate) fn target(f: impl FnOnce() -> i32 + 'static) -> Target {
 
 /// A closure to run in a child process (Python: `multiprocessing.Process`).
 ///
-/// ```no_run
+/// ```
 /// use multiproc::{Process, current_process};
 /// let mut p = Process::new(|| println!("hello from {}", current_process().name()))
-///     .name("greeter");
-/// p.start().unwrap();
-/// assert_eq!(p.join().unwrap(), 0);
+///     .name("greeter"); // p = Process(target=f, name="greeter")
+/// p.start().unwrap(); // p.start()
+/// assert_eq!(p.join().unwrap(), 0); // p.join(); p.exitcode == 0
+/// assert!(!p.is_alive()); // p.is_alive() == False
 /// ```
 pub struct Process {
     name: String,
@@ -180,6 +204,7 @@ pub struct Process {
 impl Process {
     /// A process that will run `target` once started. Its default name follows Python:
     /// `Process-1`, `Process-2`, ... in the main process, `Process-1:1`, ... in a child.
+    #[doc(alias = "target")]
     pub fn new<F, R>(target: F) -> Process
     where
         F: FnOnce() -> R + 'static,
@@ -205,6 +230,7 @@ impl Process {
 
     /// Create and start in one step. An error, [`Error::Threaded`], if other threads run
     /// (see [`Process::start`]).
+    #[doc(alias = "start")]
     pub fn spawn<F, R>(target: F) -> Result<Process>
     where
         F: FnOnce() -> R + 'static,
@@ -230,6 +256,7 @@ impl Process {
     }
 
     /// The process's name (Python: `.name`).
+    #[doc(alias = "name")]
     pub fn get_name(&self) -> &str {
         &self.name
     }
@@ -326,6 +353,7 @@ impl Process {
 
     /// Wait at most `timeout`; `Ok(None)` if the child is still running then (Python:
     /// `.join(timeout)`, after which the child may still be alive).
+    #[doc(alias = "join")]
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<i32>> {
         let deadline = Instant::now() + timeout;
         let mut nap = Duration::from_millis(1);
@@ -395,6 +423,17 @@ pub fn start_all(processes: &mut [Process]) -> Result<()> {
 /// Join every process, in order, then report the first that did not exit with 0, by name
 /// (Python: `for p in processes: p.join()`, then a look at each `exitcode`). All are joined
 /// even when one failed, so none is left running.
+///
+/// ```
+/// use multiproc::{Process, join_all, start_all};
+/// let mut ps: Vec<Process> = (0..3)
+///     .map(|i| Process::new(move || i).name(format!("worker-{i}"))) // exit code i
+///     .collect();
+/// start_all(&mut ps).unwrap(); // for p in ps: p.start()
+/// let err = join_all(&mut ps).unwrap_err(); // for p in ps: p.join()
+/// assert!(err.to_string().contains("worker-1")); // names the first that failed
+/// assert!(ps.iter_mut().all(|p| !p.is_alive())); // every one was joined
+/// ```
 pub fn join_all(processes: &mut [Process]) -> Result<()> {
     let mut failure = None;
     for p in processes.iter_mut() {

@@ -46,12 +46,33 @@ impl SharedState for RLockShm {
 }
 
 /// A re-entrant, process-shared, robust lock. Clones share it; create it before forking.
+/// (Python: `multiprocessing.RLock`.)
+///
+/// ```
+/// use multiproc::{Process, RLock};
+/// let rlock = RLock::new(); // rlock = RLock()
+/// let r = rlock.clone();
+/// let mut p = Process::spawn(move || {
+///     r.acquire().unwrap(); // rlock.acquire()
+///     r.acquire().unwrap(); // rlock.acquire(): again, without deadlock
+///     assert_eq!(r.held_count(), 2);
+///     r.release().unwrap(); // rlock.release()
+///     r.release().unwrap(); // rlock.release()
+///     assert!(r.release().is_err()); // one too many: RuntimeError
+/// })
+/// .unwrap();
+/// assert_eq!(p.join().unwrap(), 0);
+/// let _outer = rlock.lock().unwrap(); // with rlock:
+/// let _inner = rlock.lock().unwrap(); //     with rlock:
+/// assert_eq!(rlock.held_count(), 2);
+/// ```
 #[derive(Clone, Serialize, Deserialize)]
 pub struct RLock {
     shm: Handle<Shm<RLockShm>, RLock>,
 }
 
 /// One level of an [`RLock`] held; dropping it releases that level.
+#[doc(alias = "release")]
 pub struct RLockGuard<'a> {
     rlock: &'a RLock,
     _not_send: PhantomData<*const ()>,
@@ -99,6 +120,7 @@ impl RLock {
     /// Take the lock (again, if this thread holds it already), released when the guard is
     /// dropped (Python: `with rlock:`).
     /// Never `Err(WouldDeadlock)`: re-entry is what an `RLock` is for.
+    #[doc(alias = "acquire")]
     pub fn lock(&self) -> LockResult<RLockGuard<'_>> {
         match self.take(Wait::Forever) {
             Some(how) => crate::lock::lock_result(how, self.guard()),
@@ -107,6 +129,7 @@ impl RLock {
     }
 
     /// Take it only if free or already ours.
+    #[doc(alias = "acquire")]
     pub fn try_lock(&self) -> TryLockResult<RLockGuard<'_>> {
         match self.take(Wait::Try) {
             None => Err(TryLockError::WouldBlock),
@@ -116,6 +139,7 @@ impl RLock {
     }
 
     /// Wait at most `timeout` for it.
+    #[doc(alias = "acquire")]
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<RLockGuard<'_>> {
         match self.take(Wait::Until(&Deadline::after(timeout))) {
             None => Err(TryLockError::TimedOut),

@@ -105,6 +105,7 @@ impl SemShm {
 }
 
 /// One unit of a semaphore, given back when dropped.
+#[doc(alias = "release")]
 pub struct SemaphorePermit<'a> {
     sem: &'a RawSemaphore,
 }
@@ -124,6 +125,26 @@ impl Drop for SemaphorePermit<'_> {
 }
 
 /// Python's `multiprocessing.Semaphore(value)`. Clones share it; create it before forking.
+///
+/// ```
+/// use multiproc::{Occupancy, Process, Semaphore, join_all};
+/// let sem = Semaphore::new(2); // sem = Semaphore(2)
+/// let inside = Occupancy::new();
+/// let mut ps: Vec<Process> = (0..4)
+///     .map(|_| {
+///         let (sem, inside) = (sem.clone(), inside.clone());
+///         Process::spawn(move || {
+///             let _permit = sem.acquire(); // with sem:
+///             let _me = inside.enter();
+///         })
+///         .unwrap()
+///     })
+///     .collect();
+/// join_all(&mut ps).unwrap();
+/// assert_eq!(inside.entries(), 4);
+/// assert!(inside.peak() <= 2); // never more than two inside at once
+/// assert_eq!(sem.value(), 2); // sem.get_value() == 2: every permit given back
+/// ```
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Semaphore {
     raw: Handle<Shm<SemShm>, Semaphore>,
@@ -131,6 +152,18 @@ pub struct Semaphore {
 
 /// Python's `multiprocessing.BoundedSemaphore(value)`: releasing beyond the initial value
 /// is an error. Clones share it; create it before forking.
+///
+/// ```
+/// use multiproc::{BoundedSemaphore, Process};
+/// let sem = BoundedSemaphore::new(1); // sem = BoundedSemaphore(1)
+/// let s = sem.clone();
+/// let mut p = Process::spawn(move || s.acquire().forget()).unwrap(); // sem.acquire(), no release
+/// assert_eq!(p.join().unwrap(), 0);
+/// assert_eq!(sem.value(), 0); // the child kept the unit
+/// assert!(sem.try_acquire().is_none()); // sem.acquire(False) == False
+/// sem.release().unwrap(); // any process may release: sem.release()
+/// assert!(sem.release().is_err()); // past the bound: ValueError
+/// ```
 #[derive(Clone, Serialize, Deserialize)]
 pub struct BoundedSemaphore {
     raw: Handle<Shm<SemShm>, BoundedSemaphore>,
@@ -145,6 +178,7 @@ macro_rules! semaphore_api {
         }
 
         /// Take a unit if one is free now (Python: `acquire(block=False)`).
+        #[doc(alias = "acquire")]
         pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
             self.raw
                 .try_take()
@@ -152,6 +186,7 @@ macro_rules! semaphore_api {
         }
 
         /// Wait at most `timeout` for a unit (Python: `acquire(timeout=t)`).
+        #[doc(alias = "acquire")]
         pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
             self.raw
                 .take(Some(&Deadline::after(timeout)))
@@ -159,6 +194,7 @@ macro_rules! semaphore_api {
         }
 
         /// Units free now (Python: `get_value()`).
+        #[doc(alias = "get_value")]
         pub fn value(&self) -> u32 {
             self.raw.s().value.load(SeqCst)
         }

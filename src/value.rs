@@ -36,6 +36,25 @@ impl<T: Plain> SharedState for ValueShm<T> {
 }
 
 /// A `T` in shared memory, guarded by its own robust lock. Clones share it.
+/// (Python: `multiprocessing.Value`; `.value` is [`load`](Value::load) /
+/// [`store`](Value::store), `get_lock()` is [`lock`](Value::lock).)
+///
+/// ```
+/// use multiproc::{Process, Value};
+/// let counter = Value::new(0i64); // counter = Value('q', 0)
+/// let c = counter.clone();
+/// let mut p = Process::spawn(move || {
+///     for _ in 0..100 {
+///         *c.lock().unwrap() += 1; // with counter.get_lock(): counter.value += 1
+///     }
+/// })
+/// .unwrap();
+/// for _ in 0..100 {
+///     *counter.lock().unwrap() += 1;
+/// }
+/// assert_eq!(p.join().unwrap(), 0); // p.join(); p.exitcode == 0
+/// assert_eq!(counter.load(), 200); // counter.value == 200
+/// ```
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct Value<T: Plain> {
@@ -51,7 +70,9 @@ impl<T: Plain> Clone for Value<T> {
 }
 
 /// Holds a [`Value`]'s lock and a working copy of the value; the copy is written back and
-/// the lock released when the guard is dropped.
+/// the lock released when the guard is dropped (Python: the body of
+/// `with v.get_lock():`).
+#[doc(alias = "release")]
 pub struct ValueGuard<'a, T: Plain> {
     copy: T,
     cell: &'a T::Atomic,
@@ -71,11 +92,13 @@ impl<T: Plain> Value<T> {
     }
 
     /// Read without the lock (Python: `v.value`).
+    #[doc(alias = "value")]
     pub fn load(&self) -> T {
         T::load(&self.shm.get().value)
     }
 
     /// Write without the lock (Python: `v.value = x`).
+    #[doc(alias = "value")]
     pub fn store(&self, value: T) {
         T::store(&self.shm.get().value, value)
     }
@@ -90,16 +113,19 @@ impl<T: Plain> Value<T> {
     }
 
     /// Take the value's lock (Python: `with v.get_lock():`).
+    #[doc(alias("get_lock", "acquire"))]
     pub fn lock(&self) -> LockResult<ValueGuard<'_, T>> {
         blocking_acquire(&self.shm.get().lock, |raw| self.guard(raw))
     }
 
     /// Take the lock only if free.
+    #[doc(alias("get_lock", "acquire"))]
     pub fn try_lock(&self) -> TryLockResult<ValueGuard<'_, T>> {
         self.lock_timeout(Duration::ZERO)
     }
 
     /// Wait at most `timeout` for the lock.
+    #[doc(alias("get_lock", "acquire"))]
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<ValueGuard<'_, T>> {
         timed_acquire(&self.shm.get().lock, timeout, |raw| self.guard(raw))
     }

@@ -52,7 +52,8 @@ pub fn root() -> PathBuf {
 }
 
 /// The catalogue, in examples/Cargo.toml order, and the problems found reading it (a bin without
-/// metadata, metadata without a bin, a missing field or file, an unknown category).
+/// metadata, metadata without a bin, a missing field or file, an unknown category, a bin
+/// that `cargo doc` would document).
 pub fn load(root: &Path) -> (Vec<Entry>, Vec<String>) {
     let text = std::fs::read_to_string(root.join(MANIFEST)).expect("read examples/Cargo.toml");
     let doc: toml::Table = text.parse().expect("examples/Cargo.toml parses");
@@ -88,6 +89,19 @@ pub fn load(root: &Path) -> (Vec<Entry>, Vec<String>) {
                 .collect()
         })
         .unwrap_or_default();
+    // An example is not documentation of the library: without `doc = false`, `cargo doc`
+    // lists it as a crate of its own beside `multiproc`.
+    for b in doc
+        .get("bin")
+        .and_then(|b| b.as_array())
+        .into_iter()
+        .flatten()
+    {
+        if b.get("doc").and_then(|d| d.as_bool()) != Some(false) {
+            let name = b.get("name").and_then(|n| n.as_str()).unwrap_or("?");
+            problems.push(format!("[[bin]] {name} needs `doc = false`"));
+        }
+    }
     let mut entries = Vec::new();
     for (name, path, features) in &bins {
         let Some(m) = meta.get(name) else {

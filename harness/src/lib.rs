@@ -9,11 +9,13 @@
 //! `key=value` words examples print for checking, anywhere in a sentence (see [`pairs_in`]).
 //!
 //! [`catalogue`] reads the example catalogue from examples/Cargo.toml and renders the README
-//! table.
+//! table; [`python_table`] renders the README copy of the Python → Rust table from
+//! src/python.md.
 
 pub mod catalogue;
 pub mod forked;
 mod group;
+pub mod python_table;
 mod run;
 
 pub use run::{Example, Run, Running, pairs_in};

@@ -18,6 +18,28 @@ use std::time::Duration;
 /// It can be sent to another process as a `JoinableQueue<T>` only: decoding it as a
 /// `Queue<T>` is an error, and so is sending the `Queue<T>` it derefs to (send the
 /// `JoinableQueue`).
+///
+/// ```
+/// use multiproc::{JoinableQueue, Process};
+/// let q: JoinableQueue<i32> = JoinableQueue::new().unwrap(); // q = JoinableQueue()
+/// for i in 1..=3 {
+///     q.put(i).unwrap(); // q.put(i)
+/// }
+/// let worker = q.clone();
+/// let mut p = Process::spawn(move || -> multiproc::Result<i32> {
+///     let mut sum = 0;
+///     for _ in 0..3 {
+///         sum += worker.get()?; // item = q.get()
+///         worker.task_done()?; // q.task_done()
+///     }
+///     Ok(sum) // the exit code
+/// })
+/// .unwrap();
+/// q.join().unwrap(); // q.join(): every item put has been marked done
+/// assert_eq!(q.unfinished(), 0);
+/// assert_eq!(p.join().unwrap(), 1 + 2 + 3);
+/// assert!(q.task_done().is_err()); // one task_done too many: ValueError
+/// ```
 pub struct JoinableQueue<T> {
     queue: Queue<T>,
 }
@@ -68,11 +90,13 @@ impl<T: Serialize + DeserializeOwned + 'static> JoinableQueue<T> {
     }
 
     /// As `join`, for at most `timeout`; `Error::Timeout` if items are still unfinished.
+    #[doc(alias = "join")]
     pub fn join_timeout(&self, timeout: Duration) -> Result<()> {
         self.queue.raw().join(Some(timeout))
     }
 
     /// Items put and not yet marked done.
+    #[doc(alias = "unfinished_tasks")]
     pub fn unfinished(&self) -> usize {
         self.queue.raw().unfinished()
     }

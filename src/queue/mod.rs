@@ -41,21 +41,25 @@ impl crate::handle::Travel for RawQueue {}
 
 /// A process-shared FIFO of `T`. Clones are handles to the same queue.
 ///
-/// ```no_run
+/// ```
 /// use multiproc::{Process, Queue};
-/// let q: Queue<u64> = Queue::new().unwrap();
+/// let q: Queue<u64> = Queue::new().unwrap(); // q = Queue()
 /// let producer = q.clone();
 /// let mut p = Process::spawn(move || {
 ///     for i in 0..3 {
-///         producer.put(i).unwrap();
+///         producer.put(i).unwrap(); // q.put(i)
 ///     }
 /// })
 /// .unwrap();
-/// p.join().unwrap(); // fine in Rust even though nobody has read the items yet
-/// assert_eq!((0..3).map(|_| q.get().unwrap()).collect::<Vec<_>>(), [0, 1, 2]);
+/// // p.join() before reading: deadlocks in Python with big items, fine here.
+/// assert_eq!(p.join().unwrap(), 0);
+/// assert_eq!(q.qsize(), 3); // q.qsize(): exact
+/// assert_eq!((0..3).map(|_| q.get().unwrap()).collect::<Vec<_>>(), [0, 1, 2]); // q.get()
+/// assert!(q.empty()); // q.empty()
 /// ```
 #[derive(Serialize, De)]
 #[serde(bound = "T: 'static")]
+#[doc(alias("join_thread", "cancel_join_thread"))]
 pub struct Queue<T> {
     /// Registered as the public type the queue was created as: a `Queue<T>`, or the
     /// `SimpleQueue<T>` / `JoinableQueue<T>` that wraps this one.
@@ -119,6 +123,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Queue<T> {
 
     /// Add an item, waiting at most `timeout` for room; `Error::Full` after that
     /// (Python: `put(obj, timeout=t)`).
+    #[doc(alias = "put")]
     pub fn put_timeout(&self, item: impl Borrow<T>, timeout: Duration) -> Result<()> {
         self.raw.put_value(item.borrow(), Some(timeout))
     }
@@ -136,6 +141,7 @@ impl<T: Serialize + DeserializeOwned + 'static> Queue<T> {
 
     /// As `get`, waiting at most `timeout`; `Error::Empty` after that
     /// (Python: `get(timeout=t)` raising `queue.Empty`).
+    #[doc(alias = "get")]
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
         self.raw.get_value(Some(timeout))
     }
@@ -172,6 +178,8 @@ impl<T: Serialize + DeserializeOwned + 'static> Queue<T> {
         self.raw.close()
     }
 
+    /// Whether some process has called [`close`](Self::close) (Python's `_closed`, but
+    /// shared by every process).
     pub fn is_closed(&self) -> bool {
         self.raw.is_closed()
     }

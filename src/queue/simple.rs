@@ -15,6 +15,16 @@ use std::borrow::Borrow;
 ///
 /// It can be sent to another process (through a `Pipe`, a `Queue`, a pool task) as a
 /// `SimpleQueue<T>` only: decoding it as a `Queue<T>` or with another `T` is an error.
+///
+/// ```
+/// use multiproc::{Process, SimpleQueue};
+/// let q: SimpleQueue<String> = SimpleQueue::new().unwrap(); // q = SimpleQueue()
+/// let tx = q.clone();
+/// let mut p = Process::spawn(move || tx.put("done".to_string())).unwrap(); // q.put("done")
+/// assert_eq!(q.get().unwrap(), "done"); // q.get()
+/// assert_eq!(p.join().unwrap(), 0);
+/// assert!(q.empty()); // q.empty()
+/// ```
 pub struct SimpleQueue<T> {
     queue: Queue<T>,
 }
