@@ -1,4 +1,4 @@
-//! The fault matrix (issue 10): what happens when processes die at the worst moment, kept
+//! The fault matrix: what happens when processes die at the worst moment, kept
 //! as checks. Each check runs in its own forked process group with a timeout (a hang is a
 //! failure) and fails if it leaves any process behind (harness::forked). Signals to the
 //! main process of a running program are in tests/faults_examples.rs.

@@ -1,4 +1,4 @@
-//! Soundness of shared-object handles that cross a process boundary (issue 9, items 1-3):
+//! Soundness of shared-object handles that cross a process boundary:
 //! a handle is an unguessable id checked against the receiver's own table and the full
 //! type; an `Array`'s length never comes from a message; objects the pool keeps private
 //! cannot be reached; the table forgets dropped objects; and a mutex held through a leaked
