@@ -17,6 +17,8 @@
 //! | (a `Value` counter and its peak, by hand) | [`Occupancy`] | processes inside a section now and at most; lock-free, for showing what a lock or semaphore guarantees |
 //! | `Pipe()`, `Pipe(duplex=False)` | [`Pipe::new`], [`Pipe::one_way`] | typed (serde) and raw bytes; one-way ends are distinct types |
 //! | `Pool(processes)` | [`Pool`] | a task is a `fn` plus serde arguments; a dead worker is an error, not a hang; dropping terminates |
+//! | `shared_memory.SharedMemory` + a NumPy view nobody writes | [`SharedSlice<T>`](SharedSlice) | frozen after building: every process reads a plain `&[T]`, no copy, no atomics; typed handle |
+//! | `Array(lock=False)` filled slice by slice by workers | [`SharedBuffer<T>`](SharedBuffer) | writers claim disjoint ranges (overlap is an error, a dead claimant is detected); frozen, it reads as `&[T]` |
 //! | `Queue()`, `SimpleQueue()`, `JoinableQueue()` | [`Queue`], [`SimpleQueue`], [`JoinableQueue`] | no feeder thread, no join deadlock, exact `qsize`, shared `close` |
 //! | `cpu_count()`, `os.process_cpu_count()` | [`cpu::cpu_count`], [`cpu::available_cpu_count`] | plus [`cpu::physical_cpu_count`] |
 //! | `logging` configured per process (balsa's `config_as_dict` / `balsa_clone`) | [`logging::LogConfig`], `apply()` | on the `log` crate; records tagged with process name and pid, whole lines in one shared file |
@@ -49,6 +51,8 @@ pub mod queue;
 mod raw_mutex;
 pub mod rlock;
 pub mod semaphore;
+pub mod shared_buffer;
+pub mod shared_slice;
 mod shm;
 pub mod value;
 
@@ -69,4 +73,6 @@ pub use process::{
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphorePermit};
+pub use shared_buffer::{RangeMut, SharedBuffer};
+pub use shared_slice::{SharedSlice, SharedSliceBuilder};
 pub use value::{Value, ValueGuard};
