@@ -301,6 +301,78 @@ fn parallel_reduction_with_more_processes_than_items_or_no_items() {
     }
 }
 
+/// Seed 001's view at `pixdim`, summed over every pixel's orbit, as mandelbrot_canvas does.
+fn orbit_sum(pixdim: usize, orbits: u32) -> u64 {
+    let view = kit::workloads::View {
+        pixdim,
+        ..kit::workloads::View::SEED
+    };
+    (0..pixdim * pixdim)
+        .map(|i| {
+            u64::from(kit::workloads::mandelbrot(
+                view.point(i / pixdim, i % pixdim),
+                orbits,
+            ))
+        })
+        .sum()
+}
+
+#[test]
+fn mandelbrot_canvas_filled_by_claimed_bands_equals_the_sequential_canvas() {
+    for (workers, rows, pixdim) in [(1, 8, 64), (2, 1, 64), (3, 7, 61), (2, 100, 61)] {
+        let run = example!("mandelbrot_canvas")
+            .args([
+                "--workers",
+                &workers.to_string(),
+                "--rows",
+                &rows.to_string(),
+                "--pixdim",
+                &pixdim.to_string(),
+            ])
+            .run();
+        run.expect_success();
+        let what = format!("{workers} workers, bands of {rows} rows, {pixdim} pixels");
+        assert!(word::<bool>(&run, "canvas_equals_sequential"), "{what}");
+        assert_eq!(
+            word::<u64>(&run, "orbit_sum"),
+            orbit_sum(pixdim, 255),
+            "{what}"
+        );
+        assert_eq!(
+            word::<usize>(&run, "tasks"),
+            pixdim.div_ceil(rows),
+            "{what}"
+        );
+        assert_eq!(word::<usize>(&run, "processes"), workers);
+        assert_eq!(word::<u64>(&run, "abandoned_claims"), 0);
+        assert_eq!(word::<String>(&run, "claim_after_freeze"), "refused");
+    }
+}
+
+#[test]
+fn mandelbrot_canvas_help_and_bad_input() {
+    let help = example!("mandelbrot_canvas").arg("--help").run();
+    help.expect_success();
+    for flag in ["--pixdim", "--orbits", "--rows", "--workers"] {
+        assert!(
+            help.stdout().contains(flag),
+            "--help does not mention {flag}"
+        );
+    }
+    for (args, flag) in [
+        (["--pixdim", "0"], "--pixdim"),
+        (["--pixdim", "4001"], "--pixdim"),
+        (["--rows", "0"], "--rows"),
+        (["--orbits", "0"], "--orbits"),
+        (["--workers", "0"], "--workers"),
+        (["--workers", "100000"], "--workers"),
+    ] {
+        let run = example!("mandelbrot_canvas").args(args).run();
+        run.expect_usage_error();
+        assert!(run.stderr().contains(flag), "{args:?}: {}", run.stderr());
+    }
+}
+
 #[test]
 fn pool_benchmark_pool_results_equal_the_serial_results() {
     let n = 5000u64;
