@@ -118,7 +118,7 @@ fn run(args: Args) -> multiproc::Result<()> {
     pool.join()?;
 
     println!(
-        "Times with processes={}: serial_seconds={:.6} copied_seconds={:.6} \
+        "Times with processes={}: serial_seconds={:.6} pool_seconds={:.6} \
          shared_seconds={:.6} fork_seconds={:.6}, so the pool ran copied_speedup={:.2} \
          (copied chunks), shared_speedup={:.2} (SharedSlice) and fork_speedup={:.2} (global) \
          times as fast as one process",
