@@ -299,10 +299,13 @@ impl<T: Plain> SharedBuffer<T> {
             }
         }
         let cells = self.cells();
-        // SAFETY: the buffer is frozen (we saw it under the header lock, which orders every
-        // claimant's stores before this point), so no claim is live in any process and none
-        // can be made: nothing writes these elements any more, for as long as the mapping
-        // lives, which is as long as `self`. `T` and `T::Atomic` have the same size (checked
+        // SAFETY: the buffer is frozen (we saw it under the header lock), so no claim is live
+        // in any process and none can be made: nothing writes these elements any more, for
+        // as long as the mapping lives, which is as long as `self`. Every claimant's stores
+        // happen-before this point: a live one released its slot under the header lock
+        // before anyone could see the slot free; a dead one's stores were complete when it
+        // died, and the kernel's atomic update of its mutex's futex word, which our
+        // `try_lock` read with acquire ordering in `reap`, came after them. `T` and `T::Atomic` have the same size (checked
         // in `new`) and `T::Atomic` is at least as aligned; every value stored was a valid `T`
         // (zero, or a `T` written by `RangeMut`).
         Ok(unsafe { std::slice::from_raw_parts(cells.as_ptr().cast::<T>(), cells.len()) })
