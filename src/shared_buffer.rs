@@ -18,7 +18,7 @@
 //! [`abandoned`](SharedBuffer::abandoned), and the range becomes claimable again, to be
 //! redone. What the dead process wrote stays there (each element is some value it or an
 //! earlier writer stored, never torn bits of a `bool`); a pool that lost that worker reports
-//! the task's [`Error::WorkerDied`](crate::Error::WorkerDied), so the caller knows which
+//! the task's [`Error::WorkerDied`], so the caller knows which
 //! range to redo.
 //!
 //! # Freezing
