@@ -23,16 +23,11 @@ WORKLOADS = [
 
 
 def keys(output):
-    """Every `key=value` line, and every `key=value` word of a sentence."""
     out = {}
     for line in output.splitlines():
         k, sep, v = line.partition("=")
         if sep and k.isidentifier():
             out[k] = v.strip()
-        for word in line.split():
-            k, sep, v = word.partition("=")
-            if sep and k.isidentifier() and k not in out:
-                out[k] = v.rstrip(",;:.")
     return out
 
 
