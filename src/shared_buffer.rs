@@ -233,6 +233,9 @@ impl<T: Plain> SharedBuffer<T> {
                 self.len()
             )));
         }
+        // The epoch must count every fork from now on, whatever way this process got the
+        // buffer (created here, inherited, or received by a process started otherwise).
+        watch_forks();
         let h = self.header();
         // Every path below leaves the header consistent even if we die half-way, so a
         // previous holder's death needs no repair (see `reap`).
