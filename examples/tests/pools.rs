@@ -197,6 +197,26 @@ fn partials(values: &[u64], p: usize) -> Vec<u64> {
     values.chunks(size).map(|c| c.iter().sum()).collect()
 }
 
+/// The value of the one `key=value` word of stdout for `key` (the examples that print each
+/// fact once, in sentences). A `,` `;` `:` or `.` right after a value ends the clause, not the
+/// value.
+fn word<T: FromStr>(run: &harness::Run, key: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    let prefix = format!("{key}=");
+    let stdout = run.stdout();
+    let found: Vec<&str> = stdout
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix(prefix.as_str()))
+        .map(|v| v.trim_end_matches([',', ';', ':', '.']))
+        .collect();
+    assert_eq!(found.len(), 1, "expected one {key}= word\n{stdout}");
+    found[0]
+        .parse()
+        .unwrap_or_else(|e| panic!("{key}={} does not parse: {e:?}", found[0]))
+}
+
 #[test]
 fn big_sum_ab_is_n_2n_minus_1_and_the_serial_sum_for_1_2_3_and_7_processes() {
     let n: u64 = 1000;
@@ -206,14 +226,23 @@ fn big_sum_ab_is_n_2n_minus_1_and_the_serial_sum_for_1_2_3_and_7_processes() {
             .args(["-n", &n.to_string(), "-p", &p.to_string(), "-q"])
             .run();
         run.expect_success();
-        assert_eq!(run.one::<u64>("sum"), n * (2 * n - 1), "{p} processes");
-        assert_eq!(run.one::<u64>("serial_sum"), n * (2 * n - 1));
-        assert!(run.one::<bool>("added_equals_serial"));
+        assert_eq!(word::<u64>(&run, "sum"), n * (2 * n - 1), "{p} processes");
+        assert_eq!(word::<u64>(&run, "serial_sum"), n * (2 * n - 1));
+        assert!(word::<bool>(&run, "added_equals_serial"));
         assert_eq!(
-            list::<u64>(&run.one::<String>("partial_sums")),
+            list::<u64>(&word::<String>(&run, "partial_sums")),
             partials(&added, p),
             "one partial sum per chunk, {p} processes"
         );
+        // Zero-copy: the same partial sums, and the frozen A + B buffer is the serial one.
+        assert_eq!(word::<u64>(&run, "shared_sum"), n * (2 * n - 1));
+        assert!(word::<bool>(&run, "shared_added_equals_serial"));
+        assert_eq!(
+            list::<u64>(&word::<String>(&run, "shared_partial_sums")),
+            partials(&added, p),
+            "one claimed range per task, {p} processes"
+        );
+        assert_eq!(word::<usize>(&run, "processes"), p);
     }
 }
 
@@ -221,12 +250,18 @@ fn big_sum_ab_is_n_2n_minus_1_and_the_serial_sum_for_1_2_3_and_7_processes() {
 fn big_sum_ab_on_the_seed_defaults_prints_the_rows_and_190() {
     let run = example!("big_sum_ab").args(["-p", "2"]).run();
     run.expect_success();
-    assert_eq!(run.one::<u64>("sum"), 190);
+    assert_eq!(word::<u64>(&run, "sum"), 190);
+    assert_eq!(word::<u64>(&run, "shared_sum"), 190);
     assert!(
         run.stdout()
             .contains("= [ 10, 12, 14, 16, 18, 20, 22, 24, 26, 28 ]")
     );
-    assert!(run.stdout().contains("sum: 190"));
+    let run = example!("big_sum_ab").args(["-n", "0", "-q"]).run();
+    run.expect_success();
+    assert_eq!(word::<u64>(&run, "sum"), 0);
+    assert_eq!(word::<u64>(&run, "shared_sum"), 0);
+    assert!(word::<String>(&run, "shared_partial_sums").is_empty());
+    assert!(word::<bool>(&run, "shared_added_equals_serial"));
 }
 
 #[test]
@@ -238,13 +273,21 @@ fn parallel_reduction_equals_the_serial_sum_for_1_2_3_and_7_processes() {
             .args(["--n", &n.to_string(), "--workers", &p.to_string()])
             .run();
         run.expect_success();
-        assert_eq!(run.one::<u64>("sum"), n * (n - 1) / 2, "{p} processes");
-        assert_eq!(run.one::<u64>("serial_sum"), n * (n - 1) / 2);
-        assert_eq!(
-            list::<u64>(&run.one::<String>("partial_sums")),
-            partials(&data, p),
-            "imap yields the chunks' sums in order, {p} processes"
-        );
+        for key in ["sum", "serial_sum", "shared_sum", "fork_sum"] {
+            assert_eq!(
+                word::<u64>(&run, key),
+                n * (n - 1) / 2,
+                "{key}, {p} processes"
+            );
+        }
+        for key in ["partial_sums", "shared_partial_sums"] {
+            assert_eq!(
+                list::<u64>(&word::<String>(&run, key)),
+                partials(&data, p),
+                "imap yields the chunks' sums in order ({key}), {p} processes"
+            );
+        }
+        assert_eq!(word::<usize>(&run, "processes"), p);
     }
 }
 
@@ -254,17 +297,92 @@ fn parallel_reduction_with_more_processes_than_items_or_no_items() {
         .args(["--n", "10", "--workers", "7"])
         .run();
     run.expect_success();
-    assert_eq!(
-        list::<u64>(&run.one::<String>("partial_sums")),
-        [1, 5, 9, 13, 17]
-    );
-    assert_eq!(run.one::<u64>("sum"), 45);
+    for key in ["partial_sums", "shared_partial_sums"] {
+        assert_eq!(list::<u64>(&word::<String>(&run, key)), [1, 5, 9, 13, 17]);
+    }
+    assert_eq!(word::<u64>(&run, "sum"), 45);
+    assert_eq!(word::<u64>(&run, "shared_sum"), 45);
+    assert_eq!(word::<u64>(&run, "fork_sum"), 45);
 
     let run = example!("parallel_reduction").args(["--n", "0"]).run();
     run.expect_success();
-    assert!(run.one::<String>("partial_sums").is_empty());
-    assert_eq!(run.one::<u64>("sum"), 0);
-    assert_eq!(run.one::<u64>("serial_sum"), 0);
+    assert!(word::<String>(&run, "partial_sums").is_empty());
+    assert!(word::<String>(&run, "shared_partial_sums").is_empty());
+    for key in ["sum", "serial_sum", "shared_sum", "fork_sum"] {
+        assert_eq!(word::<u64>(&run, key), 0, "{key}");
+    }
+}
+
+/// Seed 001's view at `pixdim`, summed over every pixel's orbit, as mandelbrot_canvas does.
+fn orbit_sum(pixdim: usize, orbits: u32) -> u64 {
+    let view = kit::workloads::View {
+        pixdim,
+        ..kit::workloads::View::SEED
+    };
+    (0..pixdim * pixdim)
+        .map(|i| {
+            u64::from(kit::workloads::mandelbrot(
+                view.point(i / pixdim, i % pixdim),
+                orbits,
+            ))
+        })
+        .sum()
+}
+
+#[test]
+fn mandelbrot_canvas_filled_by_claimed_bands_equals_the_sequential_canvas() {
+    for (workers, rows, pixdim) in [(1, 8, 64), (2, 1, 64), (3, 7, 61), (2, 100, 61)] {
+        let run = example!("mandelbrot_canvas")
+            .args([
+                "--workers",
+                &workers.to_string(),
+                "--rows",
+                &rows.to_string(),
+                "--pixdim",
+                &pixdim.to_string(),
+            ])
+            .run();
+        run.expect_success();
+        let what = format!("{workers} workers, bands of {rows} rows, {pixdim} pixels");
+        assert!(word::<bool>(&run, "canvas_equals_sequential"), "{what}");
+        assert_eq!(
+            word::<u64>(&run, "orbit_sum"),
+            orbit_sum(pixdim, 255),
+            "{what}"
+        );
+        assert_eq!(
+            word::<usize>(&run, "tasks"),
+            pixdim.div_ceil(rows),
+            "{what}"
+        );
+        assert_eq!(word::<usize>(&run, "processes"), workers);
+        assert_eq!(word::<u64>(&run, "abandoned_claims"), 0);
+        assert_eq!(word::<String>(&run, "claim_after_freeze"), "refused");
+    }
+}
+
+#[test]
+fn mandelbrot_canvas_help_and_bad_input() {
+    let help = example!("mandelbrot_canvas").arg("--help").run();
+    help.expect_success();
+    for flag in ["--pixdim", "--orbits", "--rows", "--workers"] {
+        assert!(
+            help.stdout().contains(flag),
+            "--help does not mention {flag}"
+        );
+    }
+    for (args, flag) in [
+        (["--pixdim", "0"], "--pixdim"),
+        (["--pixdim", "4001"], "--pixdim"),
+        (["--rows", "0"], "--rows"),
+        (["--orbits", "0"], "--orbits"),
+        (["--workers", "0"], "--workers"),
+        (["--workers", "100000"], "--workers"),
+    ] {
+        let run = example!("mandelbrot_canvas").args(args).run();
+        run.expect_usage_error();
+        assert!(run.stderr().contains(flag), "{args:?}: {}", run.stderr());
+    }
 }
 
 #[test]
