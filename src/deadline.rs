@@ -1,23 +1,19 @@
 //! Absolute deadlines on `CLOCK_MONOTONIC`, the clock every timed wait here uses, so that a
 //! change of the wall clock can neither stretch nor cut a timeout.
 
+use rustix::time::{ClockId, Timespec};
 use std::time::Duration;
 
 /// A point in time on `CLOCK_MONOTONIC`, usable by futexes and pthread calls in any process.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Deadline(libc::timespec);
+pub(crate) struct Deadline(Timespec);
 
-fn now() -> libc::timespec {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts
+/// `CLOCK_MONOTONIC` now (through the vDSO: no system call).
+fn now() -> Timespec {
+    rustix::time::clock_gettime(ClockId::Monotonic)
 }
 
-fn to_nanos(ts: &libc::timespec) -> i128 {
+fn to_nanos(ts: &Timespec) -> i128 {
     ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
 }
 
@@ -25,9 +21,9 @@ impl Deadline {
     /// `timeout` from now. Very long timeouts saturate instead of overflowing.
     pub(crate) fn after(timeout: Duration) -> Deadline {
         let t = to_nanos(&now()) + timeout.as_nanos().min(i64::MAX as u128 / 2) as i128;
-        Deadline(libc::timespec {
-            tv_sec: (t / 1_000_000_000) as libc::time_t,
-            tv_nsec: (t % 1_000_000_000) as libc::c_long,
+        Deadline(Timespec {
+            tv_sec: (t / 1_000_000_000) as _,
+            tv_nsec: (t % 1_000_000_000) as _,
         })
     }
 
@@ -57,7 +53,16 @@ impl Deadline {
         }
     }
 
-    pub(crate) fn as_timespec(&self) -> &libc::timespec {
+    /// The deadline as the futex calls take it.
+    pub(crate) fn as_timespec(&self) -> &Timespec {
         &self.0
+    }
+
+    /// The deadline as libc's pthread calls take it.
+    pub(crate) fn as_libc_timespec(&self) -> libc::timespec {
+        libc::timespec {
+            tv_sec: self.0.tv_sec as libc::time_t,
+            tv_nsec: self.0.tv_nsec as libc::c_long,
+        }
     }
 }

@@ -4,8 +4,14 @@
 //! futex rather than a `pthread_cond_t`: a process killed while waiting simply disappears
 //! from the kernel's wait queue, so it can never absorb a wake-up meant for a live process,
 //! and a word in shared memory needs no destruction.
+//!
+//! The calls are rustix's safe wrappers of `futex(2)`. No `FUTEX_PRIVATE_FLAG`
+//! (`Flags::PRIVATE`): the word lives in a MAP_SHARED mapping used by several processes.
 
 use crate::deadline::Deadline;
+use rustix::io::Errno;
+use rustix::thread::futex::{self, Flags};
+use std::num::NonZeroU32;
 use std::sync::atomic::AtomicU32;
 
 /// Why [`wait`] returned. Callers always re-check their condition: a futex may also wake
@@ -20,37 +26,24 @@ pub(crate) enum Wake {
 
 /// Sleep while `*word == expected`, until woken or `deadline` (absolute, CLOCK_MONOTONIC).
 pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<&Deadline>) -> Wake {
-    let ts = deadline.map_or(std::ptr::null(), |d| {
-        d.as_timespec() as *const libc::timespec
-    });
-    // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC timeout. No FUTEX_PRIVATE_FLAG:
-    // the word lives in a MAP_SHARED mapping used by several processes.
-    // SAFETY: `word` is a valid, aligned u32 for the duration of the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT_BITSET,
-            expected,
-            ts,
-            std::ptr::null::<u32>(),
-            libc::FUTEX_BITSET_MATCH_ANY,
-        )
-    };
-    if r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT) {
-        Wake::TimedOut
-    } else {
-        Wake::Woken
+    // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC timeout (plain FUTEX_WAIT a
+    // relative one).
+    let all = NonZeroU32::MAX; // FUTEX_BITSET_MATCH_ANY
+    match futex::wait_bitset(
+        word,
+        Flags::empty(),
+        expected,
+        deadline.map(Deadline::as_timespec),
+        all,
+    ) {
+        Err(Errno::TIMEDOUT) => Wake::TimedOut,
+        _ => Wake::Woken,
     }
 }
 
 /// Wake up to `n` processes sleeping on `word`.
 pub(crate) fn wake(word: &AtomicU32, n: u32) {
-    let n = n.min(i32::MAX as u32) as libc::c_int;
-    // SAFETY: as in `wait`.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n);
-    }
+    let _ = futex::wake(word, Flags::empty(), n.min(i32::MAX as u32));
 }
 
 /// Wake every process sleeping on `word`.

@@ -34,7 +34,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, getppid};
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -171,14 +171,35 @@ pub fn fresh_rng() -> rand::rngs::StdRng {
     rand::rngs::StdRng::try_from_rng(&mut rand::rngs::SysRng).expect("OS entropy is available")
 }
 
-/// A child's body. `FnMut` over an `Option` inside, so the child can call it through a
-/// reference and never free the box: see `fork_child`.
-pub(crate) type Target = Box<dyn FnMut() -> i32>;
+/// A child's body, run once. The parent drops it (and what it captured) after `fork`; the
+/// child runs it from a bitwise copy and never touches the box again (see `fork_child`), so
+/// running it writes nothing to the heap pages the child shares with the parent.
+pub(crate) struct Target(Box<dyn Body>);
+
+trait Body {
+    /// Run the body from a bitwise copy of it.
+    ///
+    /// # Safety
+    ///
+    /// At most once, and the caller never uses nor drops `self` afterwards (the original
+    /// and the copy would both own what the body captured).
+    unsafe fn run_copy(&self) -> i32;
+}
+
+struct Once<F>(F);
+
+impl<F: FnOnce() -> i32> Body for Once<F> {
+    unsafe fn run_copy(&self) -> i32 {
+        // SAFETY: the caller runs this at most once and never uses or drops `self` again,
+        // so the copy is the only owner of the body from here on.
+        let f = unsafe { std::ptr::read(&self.0) };
+        f()
+    }
+}
 
 /// Box a one-shot body as a [`Target`].
 pub(crate) fn target(f: impl FnOnce() -> i32 + 'static) -> Target {
-    let mut f = Some(f);
-    Box::new(move || f.take().map_or(1, |f| f()))
+    Target(Box::new(Once(f)))
 }
 
 /// A closure to run in a child process (Python: `multiprocessing.Process`).
@@ -272,9 +293,10 @@ impl Process {
     ///
     /// `fork` is only safe from a single-threaded program, so this fails with
     /// [`Error::Threaded`] (the closure kept, nothing forked) while other threads run: join
-    /// them first, or start processes before starting threads. The check reads
-    /// `/proc/self/task`, a few microseconds against the fork's ~200; an `Error::Io` if
-    /// it cannot be read.
+    /// them first, or start processes before starting threads. The check is one system
+    /// call (`unshare(CLONE_VM)`, which succeeds only in a single-threaded process); where
+    /// that is refused, it counts the entries of `/proc/self/task`, and is an `Error::Io` if
+    /// it cannot read them.
     pub fn start(&mut self) -> Result<()> {
         if self.target.is_none() {
             return Err(Error::Invalid("cannot start a process twice".into()));
@@ -472,66 +494,36 @@ impl std::fmt::Debug for Process {
 }
 
 /// The number of threads of this process: the entries of `/proc/self/task`, read with
-/// `getdents64` into a stack buffer (no allocation). A few microseconds; a fork and join
-/// takes about 200.
+/// `getdents64` into a stack buffer (no allocation).
 fn thread_count() -> std::io::Result<usize> {
-    // SAFETY: a NUL-terminated path and plain flags; on success the fd is ours.
-    let fd = unsafe {
-        libc::open(
-            c"/proc/self/task".as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just opened and nothing else owns it; this closes it on return.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    /// `linux_dirent64` records, 8-byte aligned.
-    #[repr(C, align(8))]
-    struct Records([u8; 2048]);
-    let mut buf = Records([0; 2048]);
+    use rustix::fs::{Mode, OFlags, RawDir};
+    let dir = rustix::fs::open(
+        "/proc/self/task",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
+    let mut entries = RawDir::new(&dir, &mut buf);
     let mut count = 0;
-    loop {
-        // SAFETY: `buf` is valid for writes of its whole size; the kernel writes at most
-        // that many bytes and returns how many.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_getdents64,
-                fd.as_raw_fd(),
-                buf.0.as_mut_ptr(),
-                buf.0.len(),
-            )
-        };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return Err(e);
-        }
-        if n == 0 {
-            return Ok(count);
-        }
-        let records = &buf.0[..(n as usize).min(buf.0.len())];
-        // Each record: d_ino (8 bytes), d_off (8), d_reclen (2), d_type (1), d_name.
-        let mut at = 0;
-        while at + 19 < records.len() {
-            let len = u16::from_ne_bytes([records[at + 16], records[at + 17]]) as usize;
-            // Thread ids are digits; skip "." and "..".
-            if records[at + 19] != b'.' {
-                count += 1;
-            }
-            if len == 0 {
-                break;
-            }
-            at += len;
+    while let Some(entry) = entries.next() {
+        // Thread ids are digits; skip "." and "..".
+        if !entry?.file_name().to_bytes().starts_with(b".") {
+            count += 1;
         }
     }
+    Ok(count)
 }
 
 /// `Ok` when this thread is the process's only one, else [`Error::Threaded`].
 pub(crate) fn ensure_single_threaded() -> Result<()> {
+    // unshare(CLONE_VM) succeeds, and then changes nothing, exactly when no other thread or
+    // process shares this address space (unshare(2)): fork's precondition, checked by the
+    // kernel in one system call, under a microsecond. It fails with EINVAL otherwise, and
+    // EPERM where a seccomp filter forbids unshare: then count the threads, which is slower
+    // (about 5 µs) but names their number in the error.
+    if nix::sched::unshare(nix::sched::CloneFlags::CLONE_VM).is_ok() {
+        return Ok(());
+    }
     let mut looks = 0;
     loop {
         let threads = thread_count().map_err(|e| {
@@ -589,7 +581,7 @@ impl Drop for ExitOnUnwind {
 ///
 /// No other thread of this process may hold, or be taking, a lock the child will need
 /// (see [`Process::start_unchecked`]); certain when the caller is the only thread.
-pub(crate) unsafe fn fork_child(name: &str, identity: &[u32], mut target: Target) -> Result<Pid> {
+pub(crate) unsafe fn fork_child(name: &str, identity: &[u32], target: Target) -> Result<Pid> {
     install_panic_banner();
     let me = Me {
         name: name.to_string(),
@@ -607,6 +599,8 @@ pub(crate) unsafe fn fork_child(name: &str, identity: &[u32], mut target: Target
     match unsafe { fork() }? {
         ForkResult::Parent { child } => Ok(child),
         ForkResult::Child => {
+            // Never dropped here: the body runs from a copy (`Target::run_copy`).
+            let target = std::mem::ManuallyDrop::new(target);
             // Nothing unwinds past this frame into the parent's code.
             let _exit_on_unwind = ExitOnUnwind;
             // Die with the parent; if it is already gone, do not run at all.
@@ -623,7 +617,8 @@ pub(crate) unsafe fn fork_child(name: &str, identity: &[u32], mut target: Target
                 // The parent's identity stays allocated: freeing it would only dirty pages.
                 std::mem::forget(guard.replace(me));
             }
-            let code = match catch_unwind(AssertUnwindSafe(&mut target)) {
+            // SAFETY: run once; `target` is in a `ManuallyDrop` and not used again.
+            let code = match catch_unwind(AssertUnwindSafe(|| unsafe { target.0.run_copy() })) {
                 Ok(code) => code,
                 Err(payload) => {
                     // Its `Drop` is user code and may panic again: leak it, as the process
@@ -669,10 +664,8 @@ fn os_name(name: &str) -> Option<std::ffi::CString> {
 /// A pidfd for `pid`: readable once the process has exited. `None` where the kernel lacks
 /// `pidfd_open`.
 fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
-    // SAFETY: a plain syscall; on success it returns a new fd we own.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    // SAFETY: on success pidfd_open returned a new descriptor that nothing else owns.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    let pid = rustix::process::Pid::from_raw(pid.as_raw())?;
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
 }
 
 /// Block until `fd` is readable or `timeout` has passed.

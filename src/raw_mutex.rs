@@ -131,10 +131,9 @@ impl RawMutex {
     /// can release it before the deadline: wait the deadline out and report a timeout, as
     /// Python's `acquire(timeout=t)` does.
     pub(crate) fn lock_until(&self, deadline: &Deadline) -> Option<Acquired> {
+        let abstime = deadline.as_libc_timespec();
         // SAFETY: as in `lock`; the timespec outlives the call.
-        let rc = unsafe {
-            pthread_mutex_clocklock(self.0.get(), libc::CLOCK_MONOTONIC, deadline.as_timespec())
-        };
+        let rc = unsafe { pthread_mutex_clocklock(self.0.get(), libc::CLOCK_MONOTONIC, &abstime) };
         match self.outcome(rc) {
             Outcome::Acquired(how) => Some(how),
             Outcome::Busy => None,
