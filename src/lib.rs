@@ -62,7 +62,7 @@ pub use process::{
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphorePermit};
-pub use start::StartMethod;
 pub use shared_buffer::{RangeMut, SharedBuffer};
 pub use shared_slice::{SharedSlice, SharedSliceBuilder};
+pub use start::StartMethod;
 pub use value::{Value, ValueGuard};
