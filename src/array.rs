@@ -15,15 +15,20 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 
+/// The lock before the elements. Generic over the element type only so that the type's name
+/// (which names a memfd, see `Shm::import`) differs between `Array<u8>` and `Array<bool>`: a
+/// received memfd is then checked against its elements' type by the kernel-held name, not
+/// by anything in a message.
 #[repr(C)]
-struct ArrayHeader {
+struct ArrayHeader<T> {
     lock: RawMutex,
+    _elements: std::marker::PhantomData<T>,
 }
 
-// SAFETY: its only field is a `RawMutex`, which is `Zeroed`.
-unsafe impl Zeroed for ArrayHeader {}
+// SAFETY: a `RawMutex`, which is `Zeroed`, and a zero-sized marker.
+unsafe impl<T: Plain> Zeroed for ArrayHeader<T> {}
 
-impl SharedState for ArrayHeader {
+impl<T: Plain> SharedState for ArrayHeader<T> {
     fn held_here(&self) -> bool {
         self.lock.held_in_this_process()
     }
@@ -33,11 +38,11 @@ impl SharedState for ArrayHeader {
 /// record, or the sealed size of a received memfd) gives the number of elements. Only the
 /// handle's id travels; a receiver finds this record in its own table, so the length is
 /// never taken from a message.
-struct ArrayShm {
-    shm: Shm<ArrayHeader>,
+struct ArrayShm<T: Plain> {
+    shm: Shm<ArrayHeader<T>>,
 }
 
-impl crate::handle::Travel for ArrayShm {
+impl<T: Plain> crate::handle::Travel for ArrayShm<T> {
     fn memfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         self.shm.memfd()
     }
@@ -68,7 +73,7 @@ impl crate::handle::Travel for ArrayShm {
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct Array<T: Plain> {
-    shm: Handle<ArrayShm, Array<T>>,
+    shm: Handle<ArrayShm<T>, Array<T>>,
 }
 
 impl<T: Plain> Clone for Array<T> {
@@ -80,7 +85,7 @@ impl<T: Plain> Clone for Array<T> {
 }
 
 fn data_offset<T: Plain>() -> usize {
-    std::mem::size_of::<ArrayHeader>().next_multiple_of(std::mem::align_of::<T::Atomic>())
+    std::mem::size_of::<ArrayHeader<T>>().next_multiple_of(std::mem::align_of::<T::Atomic>())
 }
 
 impl<T: Plain> Array<T> {
@@ -90,7 +95,7 @@ impl<T: Plain> Array<T> {
             .checked_mul(std::mem::size_of::<T::Atomic>())
             .and_then(|b| b.checked_add(data_offset::<T>()))
             .expect("Array too large");
-        let shm = Shm::with_len(bytes, |h: &mut ArrayHeader| h.lock.init());
+        let shm = Shm::with_len(bytes, |h: &mut ArrayHeader<T>| h.lock.init());
         Array {
             shm: Handle::new(ArrayShm { shm }),
         }
@@ -240,5 +245,23 @@ impl<T: Plain> fmt::Debug for Array<T> {
 impl<T: Plain> fmt::Debug for ArrayGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("ArrayGuard").field(&self.to_vec()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A received memfd is checked against the element type by its kernel-held name, so a
+    /// request that claims `Array<bool>` for the memory of an `Array<u8>` (whose bytes may
+    /// be 2, an invalid `bool`) is refused, whatever the message says.
+    #[test]
+    fn a_memfd_of_one_element_type_is_not_imported_as_another() {
+        let fd = crate::shm::memfd_for::<ArrayHeader<u8>>(4096);
+        assert!(<ArrayShm<bool> as crate::handle::Travel>::import(fd).is_err());
+        let fd = crate::shm::memfd_for::<ArrayHeader<u8>>(4096);
+        assert!(<ArrayShm<i8> as crate::handle::Travel>::import(fd).is_err());
+        let fd = crate::shm::memfd_for::<ArrayHeader<u8>>(4096);
+        assert!(<ArrayShm<u8> as crate::handle::Travel>::import(fd).is_ok());
     }
 }

@@ -87,11 +87,29 @@ impl SharedState for BufferHeader {
 /// This process's record of a buffer: the mapping, whose length (this process's own record,
 /// or the sealed size of a received memfd) gives the element count. Only the handle's id
 /// travels; the length is never taken from a message.
-struct BufferShm {
-    shm: Shm<BufferHeader>,
+struct BufferShm<T: Plain> {
+    shm: Shm<BufferState<T>>,
 }
 
-impl crate::handle::Travel for BufferShm {
+/// The header, typed by the elements only so that the type's name (which names a memfd, see
+/// `Shm::import`) differs between `SharedBuffer<u8>` and `SharedBuffer<bool>`: a received
+/// memfd is checked against its elements' type by the kernel-held name, never by a message.
+#[repr(C)]
+struct BufferState<T> {
+    header: BufferHeader,
+    _elements: std::marker::PhantomData<T>,
+}
+
+// SAFETY: a `BufferHeader`, which is `Zeroed`, and a zero-sized marker.
+unsafe impl<T: Plain> Zeroed for BufferState<T> {}
+
+impl<T: Plain> SharedState for BufferState<T> {
+    fn held_here(&self) -> bool {
+        self.header.held_here()
+    }
+}
+
+impl<T: Plain> crate::handle::Travel for BufferShm<T> {
     fn memfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         self.shm.memfd()
     }
@@ -149,7 +167,7 @@ fn watch_forks() {
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct SharedBuffer<T: Plain> {
-    shm: Handle<BufferShm, SharedBuffer<T>>,
+    shm: Handle<BufferShm<T>, SharedBuffer<T>>,
 }
 
 impl<T: Plain> Clone for SharedBuffer<T> {
@@ -161,7 +179,7 @@ impl<T: Plain> Clone for SharedBuffer<T> {
 }
 
 fn data_offset<T: Plain>() -> usize {
-    std::mem::size_of::<BufferHeader>().next_multiple_of(std::mem::align_of::<T::Atomic>())
+    std::mem::size_of::<BufferState<T>>().next_multiple_of(std::mem::align_of::<T::Atomic>())
 }
 
 /// Whether two ranges share an element (an empty range shares none).
@@ -184,7 +202,8 @@ impl<T: Plain> SharedBuffer<T> {
             .checked_mul(std::mem::size_of::<T::Atomic>())
             .and_then(|b| b.checked_add(data_offset::<T>()))
             .expect("SharedBuffer too large");
-        let shm = Shm::with_len(bytes, |h: &mut BufferHeader| {
+        let shm = Shm::with_len(bytes, |s: &mut BufferState<T>| {
+            let h = &mut s.header;
             h.lock.init();
             for slot in &mut h.slots {
                 slot.held.init();
@@ -207,7 +226,7 @@ impl<T: Plain> SharedBuffer<T> {
     }
 
     fn header(&self) -> &BufferHeader {
-        self.shm.shm.get()
+        &self.shm.shm.get().header
     }
 
     fn cells(&self) -> &[T::Atomic] {
@@ -471,5 +490,20 @@ impl<T: Plain> fmt::Debug for RangeMut<'_, T> {
         f.debug_struct("RangeMut")
             .field("range", &self.range)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod element_type_tests {
+    use super::*;
+
+    /// As for `Array`: the memfd's name carries the element type, so `SharedBuffer<u8>`
+    /// memory is never imported as `SharedBuffer<bool>`.
+    #[test]
+    fn a_memfd_of_one_element_type_is_not_imported_as_another() {
+        let fd = crate::shm::memfd_for::<BufferState<u8>>(8192);
+        assert!(<BufferShm<bool> as crate::handle::Travel>::import(fd).is_err());
+        let fd = crate::shm::memfd_for::<BufferState<u8>>(8192);
+        assert!(<BufferShm<u8> as crate::handle::Travel>::import(fd).is_ok());
     }
 }

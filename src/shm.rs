@@ -237,3 +237,10 @@ impl<S: SharedState> Drop for Shm<S> {
         let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), self.len) };
     }
 }
+
+/// A sealed memfd of `len` zero bytes named as `with_len` names an `S`'s: what another
+/// process would send for an `S`, for tests of `import` (zero bytes are a valid `S`).
+#[cfg(test)]
+pub(crate) fn memfd_for<S: Zeroed>(len: usize) -> OwnedFd {
+    sealed_memfd(&memfd_name::<S>(), len).expect("memfd_create")
+}
