@@ -11,7 +11,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# name, Rust binary, arguments (both sides), serial key, parallel key
+# name, Rust binary, arguments (both sides), serial key, parallel key, and, when the CPython
+# side is another script: (script, its own arguments, its parallel key)
 WORKLOADS = [
     ("sum of squares, Pool.map (seed 004)", "pool_map_sum",
      ["--n", "10000", "--workers", "2"], "serial_seconds", "pool_seconds"),
@@ -19,6 +20,10 @@ WORKLOADS = [
      ["--pixdim", "400", "--workers", "2"], "sequential_seconds", "parallel_seconds"),
     ("parallel reduction of 0..10^6, imap (seed 003)", "parallel_reduction",
      ["--n", "1000000", "--workers", "2"], "serial_seconds", "pool_seconds"),
+    # Needs NumPy on the CPython side; skipped with a message without it.
+    ("zero-copy sum of 10^7 u64, shared memory (issue 13)", "parallel_reduction",
+     ["--n", "10000000", "--workers", "2"], "serial_seconds", "shared_seconds",
+     ("shared_sum", ["--n", "10000000", "--runs", "1", "--handing-mib", "0"], "pool_seconds")),
 ]
 
 
@@ -36,7 +41,7 @@ def run(cmd):
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
-    return keys(done.stdout)
+    return keys(done.stdout), done.stdout
 
 
 def target_dir():
@@ -56,18 +61,30 @@ def main():
     release = os.path.join(target_dir(), "release")
 
     print(f"{'workload':52} {'':8} {'CPython':>10} {'Rust':>10} {'CPython/Rust':>13}")
-    for name, binary, params, serial_key, parallel_key in WORKLOADS:
-        best = {}
+    for name, binary, params, serial_key, parallel_key, *python in WORKLOADS:
+        script, py_params, py_parallel_key = python[0] if python else (binary, params, parallel_key)
+        sides = (("rust", [os.path.join(release, binary)] + params, parallel_key),
+                 ("python", [sys.executable, os.path.join(ROOT, "python", f"{script}.py")]
+                  + py_params, py_parallel_key))
+        best, skipped = {}, None
         for _ in range(args.trials):
-            for side, cmd in (("rust", [os.path.join(release, binary)]),
-                              ("python", [sys.executable, os.path.join(ROOT, "python", f"{binary}.py")])):
-                got = run(cmd + params)
-                for key in (serial_key, parallel_key):
+            for side, cmd, side_parallel_key in sides:
+                got, output = run(cmd)
+                if "skipped" in got:
+                    skipped = output.strip()
+                    break
+                for label, key in (("serial", serial_key), ("parallel", side_parallel_key)):
                     t = float(got[key])
-                    best[(side, key)] = min(best.get((side, key), t), t)
-        for label, key in (("serial", serial_key), ("parallel", parallel_key)):
-            py, rs = best[("python", key)], best[("rust", key)]
-            print(f"{name:52} {label:8} {py:9.3f}s {rs:9.4f}s {py / rs:12.0f}x")
+                    best[(side, label)] = min(best.get((side, label), t), t)
+            if skipped:
+                break
+        if skipped:
+            print(f"{name:52} {skipped}")
+            continue
+        for label in ("serial", "parallel"):
+            py, rs = best[("python", label)], best[("rust", label)]
+            ratio = py / rs
+            print(f"{name:52} {label:8} {py:9.3f}s {rs:9.4f}s {ratio:12.{1 if ratio < 10 else 0}f}x")
             name = ""
 
 
