@@ -93,8 +93,8 @@ fn run(args: Args) -> multiproc::Result<()> {
         first3()
     );
     go.set();
-    let set = if args.ungated { "S" } else { "Set go; s" };
-    println!("{set}sleeping {:?}...", args.seconds);
+    let set = if args.ungated { "" } else { "Set go, then " };
+    println!("{set}sleep {:?}...", args.seconds);
     std::thread::sleep(args.seconds); // the seed's sleep(0.1): time passes, nothing waits on it
     println!("ready() after the pause: ready_after={}", first3());
     if results[..3].iter().any(|r| !r.ready()) {
