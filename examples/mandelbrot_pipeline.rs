@@ -17,7 +17,7 @@
 //! Run: `just run mandelbrot_pipeline` (or `cargo run --release --bin mandelbrot_pipeline`)
 
 use clap::Parser;
-use kit::canvas::{Canvas, PngFile, thousands};
+use kit::canvas::{Canvas, PngFile, ViewArgs, thousands};
 use kit::progress::{Progress, clear_line};
 use kit::workloads::{Complex, View, mandelbrot};
 use multiproc::{Error, Process, Queue};
@@ -34,21 +34,8 @@ type Orbit = ((u32, u32), u32);
 /// sequentially and in parallel, compare the canvases and save the image as a PNG.
 #[derive(Parser)]
 struct Args {
-    /// Pixels per side of the square canvas (the seed: 1600).
-    #[arg(long, default_value_t = View::SEED.pixdim as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pixdim: u32,
-    /// Real part of the view's centre (the seed: 0.1015).
-    #[arg(long, default_value_t = View::SEED.x, allow_negative_numbers = true, value_parser = kit::cli::finite)]
-    x: f64,
-    /// Imaginary part of the view's centre (the seed: -0.633).
-    #[arg(long, default_value_t = View::SEED.y, allow_negative_numbers = true, value_parser = kit::cli::finite)]
-    y: f64,
-    /// Side of the square view in the complex plane (the seed: 0.01).
-    #[arg(long, default_value_t = View::SEED.size, value_parser = kit::cli::positive)]
-    size: f64,
-    /// Iterations before a point counts as inside the set (the seed: 255).
-    #[arg(long, default_value_t = 255, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    orbits: u32,
+    #[command(flatten)]
+    view: ViewArgs,
     /// Consumer processes in the parallel run (the seed: 6).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=256))]
     workers: u32,
@@ -160,7 +147,7 @@ fn sequential(args: &Args, view: View) -> multiproc::Result<Canvas> {
     println!("  produce_points: {:.2} s", t.elapsed().as_secs_f64());
     println!("TODO queue items: {}", todo.qsize());
     let t = Instant::now();
-    process_points(&todo, &result, args.orbits)?;
+    process_points(&todo, &result, args.view.orbits)?;
     println!("  process_points: {:.2} s", t.elapsed().as_secs_f64());
     let t = Instant::now();
     fill_canvas(&result, &mut canvas, || true)?;
@@ -172,7 +159,7 @@ fn sequential(args: &Args, view: View) -> multiproc::Result<Canvas> {
 fn parallel(args: &Args, view: View) -> multiproc::Result<Canvas> {
     let (todo, result) = (Queue::new()?, Queue::new()?);
     let mut canvas = Canvas::blank(view.pixdim);
-    let (batch, orbits) = (args.batch as usize, args.orbits);
+    let (batch, orbits) = (args.batch as usize, args.view.orbits);
     let q = todo.clone();
     let mut processes =
         vec![Process::new(move || produce_points(&q, view, batch)).name("producer")];
@@ -205,15 +192,10 @@ fn run(args: Args) -> multiproc::Result<()> {
     let png = PngFile::open(args.output.as_deref(), "mandelbrot_pipeline-")?;
     let sample = mandelbrot(Complex::new(0.0965, -0.638), 255);
     println!("mandelbrot(0.0965-0.638j) gives sample_orbit={sample}");
-    let view = View {
-        pixdim: args.pixdim as usize,
-        x: args.x,
-        y: args.y,
-        size: args.size,
-    };
+    let view = args.view.view();
     println!(
         "Canvas {0} x {0} around {1}{2:+}j, side {3}, {4} orbits, batches of {5}",
-        view.pixdim, view.x, view.y, view.size, args.orbits, args.batch
+        view.pixdim, view.x, view.y, view.size, args.view.orbits, args.batch
     );
 
     println!(

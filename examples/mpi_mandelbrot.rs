@@ -15,8 +15,7 @@
 //! then `mpirun -n 2 target/debug/mpi_mandelbrot`); needs Open MPI, see the README.
 
 use clap::Parser;
-use kit::canvas::{Canvas, PngFile, orbit_rows, row_block};
-use kit::workloads::View;
+use kit::canvas::{Canvas, PngFile, ViewArgs, orbit_rows, row_block};
 use mpi::Count;
 use mpi::datatype::PartitionMut;
 use mpi::traits::*;
@@ -28,21 +27,8 @@ use std::time::Duration;
 /// 0 and saved as a PNG. Start it with `mpirun -n <ranks>`.
 #[derive(Parser)]
 struct Args {
-    /// Pixels per side of the square canvas (the seed: 1600).
-    #[arg(long, default_value_t = View::SEED.pixdim as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pixdim: u32,
-    /// Real part of the view's centre (the seed: 0.1015).
-    #[arg(long, default_value_t = View::SEED.x, allow_negative_numbers = true, value_parser = kit::cli::finite)]
-    x: f64,
-    /// Imaginary part of the view's centre (the seed: -0.633).
-    #[arg(long, default_value_t = View::SEED.y, allow_negative_numbers = true, value_parser = kit::cli::finite)]
-    y: f64,
-    /// Side of the square view in the complex plane (the seed: 0.01).
-    #[arg(long, default_value_t = View::SEED.size, value_parser = kit::cli::positive)]
-    size: f64,
-    /// Iterations before a point counts as inside the set (the seed: 255).
-    #[arg(long, default_value_t = 255, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    orbits: u32,
+    #[command(flatten)]
+    view: ViewArgs,
     /// Where rank 0 writes the PNG, created or emptied before any work (default: a new file
     /// `mpi_mandelbrot-XXXXXX.png` in the temp directory, never an existing one).
     #[arg(long)]
@@ -54,12 +40,7 @@ fn run(args: Args) -> Result<(), String> {
     let world = universe.world();
     let (rank, ranks) = (world.rank(), world.size() as usize);
     let root = world.process_at_rank(0);
-    let view = View {
-        pixdim: args.pixdim as usize,
-        x: args.x,
-        y: args.y,
-        size: args.size,
-    };
+    let view = args.view.view();
 
     // Rank 0 opens the PNG before any work and tells everyone whether it could: a bad
     // `--output` then ends every rank at once, instead of leaving them waiting at the gather.
@@ -78,7 +59,7 @@ fn run(args: Args) -> Result<(), String> {
     world.barrier();
     let start = mpi::time();
     let rows = row_block(view.pixdim, rank as usize, ranks);
-    let mine = orbit_rows(view, rows, args.orbits);
+    let mine = orbit_rows(view, rows, args.view.orbits);
     let mut canvas = Canvas::blank(if rank == 0 { view.pixdim } else { 0 });
     if rank == 0 {
         let counts: Vec<Count> = (0..ranks)
@@ -104,7 +85,7 @@ fn run(args: Args) -> Result<(), String> {
         view.x,
         view.y,
         view.size,
-        args.orbits,
+        args.view.orbits,
         if ranks == 1 { "" } else { "s" }
     );
     println!(

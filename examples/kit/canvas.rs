@@ -10,6 +10,39 @@ use sha2::{Digest, Sha256};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+/// The flags that choose the seed's view and its orbits, shared by every Mandelbrot example
+/// (`#[command(flatten)]`), so they read and reject the same values everywhere.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct ViewArgs {
+    /// Pixels per side of the square canvas (the seed: 1600).
+    #[arg(long, default_value_t = View::SEED.pixdim as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub pixdim: u32,
+    /// Real part of the view's centre (the seed: 0.1015).
+    #[arg(long, default_value_t = View::SEED.x, allow_negative_numbers = true, value_parser = crate::cli::finite)]
+    pub x: f64,
+    /// Imaginary part of the view's centre (the seed: -0.633).
+    #[arg(long, default_value_t = View::SEED.y, allow_negative_numbers = true, value_parser = crate::cli::finite)]
+    pub y: f64,
+    /// Side of the square view in the complex plane (the seed: 0.01).
+    #[arg(long, default_value_t = View::SEED.size, value_parser = crate::cli::positive)]
+    pub size: f64,
+    /// Iterations before a point counts as inside the set (the seed: 255).
+    #[arg(long, default_value_t = 255, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub orbits: u32,
+}
+
+impl ViewArgs {
+    /// The view these flags describe.
+    pub fn view(&self) -> View {
+        View {
+            pixdim: self.pixdim as usize,
+            x: self.x,
+            y: self.y,
+            size: self.size,
+        }
+    }
+}
+
 /// A `pixdim` × `pixdim` grid of orbits, row-major (the seed's `canvas` array).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Canvas {
