@@ -69,6 +69,16 @@ impl<S: crate::shm::SharedState> Travel for crate::shm::Shm<S> {
     }
 }
 
+/// A shared object travels as what it points to.
+impl<T: Travel> Travel for Arc<T> {
+    fn memfd(&self) -> Option<BorrowedFd<'_>> {
+        (**self).memfd()
+    }
+    fn import(fd: OwnedFd) -> std::io::Result<Self> {
+        T::import(fd).map(Arc::new)
+    }
+}
+
 /// The file descriptors a start request carries, while it is encoded or decoded.
 enum Context {
     /// Encoding: fds to send (borrowed from live objects: valid while they are), by index.
@@ -323,7 +333,8 @@ impl<'de, S: Travel + Send + Sync + 'static, M: 'static> Deserialize<'de> for Ha
             fail(
                 "this shared object does not exist in this process: it was created after this \
                  process was forked (create shared objects before the Pool or Process that \
-                 uses them), or every handle to it was dropped",
+                 uses them), it was not given to this forkserver or spawn pool with \
+                 PoolBuilder::share, or every handle to it was dropped",
             )
         };
         let (object, type_id, type_name) = found.ok_or_else(missing)?;
@@ -341,5 +352,44 @@ impl<'de, S: Travel + Send + Sync + 'static, M: 'static> Deserialize<'de> for Ha
             inner,
             _m: PhantomData,
         })
+    }
+}
+
+/// A private object (never registered, so no message can name it) handed to a `spawn` or
+/// `forkserver` child inside a start request the crate itself builds: the pool's queues
+/// and slots reach a served pool server this way. Serialising pushes its memfd (an error
+/// outside [`export`], or for an object without one); deserialising rebuilds it from the
+/// received fd through [`Travel::import`], with that type's checks (an error outside
+/// [`import`]). Crate-private: user messages cannot contain one.
+pub(crate) struct Passed<T>(pub T);
+
+impl<T: Travel> Serialize for Passed<T> {
+    fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        let fd = self.0.memfd().ok_or_else(|| {
+            serde::ser::Error::custom("this private object has no memfd and cannot travel")
+        })?;
+        let slot = CONTEXT.with(|c| match &mut *c.borrow_mut() {
+            Some(Context::Export(fds)) => {
+                fds.push(fd.as_raw_fd());
+                Some(fds.len() as u32 - 1)
+            }
+            _ => None,
+        });
+        let slot = slot.ok_or_else(|| {
+            serde::ser::Error::custom("a private object travels only in a start request")
+        })?;
+        slot.serialize(s)
+    }
+}
+
+impl<'de, T: Travel> Deserialize<'de> for Passed<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let slot = u32::deserialize(d)?;
+        let fd = CONTEXT.with(|c| match &mut *c.borrow_mut() {
+            Some(Context::Import(fds)) => fds.get_mut(slot as usize).and_then(Option::take),
+            _ => None,
+        });
+        let fd = fd.ok_or_else(|| serde::de::Error::custom("the object's memory was not sent"))?;
+        T::import(fd).map(Passed).map_err(serde::de::Error::custom)
     }
 }

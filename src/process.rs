@@ -115,6 +115,33 @@ impl ProcessInfo {
     }
 }
 
+/// The next child's default name and identity, Python's way: `<kind>-1`, `<kind>-2`, ...
+/// in the main process, `<kind>-1:1`, ... in a child.
+pub(crate) fn next_child(kind: &str) -> (String, Vec<u32>) {
+    let identity = with_me(|me| {
+        me.counter += 1;
+        let mut id = me.identity.clone();
+        id.push(me.counter);
+        id
+    });
+    let digits: Vec<String> = identity.iter().map(u32::to_string).collect();
+    (format!("{kind}-{}", digits.join(":")), identity)
+}
+
+/// Rename this process (a forkserver or spawn child, a served pool's server): what
+/// [`current_process`] says, and the OS's name for it; `parent`: who asked for it.
+pub(crate) fn rename(name: &str, parent: Option<(String, u32)>) {
+    with_me(|me| {
+        me.name = name.to_string();
+        if let Some((name, pid)) = parent {
+            me.parent = Some(ProcessInfo { name, pid });
+        }
+    });
+    if let Some(os_name) = os_name(name) {
+        let _ = nix::sys::prctl::set_name(&os_name);
+    }
+}
+
 /// The calling process (Python: `multiprocessing.current_process()`).
 ///
 /// ```
@@ -231,15 +258,9 @@ impl Process {
         F: FnOnce() -> R + 'static,
         R: ChildOutcome,
     {
-        let identity = with_me(|me| {
-            me.counter += 1;
-            let mut id = me.identity.clone();
-            id.push(me.counter);
-            id
-        });
-        let digits: Vec<String> = identity.iter().map(u32::to_string).collect();
+        let (name, identity) = next_child("Process");
         Process {
-            name: format!("Process-{}", digits.join(":")),
+            name,
             identity,
             daemon: false,
             target: Some(self::target(move || target().into_exit_code())),

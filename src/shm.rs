@@ -42,6 +42,11 @@ fn memfd_name<S>() -> String {
     format!("multiproc:{h:016x}")
 }
 
+/// Whether [`use_memfd`] was called: shared objects created now can travel.
+pub(crate) fn memfd_enabled() -> bool {
+    MEMFD.load(Ordering::Relaxed)
+}
+
 /// A type for which all-zero bytes are a valid value.
 ///
 /// # Safety

@@ -1,40 +1,70 @@
-//! Library checks for `Pool` that fork (see forked_process.rs).
+// Library checks for `Pool` that fork (see forked_process.rs), run once per start method:
+// this file is its own target and is included by `forked_pool_forkserver.rs` and
+// `forked_pool_spawn.rs`; the target's name picks the method every pool of these checks
+// is built with. (Plain comments: an included file cannot have inner doc comments.)
 
 use harness::checks;
 use kit::workloads::{SEED_POINT_ORBITS, SEED_POINTS, mandelbrot};
+use multiproc::pool::PoolBuilder;
+use multiproc::start::StartMethod;
 use multiproc::{Error, Event, Pool, Value};
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 fn main() -> std::process::ExitCode {
-    harness::forked::run(checks![
-        map_keeps_input_order_for_every_chunksize,
-        every_variant_gives_the_same_results,
-        empty_input_gives_empty_results,
-        get_timeout_on_a_slow_task_times_out_and_the_task_completes_later,
-        a_panicking_task_reports_its_message_and_the_pool_stays_usable,
-        a_worker_killed_mid_map_fails_the_map_within_seconds_and_is_replaced,
-        an_idle_worker_killed_is_replaced_and_nothing_fails,
-        an_aborting_task_is_reported_as_a_dead_worker,
-        a_dead_server_fails_pending_tasks_and_breaks_the_pool,
-        initializer_runs_in_every_worker,
-        maxtasksperchild_replaces_workers,
-        a_shared_event_created_before_the_pool_stops_a_task,
-        an_object_created_after_the_pool_cannot_be_sent,
-        close_then_join_finishes_queued_work,
-        terminate_fails_unfinished_calls,
-        zero_processes_is_an_error,
-        imap_reports_a_failed_chunk_and_goes_on,
-        imap_streams_every_result_once_in_order_or_not,
-        imap_over_an_endless_input_yields_results_before_it_ends,
-        imap_reads_its_input_no_further_than_its_bound,
-        an_imap_input_that_panics_yields_the_results_before_it_then_an_error,
-        a_worker_killed_during_a_streaming_imap_is_reported_in_its_place,
-    ])
+    multiproc::start::init();
+    // A forkserver or spawn pool leaves its start server running: end it with the check.
+    harness::forked::run_then(
+        checks![
+            map_keeps_input_order_for_every_chunksize,
+            every_variant_gives_the_same_results,
+            empty_input_gives_empty_results,
+            get_timeout_on_a_slow_task_times_out_and_the_task_completes_later,
+            a_panicking_task_reports_its_message_and_the_pool_stays_usable,
+            a_worker_killed_mid_map_fails_the_map_within_seconds_and_is_replaced,
+            an_idle_worker_killed_is_replaced_and_nothing_fails,
+            an_aborting_task_is_reported_as_a_dead_worker,
+            a_dead_server_fails_pending_tasks_and_breaks_the_pool,
+            initializer_runs_in_every_worker,
+            maxtasksperchild_replaces_workers,
+            a_shared_event_created_before_the_pool_stops_a_task,
+            an_object_created_after_the_pool_cannot_be_sent,
+            close_then_join_finishes_queued_work,
+            terminate_fails_unfinished_calls,
+            zero_processes_is_an_error,
+            imap_reports_a_failed_chunk_and_goes_on,
+            imap_streams_every_result_once_in_order_or_not,
+            imap_over_an_endless_input_yields_results_before_it_ends,
+            imap_reads_its_input_no_further_than_its_bound,
+            an_imap_input_that_panics_yields_the_results_before_it_then_an_error,
+            a_worker_killed_during_a_streaming_imap_is_reported_in_its_place,
+            workers_are_named_for_the_start_method_and_served_pools_allow_threads,
+            a_killed_owner_takes_its_server_and_workers_with_it,
+        ],
+        multiproc::start::shutdown,
+    )
 }
 
 const LONG: Duration = Duration::from_secs(30);
+
+/// The start method of this build of the checks (see the module docs).
+fn method() -> StartMethod {
+    match env!("CARGO_CRATE_NAME") {
+        "forked_pool_forkserver" => StartMethod::ForkServer,
+        "forked_pool_spawn" => StartMethod::Spawn,
+        _ => StartMethod::Fork,
+    }
+}
+
+/// A builder of `n` workers with this build's start method.
+fn builder(n: usize) -> PoolBuilder {
+    Pool::builder().processes(n).start_method(method())
+}
+
+fn pool(n: usize) -> Pool {
+    builder(n).build().unwrap()
+}
 
 fn square(x: u64) -> u64 {
     x * x
@@ -45,7 +75,7 @@ fn orbits(c: kit::workloads::Complex) -> u32 {
 }
 
 fn map_keeps_input_order_for_every_chunksize() {
-    let pool = Pool::new(2).unwrap();
+    let pool = pool(2);
     let expected: Vec<u64> = (0..100).map(square).collect();
     assert_eq!(pool.map(square, 0..100).unwrap(), expected);
     for size in [1, 3, 7, 1000] {
@@ -74,7 +104,7 @@ fn add(a: i64, b: i64) -> i64 {
 }
 
 fn every_variant_gives_the_same_results() {
-    let pool = Pool::new(3).unwrap();
+    let pool = pool(3);
     let want = SEED_POINT_ORBITS.to_vec();
     let pts = SEED_POINTS.to_vec();
     for size in [None, Some(1), Some(3)] {
@@ -153,7 +183,7 @@ fn every_variant_gives_the_same_results() {
 }
 
 fn empty_input_gives_empty_results() {
-    let pool = Pool::new(2).unwrap();
+    let pool = pool(2);
     assert!(pool.map(square, Vec::<u64>::new()).unwrap().is_empty());
     assert!(
         pool.chunksize(3)
@@ -187,7 +217,7 @@ fn wait_then_answer(release: Event) -> u32 {
 
 fn get_timeout_on_a_slow_task_times_out_and_the_task_completes_later() {
     let release = Event::new();
-    let pool = Pool::new(1).unwrap();
+    let pool = builder(1).share(release.clone()).build().unwrap();
     let r = pool.apply_async(wait_then_answer, release.clone()).unwrap();
     assert!(!r.ready());
     assert_eq!(r.successful(), None);
@@ -209,7 +239,7 @@ fn explode(x: u32) -> u32 {
 }
 
 fn a_panicking_task_reports_its_message_and_the_pool_stays_usable() {
-    let pool = Pool::new(2).unwrap();
+    let pool = pool(2);
     match pool.apply(explode, 3) {
         Err(Error::TaskPanicked(msg)) => {
             assert!(msg.contains("cannot handle 3"), "message: {msg}");
@@ -256,14 +286,14 @@ fn kill(pid: u32) {
 
 fn a_worker_killed_mid_map_fails_the_map_within_seconds_and_is_replaced() {
     let (started, release, running) = (Event::new(), Event::new(), Value::new(0u32));
-    let pool = Pool::new(2).unwrap();
+    let shared = (started.clone(), release.clone(), running.clone());
+    let pool = builder(2).share(shared.clone()).build().unwrap();
     let before: HashSet<u32> = pool.worker_pids().into_iter().collect();
     assert_eq!(
         before.len(),
         2,
         "Pool::new returns with its workers started"
     );
-    let shared = (started.clone(), release.clone(), running.clone());
     let r = pool
         .chunksize(1)
         .map_async(block_reporting_pid, vec![shared; 6])
@@ -294,7 +324,7 @@ fn a_worker_killed_mid_map_fails_the_map_within_seconds_and_is_replaced() {
 }
 
 fn an_idle_worker_killed_is_replaced_and_nothing_fails() {
-    let pool = Pool::new(2).unwrap();
+    let pool = pool(2);
     for pid in pool.worker_pids() {
         kill(pid);
     }
@@ -309,7 +339,7 @@ fn abort_now(_: ()) -> u32 {
 }
 
 fn an_aborting_task_is_reported_as_a_dead_worker() {
-    let pool = Pool::new(1).unwrap();
+    let pool = pool(1);
     match pool.apply(abort_now, ()) {
         Err(Error::WorkerDied(what)) => assert!(what.contains("SIGABRT"), "{what}"),
         other => panic!("expected WorkerDied, got {other:?}"),
@@ -323,7 +353,10 @@ fn parent_of_worker(_: ()) -> u32 {
 
 fn a_dead_server_fails_pending_tasks_and_breaks_the_pool() {
     let (started, release) = (Event::new(), Event::new());
-    let pool = Pool::new(2).unwrap();
+    let pool = builder(2)
+        .share((started.clone(), release.clone()))
+        .build()
+        .unwrap();
     let server = pool.apply(parent_of_worker, ()).unwrap();
     let r = pool
         .apply_async(block_until, (started.clone(), release.clone()))
@@ -354,10 +387,18 @@ fn was_initialised(_: u32) -> bool {
 }
 
 fn initializer_runs_in_every_worker() {
+    if method() != StartMethod::Fork {
+        let refused = builder(1).initializer(|| {}).build();
+        assert!(
+            matches!(&refused, Err(Error::Invalid(m)) if m.contains("initializer")),
+            "a closure cannot reach a {} pool's workers: {refused:?}",
+            method()
+        );
+        return;
+    }
     let count = Value::new(0u32);
     let c = count.clone();
-    let pool = Pool::builder()
-        .processes(3)
+    let pool = builder(3)
         .initializer(move || {
             INITIALISED.store(true, std::sync::atomic::Ordering::SeqCst);
             *c.lock().unwrap() += 1;
@@ -385,11 +426,7 @@ fn my_pid(_: u32) -> u32 {
 }
 
 fn maxtasksperchild_replaces_workers() {
-    let pool = Pool::builder()
-        .processes(2)
-        .maxtasksperchild(1)
-        .build()
-        .unwrap();
+    let pool = builder(2).maxtasksperchild(1).build().unwrap();
     let pids = pool.chunksize(1).map(my_pid, 0..6).unwrap();
     assert_eq!(
         pids.iter().collect::<HashSet<_>>().len(),
@@ -404,7 +441,7 @@ fn e_until(stop: Event) -> f64 {
 
 fn a_shared_event_created_before_the_pool_stops_a_task() {
     let stop = Event::new();
-    let pool = Pool::new(2).unwrap();
+    let pool = builder(2).share(stop.clone()).build().unwrap();
     let r = pool.apply_async(e_until, stop.clone()).unwrap();
     assert!(
         !r.wait_timeout(Duration::from_millis(50)),
@@ -420,7 +457,7 @@ fn is_set(e: Event) -> bool {
 }
 
 fn an_object_created_after_the_pool_cannot_be_sent() {
-    let pool = Pool::new(1).unwrap();
+    let pool = pool(1);
     let late = Event::new();
     match pool.apply(is_set, late) {
         Err(Error::Codec(msg)) => assert!(msg.contains("created after"), "{msg}"),
@@ -429,7 +466,7 @@ fn an_object_created_after_the_pool_cannot_be_sent() {
 }
 
 fn close_then_join_finishes_queued_work() {
-    let pool = Pool::new(2).unwrap();
+    let pool = pool(2);
     let r = pool.chunksize(1).map_async(square, 0..50).unwrap();
     pool.close().unwrap();
     assert!(
@@ -439,14 +476,17 @@ fn close_then_join_finishes_queued_work() {
     pool.join().unwrap();
     assert_eq!(r.get().unwrap(), (0..50).map(square).collect::<Vec<_>>());
     assert!(
-        Pool::new(1).unwrap().join().is_err(),
+        builder(1).build().unwrap().join().is_err(),
         "join before close is an error"
     );
 }
 
 fn terminate_fails_unfinished_calls() {
     let (started, release) = (Event::new(), Event::new());
-    let pool = Pool::new(2).unwrap();
+    let pool = builder(2)
+        .share((started.clone(), release.clone()))
+        .build()
+        .unwrap();
     let r = pool
         .apply_async(block_until, (started.clone(), release))
         .unwrap();
@@ -457,11 +497,11 @@ fn terminate_fails_unfinished_calls() {
 }
 
 fn zero_processes_is_an_error() {
-    assert!(matches!(Pool::new(0), Err(Error::Invalid(_))));
+    assert!(matches!(builder(0).build(), Err(Error::Invalid(_))));
 }
 
 fn imap_reports_a_failed_chunk_and_goes_on() {
-    let pool = Pool::new(2).unwrap();
+    let pool = pool(2);
     let got: Vec<_> = pool.imap(explode, 0..6).unwrap().collect();
     assert_eq!(got.len(), 6);
     for (i, r) in got.iter().enumerate() {
@@ -474,7 +514,7 @@ fn imap_reports_a_failed_chunk_and_goes_on() {
 }
 
 fn imap_streams_every_result_once_in_order_or_not() {
-    let pool = Pool::new(2).unwrap();
+    let pool = pool(2);
     let want: Vec<u64> = (0..500).map(square).collect();
     for (size, bound) in [(1, 1), (1, 3), (7, 2), (64, 8), (1000, 1)] {
         let c = pool.chunksize(size).in_flight(bound);
@@ -506,7 +546,7 @@ fn imap_streams_every_result_once_in_order_or_not() {
 }
 
 fn imap_over_an_endless_input_yields_results_before_it_ends() {
-    let pool = Pool::new(2).unwrap();
+    let pool = pool(2);
     let first: Vec<u64> = pool
         .imap(square, 0u64..)
         .unwrap()
@@ -535,7 +575,7 @@ fn imap_over_an_endless_input_yields_results_before_it_ends() {
 /// Chunks read from the input never exceed the chunks handed over plus the bound: the
 /// input is read no faster than the results are taken.
 fn imap_reads_its_input_no_further_than_its_bound() {
-    let pool = Pool::new(2).unwrap();
+    let pool = pool(2);
     for ordered in [true, false] {
         for (size, bound) in [(1usize, 1usize), (1, 4), (5, 3)] {
             let pulls = Cell::new(0usize);
@@ -570,7 +610,7 @@ fn imap_reads_its_input_no_further_than_its_bound() {
 
 fn an_imap_input_that_panics_yields_the_results_before_it_then_an_error() {
     std::panic::set_hook(Box::new(|_| {})); // the input's panic is expected: keep quiet
-    let pool = Pool::new(2).unwrap();
+    let pool = pool(2);
     let broken = || {
         (0u64..).map(|x| {
             if x == 7 {
@@ -619,7 +659,7 @@ fn square_but_die_on_7(x: u64) -> u64 {
 }
 
 fn a_worker_killed_during_a_streaming_imap_is_reported_in_its_place() {
-    let pool = Pool::new(2).unwrap();
+    let pool = pool(2);
     let got: Vec<_> = pool
         .imap(square_but_die_on_7, 0u64..)
         .unwrap()
@@ -633,4 +673,96 @@ fn a_worker_killed_during_a_streaming_imap_is_reported_in_its_place() {
         }
     }
     assert_eq!(pool.worker_pids().len(), 2, "replaced");
+}
+
+fn my_name(_: ()) -> String {
+    multiproc::current_process().name().to_string()
+}
+
+/// Python's names: `ForkPoolWorker-N`, `ForkServerPoolWorker-N`, `SpawnPoolWorker-N`. With
+/// a thread running, a fork pool is refused and a served one is built and works.
+fn workers_are_named_for_the_start_method_and_served_pools_allow_threads() {
+    let prefix = match method() {
+        StartMethod::Fork => "ForkPoolWorker-",
+        StartMethod::ForkServer => "ForkServerPoolWorker-",
+        StartMethod::Spawn => "SpawnPoolWorker-",
+    };
+    let name = pool(1).apply(my_name, ()).unwrap();
+    assert!(name.starts_with(prefix), "{name}");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stop.clone();
+    let thread = std::thread::spawn(move || {
+        while !s.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::yield_now();
+        }
+    });
+    let built = builder(2).build();
+    match method() {
+        StartMethod::Fork => assert!(
+            matches!(&built, Err(Error::Threaded { .. })),
+            "fork is refused: {built:?}"
+        ),
+        _ => assert_eq!(
+            built.unwrap().map(square, 0..10).unwrap(),
+            (0..10).map(square).collect::<Vec<_>>()
+        ),
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    thread.join().unwrap();
+}
+
+/// The pool's owner (a forked `Process`) is SIGKILLed with its pool busy. This check is a
+/// subreaper, so every orphan comes to it: `waitpid(-1)` until no child is left proves that
+/// the server and the workers ended (and the start server, for forkserver and spawn), with
+/// no sleep.
+fn a_killed_owner_takes_its_server_and_workers_with_it() {
+    // SAFETY: a plain prctl on this process.
+    assert_eq!(
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) },
+        0
+    );
+    let pids = multiproc::Array::<u32>::new(3);
+    let (started, release, running) = (Event::new(), Event::new(), Value::new(0u32));
+    let ready = Event::new();
+    let (p, r) = (pids.clone(), ready.clone());
+    let shared = (started.clone(), release.clone(), running.clone());
+    let mut owner = multiproc::Process::spawn(move || -> () {
+        let pool = builder(2).share(shared.clone()).build().unwrap();
+        let server = pool.apply(parent_of_worker, ()).unwrap();
+        let workers = pool.worker_pids();
+        p.store(0, server);
+        p.store(1, workers[0]);
+        p.store(2, workers[1]);
+        let _busy = pool.apply_async(block_reporting_pid, shared).unwrap();
+        r.set();
+        loop {
+            std::thread::park();
+        }
+    })
+    .unwrap();
+    assert!(ready.wait_timeout(LONG), "the owner built its pool");
+    assert!(started.wait_timeout(LONG), "a task runs");
+    let pids = pids.to_vec();
+    assert!(pids.iter().all(|&p| process_exists(p)), "{pids:?} run");
+    owner.kill().unwrap();
+    assert_eq!(owner.join().unwrap(), -9);
+    loop {
+        let mut status = 0;
+        // SAFETY: waiting for any child of ours.
+        let r = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if r < 0 {
+            assert_eq!(
+                std::io::Error::last_os_error().raw_os_error(),
+                Some(libc::ECHILD)
+            );
+            break;
+        }
+    }
+    for pid in pids {
+        assert!(!process_exists(pid), "{pid} died with the owner");
+    }
+}
+
+fn process_exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }

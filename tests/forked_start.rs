@@ -5,7 +5,8 @@
 use harness::checks;
 use multiproc::start::{self, StartMethod};
 use multiproc::{
-    Array, BoundedSemaphore, Error, Event, Lock, Process, Queue, RLock, Semaphore, Value,
+    Array, BoundedSemaphore, Error, Event, Lock, Process, Queue, RLock, Semaphore, SharedSlice,
+    Value,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +21,7 @@ fn main() -> std::process::ExitCode {
         shared_objects_reach_served_children_as_the_same_memory,
         a_handle_decoded_as_another_type_is_refused,
         objects_that_cannot_travel_are_an_error_at_send_time,
+        queues_reach_served_children_and_carry_items_both_ways,
         served_methods_work_while_threads_run_and_fork_is_refused,
         spawned_children_have_a_fresh_address_space,
         served_starts_leave_the_fd_count_flat,
@@ -271,24 +273,61 @@ fn queue_len(q: Queue<u32>) -> usize {
     q.qsize()
 }
 
+fn slice_sum(s: SharedSlice<u32>) -> u64 {
+    s.iter().map(|&x| u64::from(x)).sum()
+}
+
 fn objects_that_cannot_travel_are_an_error_at_send_time() {
-    let q = Queue::<u32>::new().unwrap();
+    // A SharedSlice lives in private (copy-on-write) memory: only fork children have it.
+    let s = SharedSlice::from_vec(vec![1u32, 2, 3]);
     for method in [StartMethod::ForkServer, StartMethod::Spawn] {
-        match method.start(queue_len, q.clone()) {
+        match method.start(slice_sum, s.clone()) {
             Err(Error::Codec(m)) => assert!(m.contains("cannot be sent"), "{method}: {m}"),
             other => panic!("{method}: {other:?}"),
         }
     }
-    // The fork method shares everything: the same queue works there.
-    q.put(5).unwrap();
+    // The fork method shares everything: the same slice works there.
     assert_eq!(
         StartMethod::Fork
-            .start(queue_len, q.clone())
+            .start(slice_sum, s.clone())
             .unwrap()
             .join()
             .unwrap(),
-        1
+        6
     );
+    start::shutdown();
+}
+
+/// The child takes what the parent put, puts its answers, and reports the queue's length
+/// as it sees it.
+fn echo_doubled((inbox, outbox): (Queue<u32>, Queue<u32>)) -> usize {
+    while let Ok(x) = inbox.get_timeout(std::time::Duration::ZERO) {
+        outbox.put(2 * x).unwrap();
+    }
+    outbox.qsize()
+}
+
+fn queues_reach_served_children_and_carry_items_both_ways() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let (inbox, outbox) = (Queue::<u32>::new().unwrap(), Queue::<u32>::new().unwrap());
+        // Big enough that the log leaves the inline area: the child maps the data range.
+        for x in 0..5000 {
+            inbox.put(x).unwrap();
+        }
+        let seen = method
+            .start(echo_doubled, (inbox.clone(), outbox.clone()))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(seen, 5000, "{method}");
+        assert!(inbox.empty(), "{method}: the child took every item");
+        let got: Vec<u32> = (0..5000).map(|_| outbox.get().unwrap()).collect();
+        assert_eq!(
+            got,
+            (0..5000).map(|x| 2 * x).collect::<Vec<_>>(),
+            "{method}"
+        );
+    }
     start::shutdown();
 }
 

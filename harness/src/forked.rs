@@ -48,6 +48,14 @@ enum Outcome {
 /// Run the checks whose names contain any non-flag command-line argument (all when none
 /// is given), each in its own forked process group. Call from a single-threaded `main`.
 pub fn run(checks: Vec<Check>) -> ExitCode {
+    run_then(checks, || {})
+}
+
+/// [`run`], with `after` run in each check's process once the check has passed: to end
+/// what a check's process started and does not end by itself before the runner looks for
+/// leftovers (a start server, say, which otherwise ends only once it notices its owner is
+/// gone, a moment after the check's process exits).
+pub fn run_then(checks: Vec<Check>, after: fn()) -> ExitCode {
     group::become_subreaper();
     let filters: Vec<String> = std::env::args()
         .skip(1)
@@ -64,7 +72,7 @@ pub fn run(checks: Vec<Check>) -> ExitCode {
     for check in &chosen {
         let started = Instant::now();
         let output = if capture { Capture::new() } else { None };
-        let outcome = run_one(check, output.as_ref());
+        let outcome = run_one(check, after, output.as_ref());
         match &outcome {
             Outcome::Passed => println!("check {} ... ok ({:.2?})", check.name, started.elapsed()),
             Outcome::Failed(why) => {
@@ -153,7 +161,7 @@ impl Capture {
     }
 }
 
-fn run_one(check: &Check, output: Option<&Capture>) -> Outcome {
+fn run_one(check: &Check, after: fn(), output: Option<&Capture>) -> Outcome {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     // SAFETY: called from the single-threaded main of a harness=false test; the child only
@@ -170,7 +178,10 @@ fn run_one(check: &Check, output: Option<&Capture>) -> Outcome {
         if let Some(output) = output {
             output.redirect();
         }
-        let ok = match std::panic::catch_unwind(check.run) {
+        let ok = match std::panic::catch_unwind(|| {
+            (check.run)();
+            after();
+        }) {
             Ok(()) => true,
             Err(payload) => {
                 // Its `Drop` may panic again: leak it, the process ends now anyway.

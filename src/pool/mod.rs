@@ -47,11 +47,12 @@ pub use result::{AsyncResult, ImapIter};
 
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
-use crate::process::Process;
 use crate::queue::buffer::RawQueue;
 use crate::shm::Shm;
+use crate::start::StartMethod;
+use crate::start::identity::offset_unchecked;
 use jobs::Jobs;
-use server::{MAX_WORKERS, Slots, WorkerSetup};
+use server::{MAX_WORKERS, ServerProcess, Slots, WorkerSetup};
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
@@ -68,6 +69,15 @@ pub struct PoolBuilder {
     processes: Option<usize>,
     initializer: Option<Box<dyn Fn()>>,
     max_tasks: u64,
+    method: Option<StartMethod>,
+    shared: Option<Shared>,
+}
+
+/// The objects of [`PoolBuilder::share`]: kept alive by the pool, and the way a served
+/// pool's server is started with them.
+struct Shared {
+    keep: Box<dyn std::any::Any>,
+    start: fn(&dyn std::any::Any, StartMethod, WorkerSetup, usize) -> Result<ServerProcess>,
 }
 
 impl PoolBuilder {
@@ -95,15 +105,95 @@ impl PoolBuilder {
         self
     }
 
-    /// Fork the server and the workers. `fork` is only safe from a single-threaded
-    /// program: while other threads run this fails with
-    /// [`Error::Threaded`] and forks nothing. Create pools before
-    /// starting threads (or join them first); once built, the pool's owner may start
-    /// threads, since later forks (replacement workers) happen in the single-threaded
-    /// server.
+    /// Shared objects (`Event`, `Value`, `Lock`, ... or a tuple or struct of them) that
+    /// tasks may receive as arguments (Python: the `initargs` through which a `Lock`
+    /// reaches a pool's workers). A fork pool's workers already have every object created
+    /// before the pool; a forkserver or spawn pool's workers have only these, sent with the
+    /// server's start request (see [`crate::start`] for what can travel). The pool keeps
+    /// them alive.
+    ///
+    /// ```
+    /// use multiproc::{Event, Pool};
+    /// fn wait_for(go: Event) -> bool {
+    ///     go.wait();
+    ///     true
+    /// }
+    /// let go = Event::new();
+    /// let pool = Pool::builder().processes(1).share(go.clone()).build()?;
+    /// let pending = pool.apply_async(wait_for, go.clone())?;
+    /// go.set();
+    /// assert!(pending.get()?);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    #[doc(alias = "initargs")]
+    pub fn share<T>(mut self, objects: T) -> PoolBuilder
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Clone + 'static,
+    {
+        fn start<T>(
+            keep: &dyn std::any::Any,
+            method: StartMethod,
+            setup: WorkerSetup,
+            workers: usize,
+        ) -> Result<ServerProcess>
+        where
+            T: serde::Serialize + serde::de::DeserializeOwned + Clone + 'static,
+        {
+            let objects = keep.downcast_ref::<T>().expect("stored as a T").clone();
+            server::start_served(method, setup, workers, objects)
+        }
+        self.shared = Some(Shared {
+            keep: Box::new(objects),
+            start: start::<T>,
+        });
+        self
+    }
+
+    /// How the pool's server process starts (Python: `get_context(method).Pool()`); the
+    /// server forks the workers. Default [`StartMethod::Fork`].
+    ///
+    /// With [`StartMethod::ForkServer`] or [`StartMethod::Spawn`] the pool can be built
+    /// from a program that runs threads (an async runtime, say), after
+    /// [`start::init`](crate::start::init) at the top of `main`. Its workers share nothing
+    /// with the owner but the pool's own queues, so, as in Python, shared objects reach
+    /// them only as arguments of a [`StartMethod::start`] child, not as task arguments
+    /// (an error names the object), and the initializer must be left unset. Everything
+    /// else is the same: calls, results, dead-worker reports and replacements.
+    ///
+    /// ```no_run
+    /// use multiproc::Pool;
+    /// use multiproc::start::{self, StartMethod};
+    ///
+    /// fn square(x: u64) -> u64 {
+    ///     x * x
+    /// }
+    ///
+    /// fn main() -> multiproc::Result<()> {
+    ///     start::init();
+    ///     let _logger = std::thread::spawn(|| {}); // a thread: fork would be refused
+    ///     let pool = Pool::builder().processes(2).start_method(StartMethod::ForkServer).build()?;
+    ///     assert_eq!(pool.map(square, 0..4)?, [0, 1, 4, 9]);
+    ///     Ok(())
+    /// }
+    /// ```
+    #[doc(alias = "get_context")]
+    pub fn start_method(mut self, method: StartMethod) -> PoolBuilder {
+        self.method = Some(method);
+        self
+    }
+
+    /// Start the server and the workers. With the `fork` start method (the default) this
+    /// is only safe from a single-threaded program: while other threads run it fails with
+    /// [`Error::Threaded`] and forks nothing. Create pools before starting threads (or
+    /// join them first), or choose [`PoolBuilder::start_method`] `ForkServer` or `Spawn`.
+    /// Once built, the pool's owner may start threads, since later forks (replacement
+    /// workers) happen in the single-threaded server.
     pub fn build(self) -> Result<Pool> {
-        crate::process::ensure_single_threaded()?;
-        // SAFETY: this thread is the process's only one (checked just above).
+        if self.method.unwrap_or(StartMethod::Fork) == StartMethod::Fork {
+            crate::process::ensure_single_threaded()?;
+        }
+        // SAFETY: with `fork`, this thread is the process's only one (checked just above);
+        // the other methods do not fork this process.
         unsafe { self.build_unchecked() }
     }
 
@@ -124,8 +214,12 @@ impl PoolBuilder {
                 "a pool has at most {MAX_WORKERS} processes"
             )));
         }
+        let method = self.method.unwrap_or(StartMethod::Fork);
+        if method != StartMethod::Fork {
+            crate::start::require_init(method)?;
+        }
         // Private: plain `Arc`s, never registered, so they have no serde form and no id a
-        // message could name.
+        // message could name. (A served pool's server gets them as memfds: `Passed`.)
         let tasks = Arc::new(RawQueue::new(0)?);
         let results = Arc::new(RawQueue::new(0)?);
         let slots = Arc::new(Shm::<Slots>::new(|_| {}));
@@ -136,11 +230,26 @@ impl PoolBuilder {
             initializer: self.initializer,
             max_tasks: self.max_tasks,
             started: crate::event::Event::new(),
+            worker_name: match method {
+                StartMethod::Fork => "ForkPoolWorker",
+                StartMethod::ForkServer => "ForkServerPoolWorker",
+                StartMethod::Spawn => "SpawnPoolWorker",
+            }
+            .to_string(),
         };
-        // SAFETY: `build_unchecked`'s caller guarantees the precondition.
-        let server = unsafe { server::start(setup, processes) }?;
+        let server = match method {
+            // SAFETY: `build_unchecked`'s caller guarantees the precondition.
+            StartMethod::Fork => unsafe { server::start(setup, processes) }?,
+            served => match &self.shared {
+                Some(shared) => (shared.start)(&*shared.keep, served, setup, processes)?,
+                None => server::start_served(served, setup, processes, ())?,
+            },
+        };
         Ok(Pool {
             processes,
+            method,
+            _shared: self.shared.map(|s| s.keep),
+            checked: RefCell::new(Vec::new()),
             tasks,
             results,
             slots,
@@ -174,10 +283,15 @@ impl PoolBuilder {
 /// ```
 pub struct Pool {
     processes: usize,
+    method: StartMethod,
+    /// The objects of [`PoolBuilder::share`], kept alive for the pool's life.
+    _shared: Option<Box<dyn std::any::Any>>,
+    /// Functions already checked to lie in the executable (served pools only).
+    checked: RefCell<Vec<usize>>,
     tasks: Arc<RawQueue>,
     results: Arc<RawQueue>,
     slots: Arc<Shm<Slots>>,
-    server: RefCell<Process>,
+    server: RefCell<ServerProcess>,
     /// Every call and what came back for it: the pure bookkeeping.
     jobs: RefCell<Jobs>,
     owner: u32,
@@ -199,6 +313,11 @@ impl Pool {
     /// Number of workers.
     pub fn processes(&self) -> usize {
         self.processes
+    }
+
+    /// How the pool's server was started ([`PoolBuilder::start_method`]).
+    pub fn start_method(&self) -> StartMethod {
+        self.method
     }
 
     /// The workers' pids now (a worker replaced since has a new pid).
@@ -285,10 +404,17 @@ impl Pool {
     /// chunk fails with the queue's error and this returns false.
     fn send_chunk(&self, job: u64, call: Trampoline, func: usize, args: &[u8]) -> bool {
         let id = self.jobs.borrow_mut().add_chunk(job);
+        if let Err(e) = self
+            .check_function(call as usize)
+            .and(self.check_function(func))
+        {
+            self.jobs.borrow_mut().unsent(id, e);
+            return false;
+        }
         let msg = TaskRef {
             id,
-            call: call as usize,
-            func,
+            call: offset_unchecked(call as usize),
+            func: offset_unchecked(func),
             args,
         };
         match self.tasks.put_value(&msg, None) {
@@ -298,6 +424,18 @@ impl Pool {
                 false
             }
         }
+    }
+
+    /// A served pool's workers run a re-executed image: a function reaches them as its
+    /// offset in the executable, so it must lie in it (not in a shared library). Checked
+    /// once per function.
+    fn check_function(&self, addr: usize) -> Result<()> {
+        if self.method == StartMethod::Fork || self.checked.borrow().contains(&addr) {
+            return Ok(());
+        }
+        crate::start::identity::offset_of(addr)?;
+        self.checked.borrow_mut().push(addr);
+        Ok(())
     }
 
     /// File outcomes from the result queue into the book: sleep until `batch` are queued

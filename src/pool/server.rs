@@ -19,16 +19,22 @@
 use super::task::{Outcome, TaskMsg, Trampoline};
 use crate::codec::decode;
 use crate::error::{Error, Result};
+use crate::handle::Passed;
 use crate::process::{Process, fork_child};
 use crate::queue::buffer::RawQueue;
 use crate::shm::{SharedState, Shm, Zeroed};
+use crate::start::identity::address;
+use crate::start::{Child, StartMethod};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::time::Duration;
 
 pub(crate) const MAX_WORKERS: usize = 1024;
 
@@ -62,17 +68,144 @@ impl SharedState for Slots {}
 
 /// Everything a worker needs; inherited through `fork`.
 pub(crate) struct WorkerSetup {
-    pub tasks: std::sync::Arc<RawQueue>,
-    pub results: std::sync::Arc<RawQueue>,
-    pub slots: std::sync::Arc<Shm<Slots>>,
+    pub tasks: Arc<RawQueue>,
+    pub results: Arc<RawQueue>,
+    pub slots: Arc<Shm<Slots>>,
     pub initializer: Option<Box<dyn Fn()>>,
     pub max_tasks: u64,
     /// Set by the server once the first workers are forked.
     pub started: crate::event::Event,
+    /// The workers' names, before their number: Python's `ForkPoolWorker`,
+    /// `ForkServerPoolWorker`, `SpawnPoolWorker`.
+    pub worker_name: String,
 }
 
 /// How long the owner waits for the server's start signal before checking it is alive.
 const POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The pool's server process: a fork of the owner, or a child of the start server
+/// (`forkserver`, `spawn`: see [`crate::start`]).
+pub(crate) enum ServerProcess {
+    Forked(Process),
+    Served(Child<i32>),
+}
+
+impl ServerProcess {
+    pub(crate) fn terminate(&mut self) -> Result<()> {
+        match self {
+            ServerProcess::Forked(p) => p.terminate(),
+            ServerProcess::Served(c) => c.terminate(),
+        }
+    }
+
+    pub(crate) fn kill(&mut self) -> Result<()> {
+        match self {
+            ServerProcess::Forked(p) => p.kill(),
+            ServerProcess::Served(c) => c.kill(),
+        }
+    }
+
+    pub(crate) fn join_timeout(&mut self, timeout: Duration) -> Result<Option<i32>> {
+        match self {
+            ServerProcess::Forked(p) => p.join_timeout(timeout),
+            ServerProcess::Served(c) => c.join_timeout(timeout),
+        }
+    }
+
+    pub(crate) fn join(&mut self) -> Result<i32> {
+        loop {
+            if let Some(code) = self.join_timeout(Duration::from_secs(3600))? {
+                return Ok(code);
+            }
+        }
+    }
+
+    /// The exit code if the server has ended, without waiting.
+    pub(crate) fn exitcode(&mut self) -> Option<i32> {
+        self.join_timeout(Duration::ZERO).ok().flatten()
+    }
+}
+
+/// What a forkserver or spawn pool's server receives: the private queues and slots travel
+/// as their memfds ([`Passed`]), the start event as a travelling handle.
+#[derive(Serialize, Deserialize)]
+struct ServedSetup<T> {
+    /// The objects of [`PoolBuilder::share`](super::PoolBuilder::share): decoded (and so
+    /// registered) in the server before it forks the workers, kept alive while it runs.
+    shared: T,
+    tasks: Passed<Arc<RawQueue>>,
+    results: Passed<Arc<RawQueue>>,
+    slots: Passed<Arc<Shm<Slots>>>,
+    started: crate::event::Event,
+    max_tasks: u64,
+    workers: usize,
+    worker_name: String,
+}
+
+/// The body of a forkserver or spawn pool's server: a fresh single-threaded process.
+fn served_main<T>(s: ServedSetup<T>) -> i32 {
+    crate::process::rename(&s.worker_name.replace("Worker", "Server"), None);
+    let setup = WorkerSetup {
+        tasks: s.tasks.0,
+        results: s.results.0,
+        slots: s.slots.0,
+        initializer: None,
+        max_tasks: s.max_tasks,
+        started: s.started,
+        worker_name: s.worker_name,
+    };
+    let code = serve(setup, s.workers);
+    drop(s.shared);
+    code
+}
+
+/// Start a pool's processes with `method` (not `Fork`): the start server starts the pool's
+/// server, which forks `workers` workers; returns once they run.
+pub(crate) fn start_served<T>(
+    method: StartMethod,
+    setup: WorkerSetup,
+    workers: usize,
+    shared: T,
+) -> Result<ServerProcess>
+where
+    T: Serialize + serde::de::DeserializeOwned + 'static,
+{
+    if setup.initializer.is_some() {
+        return Err(Error::Invalid(format!(
+            "a {method} pool cannot run an initializer closure: its workers do not share the              owner's memory (use the fork start method, or pass shared objects as task              arguments)"
+        )));
+    }
+    let started = setup.started.clone();
+    let served = ServedSetup {
+        shared,
+        tasks: Passed(setup.tasks),
+        results: Passed(setup.results),
+        slots: Passed(setup.slots),
+        started: setup.started,
+        max_tasks: setup.max_tasks,
+        workers,
+        worker_name: setup.worker_name,
+    };
+    let child = crate::start::start_served(method, served_main::<T>, served)?;
+    wait_started(ServerProcess::Served(child), &started)
+}
+
+/// Wait for the server's start signal; an error if it ended first.
+fn wait_started(mut server: ServerProcess, started: &crate::event::Event) -> Result<ServerProcess> {
+    while !started.wait_timeout(POLL) {
+        if let Some(code) = server.exitcode() {
+            return Err(Error::Invalid(format!(
+                "the pool's server process exited (code {code}) before starting its workers"
+            )));
+        }
+    }
+    if let Some(code) = server.join_timeout(Duration::ZERO)? {
+        return Err(Error::Invalid(format!(
+            "the pool's server could not start its workers (exit code {code})"
+        )));
+    }
+    Ok(server)
+}
 
 /// Start a pool's processes: fork the server, which forks `workers` workers, and return
 /// once they run (Python's `Pool()` returns with its workers started).
@@ -81,24 +214,12 @@ const POLL: std::time::Duration = std::time::Duration::from_millis(100);
 ///
 /// As [`Process::start_unchecked`]: no other thread may hold, or be taking, a lock the
 /// server or the workers will take at the moment of the fork.
-pub(crate) unsafe fn start(setup: WorkerSetup, workers: usize) -> Result<Process> {
+pub(crate) unsafe fn start(setup: WorkerSetup, workers: usize) -> Result<ServerProcess> {
     let started = setup.started.clone();
     let mut server = Process::new(move || serve(setup, workers)).name("ForkPoolServer");
     // SAFETY: `start`'s caller guarantees the precondition.
     unsafe { server.start_unchecked() }?;
-    while !started.wait_timeout(POLL) {
-        if let Some(code) = server.exitcode() {
-            return Err(Error::Invalid(format!(
-                "the pool's server process exited (code {code}) before starting its workers"
-            )));
-        }
-    }
-    if let Some(code) = server.join_timeout(std::time::Duration::ZERO)? {
-        return Err(Error::Invalid(format!(
-            "the pool's server could not start its workers (exit code {code})"
-        )));
-    }
-    Ok(server)
+    wait_started(ServerProcess::Forked(server), &started)
 }
 
 /// The server process's body. Returns its exit code.
@@ -152,7 +273,7 @@ impl Server {
     /// and the pool is now broken.
     fn spawn(&mut self, i: usize) -> bool {
         self.started += 1;
-        let name = format!("ForkPoolWorker-{}", self.started);
+        let name = format!("{}-{}", self.setup.worker_name, self.started);
         let slot = self.slot(i);
         slot.task.store(0, SeqCst);
         slot.state.store(EMPTY, SeqCst);
@@ -285,9 +406,14 @@ fn work(setup: &WorkerSetup, i: usize) -> i32 {
             slot.state.store(STOPPED, SeqCst);
             return 0;
         }
-        // SAFETY: `msg.call` was made from a `Trampoline` of this program by `Pool::submit`.
-        let call: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(msg.call) };
-        let outcome = match catch_unwind(AssertUnwindSafe(|| call(msg.func, &msg.args))) {
+        let (call, func) = (address(msg.call), address(msg.func));
+        // SAFETY: `msg.call` is the offset of a `Trampoline` of this executable file:
+        // `Pool::send_chunk` took it from one (checked to lie in the executable for a
+        // forkserver or spawn pool, whose server runs the same file: the start request
+        // checks its device and inode), and only the pool's processes can write the task
+        // queue (it is private: never registered, so no message can name it).
+        let call: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(call) };
+        let outcome = match catch_unwind(AssertUnwindSafe(|| call(func, &msg.args))) {
             Ok(Ok(value)) => Outcome::Done { id: msg.id, value },
             Ok(Err(message)) => Outcome::Codec {
                 id: msg.id,

@@ -1,10 +1,12 @@
 //! How a task reaches a worker, and how its outcome comes back.
 //!
-//! Workers are forks of the process that created the pool, so they run the same program
-//! image at the same addresses: a plain function pointer is valid in every worker. A task
-//! is therefore two addresses and bytes: a *trampoline*, monomorphised for the argument
-//! and result types, and the user's `fn`, plus the serialised arguments. The worker calls
-//! the trampoline, which decodes the arguments, calls the function and encodes the result.
+//! A task is two functions and bytes: a *trampoline*, monomorphised for the argument and
+//! result types, and the user's `fn`, plus the serialised arguments. The worker calls the
+//! trampoline, which decodes the arguments, calls the function and encodes the result.
+//! Both functions travel as offsets from an anchor in the executable
+//! (`start::identity`): in a fork pool the workers run the owner's image at the same
+//! addresses, but a forkserver or spawn pool's workers are forks of a server that was
+//! re-executed, where ASLR put the program elsewhere; the offset is the same in both.
 //!
 //! What can be sent: any `fn` item or non-capturing closure (the compiler refuses a
 //! capturing closure: it cannot coerce to `fn`), with arguments and results that are serde
@@ -12,8 +14,8 @@
 //! send module-level functions but not lambdas; we can send non-capturing lambdas but not
 //! closures that capture, and no `Box<dyn Fn>`. The function must be code that was present
 //! when the pool was built (the program and the libraries it had loaded then): code loaded
-//! later with `dlopen` is not mapped in the workers, forked before it, so its address
-//! means nothing there.
+//! later with `dlopen` is not mapped in the workers, forked before it. A forkserver or
+//! spawn pool checks that the function is part of the executable before sending it.
 
 use crate::codec::{decode, encode};
 use serde::de::DeserializeOwned;
@@ -27,8 +29,9 @@ pub(crate) type Trampoline = fn(func: usize, args: &[u8]) -> Result<Vec<u8>, Str
 #[derive(Deserialize)]
 pub(crate) struct TaskMsg {
     pub id: u64,
-    pub call: usize,
-    pub func: usize,
+    /// Offsets from the anchor (`start::identity`) of the trampoline and the `fn`.
+    pub call: i64,
+    pub func: i64,
     #[serde(with = "serde_bytes")]
     pub args: Vec<u8>,
 }
@@ -37,8 +40,8 @@ pub(crate) struct TaskMsg {
 #[derive(Serialize)]
 pub(crate) struct TaskRef<'a> {
     pub id: u64,
-    pub call: usize,
-    pub func: usize,
+    pub call: i64,
+    pub func: i64,
     #[serde(with = "serde_bytes")]
     pub args: &'a [u8],
 }

@@ -86,11 +86,25 @@ fn watch_forks() {
     });
 }
 
-/// One memfd: `SLAB_QUEUES` queue slots, then each queue's data range.
+/// The memfd name of a slab holding one queue, the only kind that travels.
+const OWN_NAME: &str = "multiproc-queue-own";
+/// Size of an own slab's header area: one page, where its data range starts.
+const OWN_HEADERS: u64 = 4096;
+const _: () = assert!(SLOT as u64 <= OWN_HEADERS);
+/// An own slab's epoch: never the current one, so its slot is never recycled (another
+/// process may hold the queue since its fd can be sent).
+const NEVER_RECYCLED: u64 = u64::MAX;
+
+/// One memfd: `queues` queue slots (`SLAB_QUEUES`, or one for a queue that can travel),
+/// then each queue's data range.
 struct Slab {
     fd: OwnedFd,
-    /// The slot area, `HEADERS` bytes, mapped shared.
+    /// The slot area, `headers` bytes, mapped shared.
     base: NonNull<u8>,
+    /// Bytes of the slot area (page-aligned: the first data range starts there).
+    headers: u64,
+    /// Slots in the slot area.
+    queues: usize,
     epoch: u64,
     spare: Mutex<Spare>,
 }
@@ -107,6 +121,8 @@ unsafe impl Send for Slab {}
 unsafe impl Sync for Slab {}
 
 impl Slab {
+    /// A slab of `SLAB_QUEUES` queues, for queues that never leave this process and its
+    /// forks.
     fn new(epoch: u64) -> Result<Slab> {
         let fd = nix::sys::memfd::memfd_create(
             c"multiproc-queue",
@@ -114,11 +130,34 @@ impl Slab {
         )?;
         // Sparse: pages are allocated only when written.
         nix::unistd::ftruncate(&fd, (HEADERS + SLAB_QUEUES as u64 * WINDOW) as i64)?;
-        // SAFETY: a fresh shared mapping of our own memfd, inside the file.
+        Slab::map(fd, HEADERS, SLAB_QUEUES, epoch)
+    }
+
+    /// A slab of one queue, sealed at its size, whose fd can be sent to another process
+    /// (see [`RawQueue::import`]).
+    fn new_own() -> Result<Slab> {
+        let fd = nix::sys::memfd::memfd_create(
+            OWN_NAME,
+            nix::sys::memfd::MFdFlags::MFD_CLOEXEC | nix::sys::memfd::MFdFlags::MFD_ALLOW_SEALING,
+        )?;
+        nix::unistd::ftruncate(&fd, (OWN_HEADERS + WINDOW) as i64)?;
+        // Punching holes stays allowed: only the size is sealed.
+        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        // SAFETY: `fd` is a valid memfd we own; adding seals changes no memory.
+        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        Slab::map(fd, OWN_HEADERS, 1, NEVER_RECYCLED)
+    }
+
+    /// Map the slot area of `fd`.
+    fn map(fd: OwnedFd, headers: u64, queues: usize, epoch: u64) -> Result<Slab> {
+        // SAFETY: a fresh shared mapping of a memfd whose size covers the slot area (ours,
+        // or checked by `RawQueue::import`).
         let base = unsafe {
             nix::sys::mman::mmap(
                 None,
-                NonZeroUsize::new(HEADERS as usize).expect("non-zero"),
+                NonZeroUsize::new(headers as usize).expect("non-zero"),
                 ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
                 MapFlags::MAP_SHARED,
                 fd.as_fd(),
@@ -129,6 +168,8 @@ impl Slab {
         Ok(Slab {
             fd,
             base,
+            headers,
+            queues,
             epoch,
             spare: Mutex::new(Spare::default()),
         })
@@ -139,14 +180,14 @@ impl Slab {
         if let Some(i) = spare.free.pop() {
             return Some(i);
         }
-        (spare.next < SLAB_QUEUES).then(|| {
+        (spare.next < self.queues).then(|| {
             spare.next += 1;
             spare.next - 1
         })
     }
 
     fn header(&self, i: usize) -> *mut Header {
-        // SAFETY: `i < SLAB_QUEUES`, so the slot is inside the mapping.
+        // SAFETY: `i < self.queues`, so the slot is inside the mapping.
         unsafe { self.base.as_ptr().add(i * SLOT).cast() }
     }
 
@@ -155,8 +196,8 @@ impl Slab {
         unsafe { self.base.as_ptr().add(i * SLOT + HEADER_SPACE) }
     }
 
-    fn data_offset(i: usize) -> u64 {
-        HEADERS + i as u64 * WINDOW
+    fn data_offset(&self, i: usize) -> u64 {
+        self.headers + i as u64 * WINDOW
     }
 
     /// Give the file's pages in `[offset, offset + len)` back.
@@ -180,10 +221,10 @@ impl Drop for Slab {
         // SAFETY: each slot's header was initialised before any queue used it; zeroed
         // (never used) slots hold a zero word, which reads as "free".
         let held =
-            (0..SLAB_QUEUES).any(|i| unsafe { (*self.header(i)).lock.held_in_this_process() });
+            (0..self.queues).any(|i| unsafe { (*self.header(i)).lock.held_in_this_process() });
         if !held {
             // SAFETY: mapped by `new`, unmapped only here; no queue of this slab is left.
-            let _ = unsafe { nix::sys::mman::munmap(self.base.cast(), HEADERS as usize) };
+            let _ = unsafe { nix::sys::mman::munmap(self.base.cast(), self.headers as usize) };
         }
     }
 }
@@ -246,7 +287,7 @@ impl Drop for RawQueue {
         // can be recycled (unless a thread of ours still holds its mutex).
         if self.slab.epoch == FORK_EPOCH.load(SeqCst) && !self.h().lock.held_in_this_process() {
             self.slab.punch(
-                Slab::data_offset(self.index),
+                self.slab.data_offset(self.index),
                 self.h().capacity.load(Relaxed),
             );
             let mut spare = self.slab.spare.lock().unwrap_or_else(|e| e.into_inner());
@@ -258,9 +299,20 @@ impl Drop for RawQueue {
 impl RawQueue {
     /// `maxsize == 0` means unbounded. `Err` when the kernel refuses the memfd or its
     /// mapping (out of memory, address space or file descriptors).
+    ///
+    /// After [`crate::start::init`] every queue gets a slab of its own, whose fd can travel
+    /// to forkserver and spawn children; before it, queues share slabs of 256.
     pub(crate) fn new(maxsize: usize) -> Result<RawQueue> {
         watch_forks();
-        let (slab, index) = {
+        let own = crate::shm::memfd_enabled();
+        RawQueue::create(maxsize, own)
+    }
+
+    /// A queue in a slab of its own (`own`), or in this process's current shared slab.
+    fn create(maxsize: usize, own: bool) -> Result<RawQueue> {
+        let (slab, index) = if own {
+            (Arc::new(Slab::new_own()?), 0)
+        } else {
             let mut current = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
             let epoch = FORK_EPOCH.load(SeqCst);
             match current
@@ -294,6 +346,43 @@ impl RawQueue {
                 len: 0,
             }),
         })
+    }
+
+    /// The queue whose own slab another process sent (see [`Slab::new_own`]). Checked
+    /// against what the kernel holds, never against a message: the memfd's name is the one
+    /// only `new_own` gives, its size is sealed at an own slab's size. Such a slab's only
+    /// slot was initialised by `new` before its fd could be sent.
+    pub(crate) fn import(fd: OwnedFd) -> std::io::Result<RawQueue> {
+        let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string());
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+        if link.as_os_str() != format!("/memfd:{OWN_NAME} (deleted)").as_str() {
+            return Err(bad("the received memory is not a queue"));
+        }
+        // SAFETY: `fd` is a valid descriptor we own; F_GET_SEALS only reads.
+        let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+        let want = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        if seals < 0 || seals & want != want {
+            return Err(bad("the received queue is not sealed"));
+        }
+        let len = std::fs::File::from(fd.try_clone()?).metadata()?.len();
+        if len != OWN_HEADERS + WINDOW {
+            return Err(bad("the received queue has the wrong size"));
+        }
+        watch_forks();
+        let slab = Slab::map(fd, OWN_HEADERS, 1, NEVER_RECYCLED).map_err(std::io::Error::other)?;
+        Ok(RawQueue {
+            slab: Arc::new(slab),
+            index: 0,
+            view: UnsafeCell::new(View {
+                ptr: std::ptr::null_mut(),
+                len: 0,
+            }),
+        })
+    }
+
+    /// The memfd of the queue's own slab, if it has one (created after `start::init`).
+    pub(crate) fn memfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        (self.slab.queues == 1).then(|| self.slab.fd.as_fd())
     }
 
     fn h(&self) -> &Header {
@@ -338,7 +427,7 @@ impl RawQueue {
                         ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
                         MapFlags::MAP_SHARED,
                         self.slab.fd.as_fd(),
-                        Slab::data_offset(self.index) as i64,
+                        self.slab.data_offset(self.index) as i64,
                     )
                 }?,
             ),
@@ -595,7 +684,7 @@ impl RawQueue {
             let cap = h.capacity.load(Relaxed);
             if cap > SHRINK_ABOVE {
                 h.capacity.store(INLINE, Relaxed);
-                self.slab.punch(Slab::data_offset(self.index), cap);
+                self.slab.punch(self.slab.data_offset(self.index), cap);
                 let _ = self.map_view(0);
             }
         }
@@ -703,5 +792,58 @@ impl RawQueue {
     /// Items put and not yet marked done.
     pub(crate) fn unfinished(&self) -> usize {
         self.h().unfinished.load(Relaxed) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn own_fd(q: &RawQueue) -> OwnedFd {
+        q.memfd().expect("an own queue").try_clone_to_owned().unwrap()
+    }
+
+    #[test]
+    fn an_imported_own_queue_is_the_same_queue() {
+        let q = RawQueue::create(0, true).unwrap();
+        let there = RawQueue::import(own_fd(&q)).unwrap();
+        // Past the inline log, so both sides map the data range.
+        let big = vec![7u8; 100_000];
+        q.put_value(&big, None).unwrap();
+        q.put_value(&1u32, None).unwrap();
+        assert_eq!(there.get_value::<Vec<u8>>(None).unwrap(), big);
+        assert_eq!(there.get_value::<u32>(None).unwrap(), 1);
+        assert!(q.get_value::<u32>(Some(Duration::ZERO)).is_err(), "taken once");
+    }
+
+    #[test]
+    fn a_queue_in_a_shared_slab_has_no_memfd_to_send() {
+        let q = RawQueue::create(0, false).unwrap();
+        assert!(q.memfd().is_none());
+    }
+
+    #[test]
+    fn import_refuses_memory_that_is_not_an_own_queue() {
+        // Another object's memory, named for its own type.
+        let other = crate::shm::memfd_for::<crate::raw_mutex::RawMutex>(4096);
+        assert!(RawQueue::import(other).is_err());
+        // A shared slab (256 queues): the index would have to come from a message.
+        let shared = Slab::new(0).unwrap();
+        assert!(RawQueue::import(shared.fd.try_clone().unwrap()).is_err());
+        // The right name but not sealed, or the wrong size.
+        let forged = nix::sys::memfd::memfd_create(
+            OWN_NAME,
+            nix::sys::memfd::MFdFlags::MFD_CLOEXEC | nix::sys::memfd::MFdFlags::MFD_ALLOW_SEALING,
+        )
+        .unwrap();
+        nix::unistd::ftruncate(&forged, (OWN_HEADERS + WINDOW) as i64).unwrap();
+        let unsealed = RawQueue::import(forged.try_clone().unwrap());
+        assert!(unsealed.is_err());
+        nix::unistd::ftruncate(&forged, 4096).unwrap();
+        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        // SAFETY: a valid memfd we own; adding seals changes no memory.
+        assert_eq!(unsafe { libc::fcntl(forged.as_raw_fd(), libc::F_ADD_SEALS, seals) }, 0);
+        assert!(RawQueue::import(forged).is_err(), "too small");
     }
 }

@@ -35,9 +35,16 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::time::Duration;
 
-/// Queues live in slabs of memfds that grow: they cannot travel to spawn or forkserver
-/// children (yet).
-impl crate::handle::Travel for RawQueue {}
+/// A queue created after `start::init` has a memfd of its own, which travels to spawn and
+/// forkserver children; one created before shares a slab with others and cannot travel.
+impl crate::handle::Travel for RawQueue {
+    fn memfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        RawQueue::memfd(self)
+    }
+    fn import(fd: std::os::fd::OwnedFd) -> std::io::Result<Self> {
+        RawQueue::import(fd)
+    }
+}
 
 /// A process-shared FIFO of `T`. Clones are handles to the same queue.
 ///

@@ -79,8 +79,11 @@
 //! whichever thread started it. [`shutdown`] ends the server at once (and kills the children
 //! it still runs).
 
+pub(crate) mod identity;
 mod server;
 mod wire;
+
+use identity::{exe_identity, offset_of, resolve};
 
 use crate::codec::{decode, encode};
 use crate::error::{Error, Result};
@@ -172,6 +175,7 @@ static INITIALISED: AtomicBool = AtomicBool::new(false);
 /// In the start server: serves and exits when the program is gone.
 pub fn init() {
     crate::shm::use_memfd();
+    raise_fd_limit();
     INITIALISED.store(true, Ordering::Relaxed);
     let Some(what) = std::env::var_os(ENV) else {
         return;
@@ -203,7 +207,25 @@ pub fn init() {
     child_main(sock)
 }
 
-fn require_init(method: StartMethod) -> Result<()> {
+/// From here on every live shared object holds a file descriptor (its memfd), so the soft
+/// limit on open files (often 1,024) would cap them at about a thousand: raise it to the
+/// hard limit (often 524,288 or more), as Go and the JVM do at start. Nothing else changes.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the one struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+pub(crate) fn require_init(method: StartMethod) -> Result<()> {
     if INITIALISED.load(Ordering::Relaxed) {
         Ok(())
     } else {
@@ -211,51 +233,6 @@ fn require_init(method: StartMethod) -> Result<()> {
             "the {method} start method needs multiproc::start::init() called first in main"
         )))
     }
-}
-
-// ----- function identity -----
-
-/// The anchor that offsets are taken from.
-static ANCHOR: u8 = 0;
-
-/// The load base of the object (executable or library) that holds `addr`.
-fn object_base(addr: usize) -> Option<usize> {
-    // SAFETY: `Dl_info` is plain data, valid when zeroed.
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: `dladdr` only reads the loader's tables and writes `info`.
-    let found = unsafe { libc::dladdr(addr as *const libc::c_void, &mut info) };
-    (found != 0 && !info.dli_fbase.is_null()).then_some(info.dli_fbase as usize)
-}
-
-fn anchor() -> usize {
-    &ANCHOR as *const u8 as usize
-}
-
-/// The offset that names the function at `addr` in this executable.
-fn offset_of(addr: usize) -> Result<i64> {
-    let base = object_base(anchor());
-    if base.is_none() || object_base(addr) != base {
-        return Err(Error::Invalid(
-            "this function is not part of the program's executable (a shared library or \
-             dlopen'ed code): only the executable's own functions can be started"
-                .into(),
-        ));
-    }
-    Ok(addr as i64 - anchor() as i64)
-}
-
-/// The address an offset names here, if it lies in this executable.
-fn resolve(offset: i64) -> Option<usize> {
-    let addr = (anchor() as i64).checked_add(offset)? as usize;
-    let base = object_base(anchor())?;
-    (object_base(addr) == Some(base)).then_some(addr)
-}
-
-/// Device and inode of the running executable.
-fn exe_identity() -> Result<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata("/proc/self/exe")?;
-    Ok((m.dev(), m.ino()))
 }
 
 // ----- the task and its outcome -----
@@ -280,6 +257,9 @@ fn trampoline<A: DeserializeOwned, R: Serialize>(
 
 #[derive(Serialize, Deserialize)]
 struct Task {
+    /// The child's name (Python's `SpawnProcess-1`, ...), and its parent's name and pid.
+    name: String,
+    parent: (String, u32),
     exe: (u64, u64),
     call: i64,
     func: i64,
@@ -344,6 +324,7 @@ fn run_task(sock: &UnixStream) -> Result<Outcome> {
             "the request names code outside this executable".into(),
         ));
     };
+    crate::process::rename(&task.name, Some(task.parent));
     // SAFETY: `call` is the address of a `Trampoline`: `start_served` took its offset from
     // one, in the same executable file (checked above).
     let call: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(call) };
@@ -482,7 +463,7 @@ pub fn shutdown() {
     }
 }
 
-fn start_served<A, R>(method: StartMethod, f: fn(A) -> R, arg: A) -> Result<Child<R>>
+pub(crate) fn start_served<A, R>(method: StartMethod, f: fn(A) -> R, arg: A) -> Result<Child<R>>
 where
     A: Serialize + DeserializeOwned + 'static,
     R: Serialize + DeserializeOwned,
@@ -491,7 +472,14 @@ where
     let call = offset_of(trampoline::<A, R> as Trampoline as usize)?;
     let func = offset_of(f as usize)?;
     let (args, fds) = crate::handle::export(|| encode(&arg));
+    let kind = match method {
+        StartMethod::Spawn => "SpawnProcess",
+        _ => "ForkServerProcess",
+    };
+    let me = crate::process::current_process();
     let task = encode(&Task {
+        name: crate::process::next_child(kind).0,
+        parent: (me.name().to_string(), me.pid()),
         exe: exe_identity()?,
         call,
         func,
@@ -551,8 +539,9 @@ where
     };
     // SAFETY: this thread is the process's only one (checked just above), and only a
     // thread of this process could start another.
+    let (name, identity) = crate::process::next_child("ForkProcess");
     let pid =
-        unsafe { crate::process::fork_child("start-fork", &[], crate::process::target(body)) }?;
+        unsafe { crate::process::fork_child(&name, &identity, crate::process::target(body)) }?;
     Ok(Child {
         method: StartMethod::Fork,
         pid: pid.as_raw() as u32,
@@ -628,21 +617,33 @@ impl<R> Child<R> {
     /// Send SIGKILL (Python: `.kill()`); a no-op once joined. Signals through the pidfd for
     /// a served child, so a reused pid is never hit.
     pub fn kill(&mut self) -> Result<()> {
+        self.signal(libc::SIGKILL)
+    }
+
+    /// Send SIGTERM (Python: `.terminate()`); a no-op once joined.
+    pub fn terminate(&mut self) -> Result<()> {
+        self.signal(libc::SIGTERM)
+    }
+
+    fn signal(&mut self, signal: i32) -> Result<()> {
         if self.code.is_some() {
             return Ok(());
         }
         match &self.exit {
-            Exit::Wait(pid) => match nix::sys::signal::kill(*pid, nix::sys::signal::SIGKILL) {
-                Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
-                Err(e) => Err(e.into()),
-            },
+            Exit::Wait(pid) => {
+                let signal = nix::sys::signal::Signal::try_from(signal)?;
+                match nix::sys::signal::kill(*pid, signal) {
+                    Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
             Exit::Served { pidfd, .. } => {
                 // SAFETY: a plain syscall on a pidfd we own; no siginfo, no flags.
                 let r = unsafe {
                     libc::syscall(
                         libc::SYS_pidfd_send_signal,
                         pidfd.as_fd().as_raw_fd(),
-                        libc::SIGKILL,
+                        signal,
                         std::ptr::null::<libc::siginfo_t>(),
                         0,
                     )
@@ -654,6 +655,41 @@ impl<R> Child<R> {
                     Err(e.into())
                 }
             }
+        }
+    }
+
+    /// Wait up to `timeout` for the child to end, without reading its result; its exit
+    /// code, or `None` if it still runs (Python: `join(timeout)` then `.exitcode`).
+    pub fn join_timeout(&mut self, timeout: std::time::Duration) -> Result<Option<i32>> {
+        if self.code.is_some() {
+            return Ok(self.code);
+        }
+        let ready = match &self.exit {
+            Exit::Wait(pid) => {
+                use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+                let deadline = crate::deadline::Deadline::after(timeout);
+                // A fork child is ours to wait for: poll its pidfd, then reap it.
+                // SAFETY: a plain syscall; on success it returns a new fd we own.
+                let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+                if raw >= 0 {
+                    // SAFETY: pidfd_open returned a new descriptor nothing else owns.
+                    let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+                    poll_readable(pidfd.as_fd(), &deadline)
+                } else {
+                    matches!(
+                        waitpid(*pid, Some(WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT)),
+                        Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))
+                    )
+                }
+            }
+            Exit::Served { status, .. } => {
+                poll_readable(status.as_fd(), &crate::deadline::Deadline::after(timeout))
+            }
+        };
+        if ready {
+            self.wait_code().map(Some)
+        } else {
+            Ok(None)
         }
     }
 
@@ -685,6 +721,29 @@ impl<R> Child<R> {
         };
         self.code = Some(code);
         Ok(code)
+    }
+}
+
+/// Whether `fd` becomes readable (or hung up) before `deadline`.
+fn poll_readable(fd: BorrowedFd<'_>, deadline: &crate::deadline::Deadline) -> bool {
+    loop {
+        // Rounded up, so a wait never ends before the deadline.
+        let ms = deadline
+            .remaining()
+            .as_nanos()
+            .div_ceil(1_000_000)
+            .min(i32::MAX as u128) as i32;
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        match unsafe { libc::poll(&mut p, 1, ms) } {
+            1 => return true,
+            0 if deadline.expired() => return false,
+            _ => continue, // EINTR, or woken early: wait for what is left
+        }
     }
 }
 
