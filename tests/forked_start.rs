@@ -269,10 +269,6 @@ fn a_handle_decoded_as_another_type_is_refused() {
     start::shutdown();
 }
 
-fn queue_len(q: Queue<u32>) -> usize {
-    q.qsize()
-}
-
 fn slice_sum(s: SharedSlice<u32>) -> u64 {
     s.iter().map(|&x| u64::from(x)).sum()
 }

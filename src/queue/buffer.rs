@@ -801,7 +801,10 @@ mod tests {
     use std::time::Duration;
 
     fn own_fd(q: &RawQueue) -> OwnedFd {
-        q.memfd().expect("an own queue").try_clone_to_owned().unwrap()
+        q.memfd()
+            .expect("an own queue")
+            .try_clone_to_owned()
+            .unwrap()
     }
 
     #[test]
@@ -814,7 +817,10 @@ mod tests {
         q.put_value(&1u32, None).unwrap();
         assert_eq!(there.get_value::<Vec<u8>>(None).unwrap(), big);
         assert_eq!(there.get_value::<u32>(None).unwrap(), 1);
-        assert!(q.get_value::<u32>(Some(Duration::ZERO)).is_err(), "taken once");
+        assert!(
+            q.get_value::<u32>(Some(Duration::ZERO)).is_err(),
+            "taken once"
+        );
     }
 
     #[test]
@@ -843,7 +849,8 @@ mod tests {
         nix::unistd::ftruncate(&forged, 4096).unwrap();
         let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
         // SAFETY: a valid memfd we own; adding seals changes no memory.
-        assert_eq!(unsafe { libc::fcntl(forged.as_raw_fd(), libc::F_ADD_SEALS, seals) }, 0);
+        let sealed = unsafe { libc::fcntl(forged.as_raw_fd(), libc::F_ADD_SEALS, seals) };
+        assert_eq!(sealed, 0);
         assert!(RawQueue::import(forged).is_err(), "too small");
     }
 }

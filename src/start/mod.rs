@@ -537,9 +537,9 @@ where
         send_outcome(&task_child, &outcome);
         code
     };
+    let (name, identity) = crate::process::next_child("ForkProcess");
     // SAFETY: this thread is the process's only one (checked just above), and only a
     // thread of this process could start another.
-    let (name, identity) = crate::process::next_child("ForkProcess");
     let pid =
         unsafe { crate::process::fork_child(&name, &identity, crate::process::target(body)) }?;
     Ok(Child {
