@@ -2,8 +2,11 @@
 //! functions on your data: `map`, `starmap`, `imap`, `imap_unordered`, `apply` and their
 //! `_async` forms.
 //!
-//! How it works: creating the pool forks a small server process, which forks the workers
-//! (`server.rs`). Tasks travel on a shared [`Queue`](crate::Queue)-style buffer as a
+//! How it works: creating the pool starts a small server process, which forks the workers
+//! (`server.rs`). With the default start method the server is a fork of the caller; with
+//! [`PoolBuilder::start_method`] `ForkServer` or `Spawn` it is a child of the start server
+//! (see [`crate::start`]), which receives the pool's private queues as memfds, so a pool
+//! can be built from a program that runs threads. Tasks travel on a shared [`Queue`](crate::Queue)-style buffer as a
 //! function address plus serialised arguments (`task.rs`); outcomes come back on another.
 //! There is no thread in the owner: results are collected by whoever waits for them
 //! (`result.rs`), and filed in the pool's book of calls (`jobs.rs`, pure data). Every call
@@ -12,8 +15,9 @@
 //!
 //! Differences from Python:
 //! - A task is a `fn` (or a closure that captures nothing) with serde arguments and result.
-//!   Shared objects created *before* the pool (`Event`, `Value`, `Queue`, ...) can be
-//!   passed as arguments; Python needs a `Manager` for that.
+//!   Shared objects created *before* a fork pool (`Event`, `Value`, `Queue`, ...) can be
+//!   passed as arguments; Python needs a `Manager` for that. A forkserver or spawn pool's
+//!   workers have the objects given to [`PoolBuilder::share`] (Python: `initargs`).
 //! - `chunksize` is set with [`Pool::chunksize`]: `pool.chunksize(3).map(f, xs)`. Defaults
 //!   are Python's: `ceil(len / (4 * processes))` for `map`/`starmap`, 1 for `imap`.
 //! - `imap` and `imap_unordered` stream: they read the input lazily, keeping at most
@@ -201,7 +205,7 @@ impl PoolBuilder {
     ///
     /// # Safety
     ///
-    /// The same as [`Process::start_unchecked`]'s: no other thread may hold, or be
+    /// The same as [`Process::start_unchecked`](crate::Process::start_unchecked)'s: no other thread may hold, or be
     /// taking, a lock the pool's server or workers will take (the allocator's, stdout's,
     /// the initializer's, ...) at the moment of the fork.
     pub unsafe fn build_unchecked(self) -> Result<Pool> {

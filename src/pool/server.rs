@@ -12,9 +12,12 @@
 //! there for ever). On SIGTERM (`Pool::terminate`) it kills and reaps every worker, then
 //! exits. When every worker has been told to stop (`Pool::close`), it exits.
 //!
-//! Where processes start: [`start`] forks the server, [`Server::spawn`] forks each worker.
-//! These two functions are the only places a pool starts a process (a start method other
-//! than `fork` hooks in there).
+//! Where processes start: [`start`] forks the server, or [`start_served`] asks the start
+//! server for it (`forkserver`, `spawn`: the pool's queues and slots travel as memfds in
+//! the request, see `ServedSetup`); [`Server::spawn`] forks each worker. These are the
+//! only places a pool starts a process. Either way the server is a single-threaded
+//! process (a fork of a single-threaded owner, or of the single-threaded start server),
+//! so its forks are always safe.
 
 use super::task::{Outcome, TaskMsg, Trampoline};
 use crate::codec::decode;
