@@ -25,6 +25,7 @@ fn main() -> std::process::ExitCode {
         served_methods_work_while_threads_run_and_fork_is_refused,
         spawned_children_have_a_fresh_address_space,
         served_starts_leave_the_fd_count_flat,
+        children_have_python_names_and_know_their_parent,
     ])
 }
 
@@ -423,4 +424,29 @@ fn served_starts_leave_the_fd_count_flat() {
     drop(v);
     assert_eq!(with_value, before_server + 1, "one memfd per live object");
     assert_eq!(open_fds(), before_server, "after shutdown");
+}
+
+fn names(_: ()) -> (String, Option<(String, u32)>) {
+    let parent = multiproc::parent_process().map(|p| (p.name().to_string(), p.pid()));
+    (multiproc::current_process().name().to_string(), parent)
+}
+
+/// Python's names: `ForkProcess-N`, `ForkServerProcess-N`, `SpawnProcess-N`; the parent is
+/// the process that asked for the child (not the start server that forked it).
+fn children_have_python_names_and_know_their_parent() {
+    for method in StartMethod::ALL {
+        let prefix = match method {
+            StartMethod::Fork => "ForkProcess-",
+            StartMethod::ForkServer => "ForkServerProcess-",
+            StartMethod::Spawn => "SpawnProcess-",
+        };
+        let (name, parent) = method.start(names, ()).unwrap().join().unwrap();
+        assert!(name.starts_with(prefix), "{method}: {name}");
+        assert_eq!(
+            parent,
+            Some(("MainProcess".to_string(), std::process::id())),
+            "{method}"
+        );
+    }
+    start::shutdown();
 }
