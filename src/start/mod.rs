@@ -501,6 +501,7 @@ where
     let sent = wire::send_frame(&task_sock, &task, &fds);
     drop(arg);
     let mut child = Child {
+        owner: std::process::id(),
         method,
         pid: pid as u32,
         task: task_sock,
@@ -543,6 +544,7 @@ where
     let pid =
         unsafe { crate::process::fork_child(&name, &identity, crate::process::target(body)) }?;
     Ok(Child {
+        owner: std::process::id(),
         method: StartMethod::Fork,
         pid: pid.as_raw() as u32,
         task,
@@ -560,8 +562,10 @@ enum Exit {
 }
 
 /// A started child and the result it will send (Python: a `Process` of a context, plus the
-/// result a `Pool`'s `apply_async` would give). Dropping it unjoined kills the child.
+/// result a `Pool`'s `apply_async` would give). Dropping it unjoined, in the process that started it, kills the child.
 pub struct Child<R> {
+    /// The process that started it: the only one that may signal, join or reap it.
+    owner: u32,
     method: StartMethod,
     pid: u32,
     task: UnixStream,
@@ -577,6 +581,7 @@ impl<R: DeserializeOwned> Child<R> {
     /// not decode its arguments (a shared object refused, say) or refused the request (another
     /// executable file, code outside it), or if the result could not be decoded.
     pub fn join(&mut self) -> Result<R> {
+        self.owner_only()?;
         if self.code.is_some() {
             return Err(Error::Invalid("this child was joined already".into()));
         }
@@ -625,7 +630,20 @@ impl<R> Child<R> {
         self.signal(libc::SIGTERM)
     }
 
+    /// An error in any process but the one that started the child (a fork of it holds a
+    /// copy of this handle; Python: "can only join a child process").
+    fn owner_only(&self) -> Result<()> {
+        if std::process::id() == self.owner {
+            Ok(())
+        } else {
+            Err(Error::Invalid(
+                "only the process that started a child can join or signal it".into(),
+            ))
+        }
+    }
+
     fn signal(&mut self, signal: i32) -> Result<()> {
+        self.owner_only()?;
         if self.code.is_some() {
             return Ok(());
         }
@@ -661,6 +679,7 @@ impl<R> Child<R> {
     /// Wait up to `timeout` for the child to end, without reading its result; its exit
     /// code, or `None` if it still runs (Python: `join(timeout)` then `.exitcode`).
     pub fn join_timeout(&mut self, timeout: std::time::Duration) -> Result<Option<i32>> {
+        self.owner_only()?;
         if self.code.is_some() {
             return Ok(self.code);
         }
@@ -749,7 +768,8 @@ fn poll_readable(fd: BorrowedFd<'_>, deadline: &crate::deadline::Deadline) -> bo
 
 impl<R> Drop for Child<R> {
     fn drop(&mut self) {
-        if self.code.is_none() {
+        // A fork of the owner holds a copy: dropping it there leaves the child alone.
+        if self.code.is_none() && std::process::id() == self.owner {
             let _ = self.kill();
             let _ = self.wait_code();
         }
