@@ -194,6 +194,16 @@ pub(crate) fn import<R>(fds: Vec<OwnedFd>, decode: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Whether a start request is being encoded on this thread.
+pub(crate) fn exporting() -> bool {
+    in_export()
+}
+
+/// Whether a start request is being decoded on this thread.
+pub(crate) fn importing() -> bool {
+    in_import()
+}
+
 fn in_export() -> bool {
     CONTEXT.with(|c| matches!(*c.borrow(), Some(Context::Export(_))))
 }
@@ -203,7 +213,7 @@ fn in_import() -> bool {
 }
 
 /// FNV-1a of the full type's name: which public type a travelling handle claims to be.
-fn type_hash<T: ?Sized>() -> u64 {
+pub(crate) fn type_hash<T: ?Sized>() -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in std::any::type_name::<T>().bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);

@@ -5,8 +5,8 @@
 use harness::checks;
 use multiproc::start::{self, StartMethod};
 use multiproc::{
-    Array, Barrier, BoundedSemaphore, Condition, Error, Event, Lock, Process, Queue, RLock,
-    Semaphore, SharedSlice, Value,
+    Array, Barrier, BoundedSemaphore, Condition, Connection, Error, Event, Lock, Pipe,
+    PipeReceiver, PipeSender, Process, Queue, RLock, Semaphore, SharedSlice, Value,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +23,8 @@ fn main() -> std::process::ExitCode {
         a_condition_reaches_served_children_with_its_lock,
         a_barrier_is_passed_by_parent_and_served_children_together,
         a_condition_or_barrier_decoded_as_another_type_is_refused,
+        pipe_ends_passed_to_served_children_carry_messages,
+        a_pipe_end_decoded_as_another_type_is_refused,
         objects_that_cannot_travel_are_an_error_at_send_time,
         served_methods_work_while_threads_run_and_fork_is_refused,
         spawned_children_have_a_fresh_address_space,
@@ -388,6 +390,125 @@ fn a_condition_or_barrier_decoded_as_another_type_is_refused() {
         // The control: the same claim of the right type decodes.
         let r = method
             .start(condition_as_condition, Claim(None, Some(Condition::new())))
+            .unwrap()
+            .join();
+        assert!(matches!(r, Ok(true)), "{method}: {r:?}");
+    }
+    start::shutdown();
+}
+
+/// Receives numbers until the parent closes its end, sends back their sum and a message
+/// too big to go inline (it travels as a memfd); returns how many numbers it got.
+fn sum_through_the_pipe((rx, tx): (PipeReceiver, PipeSender)) -> u64 {
+    let (mut sum, mut count) = (0, 0);
+    loop {
+        match rx.recv::<u64>() {
+            Ok(n) => (sum, count) = (sum + n, count + 1),
+            Err(Error::Closed) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    tx.send(&sum).unwrap();
+    tx.send_bytes(&vec![7u8; 200_000]).unwrap();
+    count
+}
+
+fn echo_doubled(conn: Connection) -> bool {
+    let n: u64 = conn.recv().unwrap();
+    conn.send(&(n * 2)).unwrap();
+    true
+}
+
+fn pipe_ends_passed_to_served_children_carry_messages() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        // One-way ends: the child reads what the parent writes, and writes back.
+        let (rx_child, tx_parent) = Pipe::one_way();
+        let (rx_parent, tx_child) = Pipe::one_way();
+        let mut child = method
+            .start(sum_through_the_pipe, (rx_child, tx_child))
+            .unwrap();
+        for n in 1..=10u64 {
+            tx_parent.send(&n).unwrap();
+        }
+        // Closing our only copy of the sending end is the child's end of stream: this
+        // process kept no copy of the ends it passed.
+        drop(tx_parent);
+        assert_eq!(rx_parent.recv::<u64>().unwrap(), 55, "{method}");
+        assert_eq!(
+            rx_parent.recv_bytes().unwrap(),
+            vec![7u8; 200_000],
+            "{method}"
+        );
+        assert_eq!(child.join().unwrap(), 10, "{method}");
+        // The child is gone and this process holds no copy of its sending end: closed.
+        assert!(
+            matches!(rx_parent.recv::<u64>(), Err(Error::Closed)),
+            "{method}"
+        );
+        // A duplex end.
+        let (mine, theirs) = Pipe::new();
+        let mut child = method.start(echo_doubled, theirs).unwrap();
+        mine.send(&21u64).unwrap();
+        assert_eq!(mine.recv::<u64>().unwrap(), 42, "{method}");
+        assert!(child.join().unwrap(), "{method}");
+        assert!(matches!(mine.recv::<u64>(), Err(Error::Closed)), "{method}");
+    }
+    // Anywhere but a start request an end cannot be serialised: a fork child inherits it.
+    let (a, _b) = Pipe::new();
+    let (_r, w) = Pipe::one_way();
+    match a.send(&w) {
+        Err(Error::Codec(m)) => assert!(m.contains("StartMethod::start"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    start::shutdown();
+}
+
+fn as_receiver(c: Claim<PipeReceiver, PipeSender>) -> bool {
+    c.0.is_some()
+}
+
+fn as_sender(c: Claim<PipeSender, PipeReceiver>) -> bool {
+    c.0.is_some()
+}
+
+fn value_as_sender(c: Claim<PipeSender>) -> bool {
+    c.0.is_some()
+}
+
+fn sender_as_sender(c: Claim<PipeSender, PipeSender>) -> bool {
+    c.0.is_some()
+}
+
+fn a_pipe_end_decoded_as_another_type_is_refused() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let (_r, w) = Pipe::one_way();
+        let r = method
+            .start(as_receiver, Claim(None, Some(w)))
+            .unwrap()
+            .join();
+        assert!(
+            matches!(&r, Err(Error::Codec(m)) if m.contains("not a multiproc::pipe::PipeReceiver")),
+            "{method}: {r:?}"
+        );
+        let (r_end, _w) = Pipe::one_way();
+        let r = method
+            .start(as_sender, Claim(None, Some(r_end)))
+            .unwrap()
+            .join();
+        assert!(
+            matches!(&r, Err(Error::Codec(m)) if m.contains("not a multiproc::pipe::PipeSender")),
+            "{method}: {r:?}"
+        );
+        let v = Value::<u64>::new(1);
+        let r = method
+            .start(value_as_sender, Claim(None, Some(v)))
+            .unwrap()
+            .join();
+        assert!(matches!(r, Err(Error::Codec(_))), "{method}: {r:?}");
+        // The control: the right type decodes.
+        let (_r, w) = Pipe::one_way();
+        let r = method
+            .start(sender_as_sender, Claim(None, Some(w)))
             .unwrap()
             .join();
         assert!(matches!(r, Ok(true)), "{method}: {r:?}");
