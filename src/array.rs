@@ -43,11 +43,11 @@ struct ArrayShm<T: Plain> {
 }
 
 impl<T: Plain> crate::handle::Travel for ArrayShm<T> {
-    fn memfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        self.shm.memfd()
+    fn export<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.shm.export(s)
     }
-    fn import(fd: std::os::fd::OwnedFd) -> std::io::Result<Self> {
-        Shm::import(fd).map(|shm| ArrayShm { shm })
+    fn import<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        crate::handle::Travel::import(d).map(|shm| ArrayShm { shm })
     }
 }
 
@@ -258,10 +258,10 @@ mod tests {
     #[test]
     fn a_memfd_of_one_element_type_is_not_imported_as_another() {
         let fd = crate::shm::memfd_for::<ArrayHeader<u8>>(4096);
-        assert!(<ArrayShm<bool> as crate::handle::Travel>::import(fd).is_err());
+        assert!(crate::handle::import_fd::<ArrayShm<bool>>(fd).is_err());
         let fd = crate::shm::memfd_for::<ArrayHeader<u8>>(4096);
-        assert!(<ArrayShm<i8> as crate::handle::Travel>::import(fd).is_err());
+        assert!(crate::handle::import_fd::<ArrayShm<i8>>(fd).is_err());
         let fd = crate::shm::memfd_for::<ArrayHeader<u8>>(4096);
-        assert!(<ArrayShm<u8> as crate::handle::Travel>::import(fd).is_ok());
+        assert!(crate::handle::import_fd::<ArrayShm<u8>>(fd).is_ok());
     }
 }

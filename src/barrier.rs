@@ -14,12 +14,14 @@
 //! against that, as in Python.
 //!
 //! The action is a closure kept in every handle (the processes are forks of the one that
-//! built the barrier, so each has its copy), not a picklable callable.
+//! built the barrier, so each has its copy), not a picklable callable. So a barrier with
+//! an action cannot be passed to a `spawn` or `forkserver` child; one without can, with
+//! its default timeout (see [`crate::start`]).
 
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::futex;
-use crate::handle::Handle;
+use crate::handle::{Handle, Imported, Payload};
 use crate::raw_mutex::{Acquired, RawGuard, RawMutex};
 use crate::shm::{SharedState, Shm, Zeroed};
 use serde::{Deserialize, Serialize};
@@ -62,10 +64,35 @@ struct BarrierInner {
     timeout: OnceLock<Duration>,
 }
 
-/// Its action is a local closure: a barrier cannot travel to spawn or forkserver children.
-impl crate::handle::Travel for BarrierInner {}
+/// To a spawn or forkserver child a barrier travels as its memfd and its default timeout.
+/// Its action is a closure of this process: a barrier with one cannot travel.
+impl crate::handle::Travel for BarrierInner {
+    fn export<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if self.action.get().is_some() {
+            return Err(serde::ser::Error::custom(
+                "its action is a closure of this process (only a Barrier without an action \
+                 travels)",
+            ));
+        }
+        (Payload(&self.shm), self.timeout.get()).serialize(s)
+    }
+    fn import<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let (Imported(shm), timeout) =
+            <(Imported<Shm<BarrierShm>>, Option<Duration>)>::deserialize(d)?;
+        let inner = BarrierInner {
+            shm,
+            action: OnceLock::new(),
+            timeout: OnceLock::new(),
+        };
+        if let Some(t) = timeout {
+            let _ = inner.timeout.set(t);
+        }
+        Ok(inner)
+    }
+}
 
-/// A reusable barrier for `parties` processes. Clones share it; create it before forking.
+/// A reusable barrier for `parties` processes. Clones share it; create it before forking, or
+/// pass it (without an action) to a `spawn` or `forkserver` child.
 /// (Python: `multiprocessing.Barrier`.)
 ///
 /// ```

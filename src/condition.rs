@@ -26,7 +26,7 @@
 
 use crate::deadline::Deadline;
 use crate::futex;
-use crate::handle::Handle;
+use crate::handle::{Handle, Imported, Payload};
 use crate::lock::{
     Lock, LockResult, OwnerDied, TryLockResult, blocking_acquire, lock_result, timed_acquire,
 };
@@ -71,7 +71,8 @@ impl SharedState for Waiters {
     }
 }
 
-/// A condition variable shared by processes. Clones share it; create it before forking.
+/// A condition variable shared by processes. Clones share it; create it before forking, or
+/// pass it to a `spawn` or `forkserver` child (see [`crate::start`]).
 /// (Python: `multiprocessing.Condition`; `wait`, `notify` and `notify_all` are methods of
 /// the [`ConditionGuard`] that [`lock`](Condition::lock) returns.)
 ///
@@ -105,9 +106,18 @@ struct ConditionShared {
     waiters: Shm<Waiters>,
 }
 
-/// A condition is two objects (a lock and its waiters): it cannot travel to spawn or
-/// forkserver children (yet).
-impl crate::handle::Travel for ConditionShared {}
+/// To a spawn or forkserver child a condition travels as its lock (a handle of its own, so
+/// the child gets the same `Lock` object, with the same id, as any other condition or
+/// argument built on it) and its waiters' memfd.
+impl crate::handle::Travel for ConditionShared {
+    fn export<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (&self.lock, Payload(&self.waiters)).serialize(s)
+    }
+    fn import<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (lock, Imported(waiters)) = <(Lock, Imported<Shm<Waiters>>)>::deserialize(d)?;
+        Ok(ConditionShared { lock, waiters })
+    }
+}
 
 impl ConditionShared {
     fn get(&self) -> &Waiters {

@@ -28,12 +28,16 @@
 //! To `spawn` and `forkserver` children (see [`crate::start`]), which inherit no table,
 //! a handle travels *with its memory*: while a start request is encoded ([`export`]), a
 //! handle whose object can travel ([`Travel`]) writes its id, the hash of its full type and
-//! the index of its memfd among the file descriptors sent beside the bytes; the child
-//! decodes it ([`import`]) by mapping that memfd, checked by the kernel-held memfd name and
-//! size (see `Shm::import`), and registers it under the same id. Objects that cannot
-//! travel (queues, conditions, barriers, and anything created before `start::init`) are an
-//! error when the request is encoded, naming the object.
+//! what the object's [`Travel::export`] writes: the indices of its descriptors among those
+//! sent beside the bytes ([`SendFd`]), and the handles of the registered objects it is made
+//! of (a `Condition` writes its `Lock`'s handle and its waiters' memfd). The child decodes
+//! it ([`import`]) by checking the type hash, then each descriptor against the kernel (a
+//! memfd's name, seals and size, see `Shm::import`; a pipe end's socket type), and
+//! registers the object under the same id. Objects that cannot travel (queues,
+//! `SharedSlice`, a `Barrier` with an action, anything created before `start::init`) are an
+//! error when the request is encoded, naming the object and why.
 
+use serde::de::{Error as _, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
@@ -43,40 +47,127 @@ use std::ops::Deref;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-/// What a registered object needs to reach a `spawn` or `forkserver` child: its memory as
-/// a file descriptor, and a way to rebuild the object from one. The defaults say "cannot
-/// travel".
+/// What a registered object needs to reach a `spawn` or `forkserver` child. While a start
+/// request is encoded ([`export`]) a travelling handle writes its id, the hash of its full
+/// type, then whatever [`Travel::export`] writes; the child reads the same with
+/// [`Travel::import`]. Memory travels as descriptors ([`SendFd`] / [`RecvFd`]: an index
+/// into the descriptors sent beside the bytes); an object made of other registered objects
+/// (a `Condition` holds a `Lock`) writes those as handles, so they keep their ids in the
+/// child too. Everything an import checks comes from the kernel (a memfd's name, seals and
+/// size, a socket's type), never from the bytes. The defaults say "cannot travel".
 pub(crate) trait Travel: Sized {
-    /// The memfd holding the object, if it has one.
-    fn memfd(&self) -> Option<BorrowedFd<'_>> {
-        None
+    /// Write what rebuilds the object in the child; an error says why it cannot travel.
+    fn export<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        let _ = s;
+        Err(serde::ser::Error::custom(
+            "only Value, Array, Lock, RLock, Event, Condition, Semaphore, BoundedSemaphore, \
+             Barrier, SharedBuffer, queues and pipe ends travel (SharedSlice needs the fork \
+             start method)",
+        ))
     }
-    /// Rebuild the object from a received memfd (checks its own kind and size).
-    fn import(fd: OwnedFd) -> std::io::Result<Self> {
-        drop(fd);
-        Err(std::io::Error::other(
+    /// Rebuild the object from what `export` wrote (checks its own kind and size).
+    fn import<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let _ = d;
+        Err(serde::de::Error::custom(
             "this kind of shared object cannot travel",
         ))
     }
 }
 
 impl<S: crate::shm::SharedState> Travel for crate::shm::Shm<S> {
-    fn memfd(&self) -> Option<BorrowedFd<'_>> {
-        crate::shm::Shm::memfd(self)
+    /// The memfd, as a [`SendFd`].
+    fn export<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        match crate::shm::Shm::memfd(self) {
+            Some(fd) => SendFd(fd).serialize(s),
+            None => Err(serde::ser::Error::custom(
+                "it was created before multiproc::start::init() (only objects created after \
+                 it live in memory that can be passed)",
+            )),
+        }
     }
-    fn import(fd: OwnedFd) -> std::io::Result<Self> {
-        crate::shm::Shm::import(fd)
+    /// A [`RecvFd`], mapped by `Shm::import` (memfd name, seals and size checked).
+    fn import<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let RecvFd(fd) = RecvFd::deserialize(d)?;
+        crate::shm::Shm::import(fd).map_err(serde::de::Error::custom)
     }
 }
 
 /// A shared object travels as what it points to.
 impl<T: Travel> Travel for Arc<T> {
-    fn memfd(&self) -> Option<BorrowedFd<'_>> {
-        (**self).memfd()
+    fn export<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        (**self).export(s)
     }
-    fn import(fd: OwnedFd) -> std::io::Result<Self> {
-        T::import(fd).map(Arc::new)
+    fn import<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::import(d).map(Arc::new)
     }
+}
+
+/// Serialises a [`Travel`] object as what its `export` writes (inside a start request).
+pub(crate) struct Payload<'a, T>(pub(crate) &'a T);
+
+impl<T: Travel> Serialize for Payload<'_, T> {
+    fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        self.0.export(s)
+    }
+}
+
+/// Deserialises a [`Travel`] object with its `import` (inside a start request).
+pub(crate) struct Imported<T>(pub(crate) T);
+
+impl<'de, T: Travel> Deserialize<'de> for Imported<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::import(d).map(Imported)
+    }
+}
+
+/// A descriptor sent with a start request: serialised as its index among the request's
+/// descriptors (pushed while [`export`] runs; an error anywhere else). The descriptor is
+/// borrowed from a live object, which the encoded value keeps alive until it is sent.
+pub(crate) struct SendFd<'a>(pub(crate) BorrowedFd<'a>);
+
+impl Serialize for SendFd<'_> {
+    fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        let slot = CONTEXT.with(|c| match &mut *c.borrow_mut() {
+            Some(Context::Export(fds)) => {
+                fds.push(self.0.as_raw_fd());
+                Some(fds.len() as u32 - 1)
+            }
+            _ => None,
+        });
+        match slot {
+            Some(slot) => slot.serialize(s),
+            None => Err(serde::ser::Error::custom(
+                "a descriptor can only be sent with a start request",
+            )),
+        }
+    }
+}
+
+/// A descriptor received with a start request: its index, taken out of the received ones
+/// (each at most once). Whatever it is, the importer checks it against the kernel.
+pub(crate) struct RecvFd(pub(crate) OwnedFd);
+
+impl<'de> Deserialize<'de> for RecvFd {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let slot = u32::deserialize(d)?;
+        let fd = CONTEXT.with(|c| match &mut *c.borrow_mut() {
+            Some(Context::Import(fds)) => fds.get_mut(slot as usize).and_then(Option::take),
+            _ => None,
+        });
+        fd.map(RecvFd).ok_or_else(|| {
+            serde::de::Error::custom("the shared object's memory or descriptor was not sent")
+        })
+    }
+}
+
+/// Decode one object of type `T` from a lone descriptor, as a child would: for tests of
+/// `import` implementations.
+#[cfg(test)]
+pub(crate) fn import_fd<T: Travel>(fd: OwnedFd) -> Result<T, String> {
+    let bytes = crate::codec::encode(&0u32).expect("a u32 encodes");
+    import(vec![fd], || crate::codec::decode::<Imported<T>>(&bytes))
+        .map(|Imported(t)| t)
+        .map_err(|e| e.to_string())
 }
 
 /// The file descriptors a start request carries, while it is encoded or decoded.
@@ -113,6 +204,16 @@ pub(crate) fn import<R>(fds: Vec<OwnedFd>, decode: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Whether a start request is being encoded on this thread.
+pub(crate) fn exporting() -> bool {
+    in_export()
+}
+
+/// Whether a start request is being decoded on this thread.
+pub(crate) fn importing() -> bool {
+    in_import()
+}
+
 fn in_export() -> bool {
     CONTEXT.with(|c| matches!(*c.borrow(), Some(Context::Export(_))))
 }
@@ -122,7 +223,7 @@ fn in_import() -> bool {
 }
 
 /// FNV-1a of the full type's name: which public type a travelling handle claims to be.
-fn type_hash<T: ?Sized>() -> u64 {
+pub(crate) fn type_hash<T: ?Sized>() -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in std::any::type_name::<T>().bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
@@ -137,8 +238,6 @@ struct Entry {
     type_id: TypeId,
     /// The public type's name, for error messages.
     type_name: &'static str,
-    /// The object's memfd, when it can travel (owned by the object: valid while it lives).
-    memfd: Option<RawFd>,
 }
 
 static TABLE: Mutex<Option<HashMap<u128, Entry>>> = Mutex::new(None);
@@ -202,13 +301,11 @@ impl<S: Travel + Send + Sync + 'static, M: 'static> Handle<S, M> {
 
     /// Register `value` under `id` (a fresh one, or the sender's for an imported object).
     fn with_id(id: u128, value: S) -> Handle<S, M> {
-        let memfd = value.memfd().map(|fd| fd.as_raw_fd());
         let inner = Arc::new(Registered { id, value });
         let entry = Entry {
             object: Arc::downgrade(&inner) as Weak<dyn Any + Send + Sync>,
             type_id: TypeId::of::<(S, M)>(),
             type_name: std::any::type_name::<M>(),
-            memfd,
         };
         table()
             .get_or_insert_with(HashMap::new)
@@ -253,39 +350,36 @@ impl<S, M> Deref for Handle<S, M> {
     }
 }
 
-impl<S: 'static, M: 'static> Serialize for Handle<S, M> {
+impl<S: Travel + 'static, M: 'static> Serialize for Handle<S, M> {
     /// The id, and nothing else. An error for a handle re-tagged as another type (a
     /// `Queue` taken out of a `JoinableQueue`): send the object as what it was created as.
-    /// In a start request ([`export`]): the id, the type's hash and the index of its memfd.
+    /// In a start request ([`export`]): the id, the type's hash and what [`Travel::export`]
+    /// writes (its memory's descriptors, ...), or an error naming the type that cannot go.
     fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
         let registered = table()
             .as_ref()
             .and_then(|t| t.get(&self.inner.id))
-            .map(|e| (e.type_id, e.type_name, e.memfd));
+            .map(|e| (e.type_id, e.type_name));
         match registered {
-            Some((type_id, _, memfd)) if type_id == TypeId::of::<(S, M)>() && in_export() => {
-                let Some(fd) = memfd else {
-                    return Err(serde::ser::Error::custom(format!(
-                        "a {} cannot be sent to a spawn or forkserver child: only Value, Array, \
-                         Lock, RLock, Event and the semaphores created after multiproc::start::init \
-                         travel (queues, pipes, conditions and barriers need the fork start \
-                         method)",
-                        std::any::type_name::<M>()
-                    )));
-                };
-                let slot = CONTEXT.with(|c| match &mut *c.borrow_mut() {
-                    Some(Context::Export(fds)) => {
-                        fds.push(fd);
-                        fds.len() as u32 - 1
+            Some((type_id, _)) if type_id == TypeId::of::<(S, M)>() && in_export() => (
+                self.inner.id,
+                type_hash::<(S, M)>(),
+                Payload(&self.inner.value),
+            )
+                .serialize(s)
+                .map_err(|e| {
+                    let why = e.to_string();
+                    if why.contains(CANNOT_BE_SENT) {
+                        e // a part of this object (its lock, ...) said which part cannot go
+                    } else {
+                        serde::ser::Error::custom(format!(
+                            "a {} {CANNOT_BE_SENT}: {why}",
+                            std::any::type_name::<M>()
+                        ))
                     }
-                    _ => u32::MAX,
-                });
-                (self.inner.id, type_hash::<(S, M)>(), slot).serialize(s)
-            }
-            Some((type_id, _, _)) if type_id == TypeId::of::<(S, M)>() => {
-                self.inner.id.serialize(s)
-            }
-            Some((_, name, _)) => Err(serde::ser::Error::custom(format!(
+                }),
+            Some((type_id, _)) if type_id == TypeId::of::<(S, M)>() => self.inner.id.serialize(s),
+            Some((_, name)) => Err(serde::ser::Error::custom(format!(
                 "this shared object is a {name}; send it as that type, not as a {}",
                 std::any::type_name::<M>()
             ))),
@@ -296,33 +390,59 @@ impl<S: 'static, M: 'static> Serialize for Handle<S, M> {
     }
 }
 
+/// The words every refusal to send an object to a served child contains.
+const CANNOT_BE_SENT: &str = "cannot be sent to a spawn or forkserver child";
+
 impl<'de, S: Travel + Send + Sync + 'static, M: 'static> Deserialize<'de> for Handle<S, M> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        fn fail<E: serde::de::Error>(why: impl std::fmt::Display) -> E {
-            E::custom(why)
+        if in_import() {
+            return d.deserialize_tuple(3, Travelled(PhantomData));
         }
-        let id = if in_import() {
-            let (id, hash, slot) = <(u128, u64, u32)>::deserialize(d)?;
-            if hash != type_hash::<(S, M)>() {
-                return Err(fail(format!(
-                    "the shared object sent is not a {}",
-                    std::any::type_name::<M>()
-                )));
-            }
-            let known = table().as_ref().is_some_and(|t| t.contains_key(&id));
-            if !known {
-                let fd = CONTEXT.with(|c| match &mut *c.borrow_mut() {
-                    Some(Context::Import(fds)) => fds.get_mut(slot as usize).and_then(Option::take),
-                    _ => None,
-                });
-                let fd = fd.ok_or_else(|| fail("the shared object's memory was not sent"))?;
-                let value = S::import(fd).map_err(fail)?;
-                return Ok(Handle::with_id(id, value));
-            }
-            id
-        } else {
-            u128::deserialize(d)?
-        };
+        Handle::lookup(u128::deserialize(d)?)
+    }
+}
+
+/// Reads a handle as a start request carries it: id, type hash, then what the object's
+/// [`Travel::export`] wrote.
+struct Travelled<S, M>(PhantomData<fn() -> (S, M)>);
+
+impl<'de, S: Travel + Send + Sync + 'static, M: 'static> Visitor<'de> for Travelled<S, M> {
+    type Value = Handle<S, M>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a {} sent to this child", std::any::type_name::<M>())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Handle<S, M>, A::Error> {
+        let id: u128 = seq
+            .next_element()?
+            .ok_or_else(|| A::Error::invalid_length(0, &self))?;
+        let hash: u64 = seq
+            .next_element()?
+            .ok_or_else(|| A::Error::invalid_length(1, &self))?;
+        if hash != type_hash::<(S, M)>() {
+            return Err(A::Error::custom(format!(
+                "the shared object sent is not a {}",
+                std::any::type_name::<M>()
+            )));
+        }
+        // Checked by the kernel (memfd names, seals, sizes, socket types), never by the bytes.
+        let Imported(value) = seq
+            .next_element::<Imported<S>>()?
+            .ok_or_else(|| A::Error::invalid_length(2, &self))?;
+        let known = table().as_ref().is_some_and(|t| t.contains_key(&id));
+        if known {
+            // Sent twice in one request (or already here): the first copy stands.
+            drop(value);
+            return Handle::lookup(id);
+        }
+        Ok(Handle::with_id(id, value))
+    }
+}
+
+impl<S: Send + Sync + 'static, M: 'static> Handle<S, M> {
+    /// The live object registered here under `id`, if it is an `(S, M)`.
+    fn lookup<E: serde::de::Error>(id: u128) -> Result<Handle<S, M>, E> {
         // Copy what we need out under the lock; upgrade (and maybe drop the upgraded `Arc`,
         // whose drop locks the table) only after releasing it.
         let found = table()
@@ -330,7 +450,7 @@ impl<'de, S: Travel + Send + Sync + 'static, M: 'static> Deserialize<'de> for Ha
             .and_then(|t| t.get(&id))
             .map(|e| (e.object.clone(), e.type_id, e.type_name));
         let missing = || {
-            fail(
+            E::custom(
                 "this shared object does not exist in this process: it was created after this \
                  process was forked (create shared objects before the Pool or Process that \
                  uses them), it was not given to this forkserver or spawn pool with \
@@ -339,7 +459,7 @@ impl<'de, S: Travel + Send + Sync + 'static, M: 'static> Deserialize<'de> for Ha
         };
         let (object, type_id, type_name) = found.ok_or_else(missing)?;
         if type_id != TypeId::of::<(S, M)>() {
-            return Err(fail(format!(
+            return Err(E::custom(format!(
                 "this shared object is a {type_name}, not a {}",
                 std::any::type_name::<M>()
             )));
@@ -347,7 +467,7 @@ impl<'de, S: Travel + Send + Sync + 'static, M: 'static> Deserialize<'de> for Ha
         let any = object.upgrade().ok_or_else(missing)?;
         let inner = any
             .downcast::<Registered<S>>()
-            .map_err(|_| fail("this shared object is of another type"))?;
+            .map_err(|_| E::custom("this shared object is of another type"))?;
         Ok(Handle {
             inner,
             _m: PhantomData,
@@ -357,39 +477,20 @@ impl<'de, S: Travel + Send + Sync + 'static, M: 'static> Deserialize<'de> for Ha
 
 /// A private object (never registered, so no message can name it) handed to a `spawn` or
 /// `forkserver` child inside a start request the crate itself builds: the pool's queues
-/// and slots reach a served pool server this way. Serialising pushes its memfd (an error
-/// outside [`export`], or for an object without one); deserialising rebuilds it from the
-/// received fd through [`Travel::import`], with that type's checks (an error outside
-/// [`import`]). Crate-private: user messages cannot contain one.
+/// and slots reach a served pool server this way. It serialises as [`Travel::export`]
+/// writes it (its descriptors as [`SendFd`]: an error outside [`export`]) and is rebuilt
+/// by [`Travel::import`], with that type's checks (an error outside [`import`]).
+/// Crate-private: user messages cannot contain one.
 pub(crate) struct Passed<T>(pub T);
 
 impl<T: Travel> Serialize for Passed<T> {
     fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
-        let fd = self.0.memfd().ok_or_else(|| {
-            serde::ser::Error::custom("this private object has no memfd and cannot travel")
-        })?;
-        let slot = CONTEXT.with(|c| match &mut *c.borrow_mut() {
-            Some(Context::Export(fds)) => {
-                fds.push(fd.as_raw_fd());
-                Some(fds.len() as u32 - 1)
-            }
-            _ => None,
-        });
-        let slot = slot.ok_or_else(|| {
-            serde::ser::Error::custom("a private object travels only in a start request")
-        })?;
-        slot.serialize(s)
+        self.0.export(s)
     }
 }
 
 impl<'de, T: Travel> Deserialize<'de> for Passed<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let slot = u32::deserialize(d)?;
-        let fd = CONTEXT.with(|c| match &mut *c.borrow_mut() {
-            Some(Context::Import(fds)) => fds.get_mut(slot as usize).and_then(Option::take),
-            _ => None,
-        });
-        let fd = fd.ok_or_else(|| serde::de::Error::custom("the object's memory was not sent"))?;
-        T::import(fd).map(Passed).map_err(serde::de::Error::custom)
+        T::import(d).map(Passed)
     }
 }

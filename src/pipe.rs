@@ -1,11 +1,11 @@
 //! `Pipe`: Python's `multiprocessing.Pipe`, two connected ends for messages between two
-//! processes, on ipc-channel (a `SOCK_SEQPACKET` socketpair per direction on Linux).
+//! processes, each direction a Unix `SOCK_SEQPACKET` socketpair (one datagram per message).
 //!
 //! Differences from Python:
 //! - `send`/`recv` are generic over any serde type (Python pickles); `send_bytes` /
 //!   `recv_bytes` move raw bytes. Message boundaries are kept either way. A message over
-//!   64 KiB travels as a shared-memory region whose file descriptor crosses the socket,
-//!   instead of being streamed through it in fragments.
+//!   64 KiB travels as a sealed memfd whose descriptor crosses the socket, instead of being
+//!   streamed through it in fragments.
 //! - A one-way pipe gives two different types, [`PipeReceiver`] and [`PipeSender`], so
 //!   sending on the receiving end does not compile.
 //! - `recv` when every copy of the other end is closed is `Err(Error::Closed)` (Python:
@@ -14,42 +14,81 @@
 //!   drop it explicitly.
 //! - An end belongs to one process at a time: reading one end from two processes at once is
 //!   not supported (use a `Queue` for many readers).
+//! - An end is its socket: passed to a `spawn` or `forkserver` child in the argument of
+//!   [`StartMethod::start`](crate::start::StartMethod::start), it crosses as that
+//!   descriptor (`SCM_RIGHTS`, as Python passes a `Connection`), and the child takes it
+//!   only if it is a Unix `SOCK_SEQPACKET` socket sent as that very end type. Serialising an
+//!   end anywhere else (into a queue, through a pipe) is an error.
 
-use crate::codec::{decode, encode, encode_into, encoded_len};
+use crate::codec::{decode, encode};
 use crate::error::{Error, Result};
-use ipc_channel::ipc::{IpcReceiver, IpcSender, IpcSharedMemory};
-use ipc_channel::{IpcError, TryRecvError};
+use crate::handle::{RecvFd, SendFd};
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
+    sendmsg, socketpair,
+};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use serde_bytes::ByteBuf;
-
-/// Messages up to this size go through the socket; larger ones as shared memory.
-const INLINE_MAX: usize = 64 << 10;
-
-/// One message on the wire.
-#[derive(Serialize, Deserialize)]
-enum Frame {
-    Inline(ByteBuf),
-    Shared(IpcSharedMemory),
-}
-
-impl Frame {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Frame::Inline(b) => b,
-            Frame::Shared(m) => m,
-        }
-    }
-
-    fn into_vec(self) -> Vec<u8> {
-        match self {
-            Frame::Inline(b) => b.into_vec(),
-            Frame::Shared(m) => m.to_vec(),
-        }
-    }
-}
-use std::cell::RefCell;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::io::{IoSlice, IoSliceMut, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileExt;
 use std::time::Duration;
+
+/// Messages up to this size go through the socket; larger ones as a sealed memfd.
+const INLINE_MAX: usize = 64 << 10;
+/// First byte of a datagram: the message follows inline.
+const INLINE: u8 = 0;
+/// First byte of a datagram: the message is the memfd attached.
+const SHARED: u8 = 1;
+
+/// A sealed memfd holding `bytes` (close on exec), for a message too big to go inline.
+fn memfd_with(bytes: &[u8]) -> std::io::Result<OwnedFd> {
+    // SAFETY: a NUL-terminated name and plain flags; on success the fd is ours.
+    let raw = unsafe {
+        libc::memfd_create(
+            c"multiproc:pipe".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `raw` was just created and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    std::fs::File::from(fd.try_clone()?).write_all(bytes)?;
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
+    // SAFETY: `fd` is a valid memfd we own; adding seals changes no memory.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// Whether `fd` is what a pipe end is: a Unix `SOCK_SEQPACKET` socket (checked with the
+/// kernel, whatever a message claims).
+fn is_pipe_socket(fd: &OwnedFd) -> bool {
+    let option = |name: libc::c_int| {
+        let mut value: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `value` and `len` are valid for writes of an int and its length.
+        let r = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                name,
+                (&raw mut value).cast(),
+                &mut len,
+            )
+        };
+        (r == 0).then_some(value)
+    };
+    let Ok(stat) = nix::sys::stat::fstat(fd) else {
+        return false;
+    };
+    stat.st_mode & libc::S_IFMT == libc::S_IFSOCK
+        && option(libc::SO_TYPE) == Some(libc::SOCK_SEQPACKET)
+        && option(libc::SO_DOMAIN) == Some(libc::AF_UNIX)
+}
 
 /// Constructors for connected pairs (Python: `Pipe(duplex=True|False)`).
 ///
@@ -92,79 +131,95 @@ impl Pipe {
     /// When the process is out of file descriptors.
     #[doc(alias = "duplex")]
     pub fn one_way() -> (PipeReceiver, PipeSender) {
-        let (tx, rx) = ipc_channel::ipc::channel::<Frame>()
-            .unwrap_or_else(|e| panic!("cannot create a pipe: {e}"));
-        (
-            PipeReceiver {
-                rx,
-                peeked: RefCell::new(None),
-            },
-            PipeSender { tx },
+        let (rx, tx) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
         )
+        .unwrap_or_else(|e| panic!("cannot create a pipe: {e}"));
+        (PipeReceiver { fd: rx }, PipeSender { fd: tx })
     }
 }
 
 /// The sending end of a one-way pipe (Python: the second `Connection` of
-/// `Pipe(duplex=False)`, whose `recv` would fail; here it has none).
+/// `Pipe(duplex=False)`, whose `recv` would fail; here it has none). It can be passed to a
+/// `spawn` or `forkserver` child as (part of) the argument of
+/// [`StartMethod::start`](crate::start::StartMethod::start); this process's copy closes
+/// when the argument is dropped, after the child got its own.
 pub struct PipeSender {
-    tx: IpcSender<Frame>,
+    fd: OwnedFd,
 }
 
 /// The receiving end of a one-way pipe (Python: the first `Connection` of
-/// `Pipe(duplex=False)`; here it has no `send`).
+/// `Pipe(duplex=False)`; here it has no `send`). Passed to served children as
+/// [`PipeSender`] is.
 pub struct PipeReceiver {
-    rx: IpcReceiver<Frame>,
-    /// A message `poll` has already taken off the socket.
-    peeked: RefCell<Option<Frame>>,
+    fd: OwnedFd,
 }
 
 /// One end of a duplex pipe: sends to, and receives from, the other end (Python:
 /// `multiprocessing.connection.Connection`; dropping it closes this process's copy, as
-/// Python's `close()` does).
+/// Python's `close()` does). Passed to served children as [`PipeSender`] is.
 pub struct Connection {
     tx: PipeSender,
     rx: PipeReceiver,
 }
 
-fn send_error(e: IpcError) -> Error {
-    match e {
-        IpcError::Disconnected => Error::Closed,
-        IpcError::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe => Error::Closed,
-        IpcError::Io(io) => Error::Io(io),
-        IpcError::SerializationError(e) => Error::Codec(e.to_string()),
+/// Retry `f` while it is interrupted by a signal.
+fn retry<T>(mut f: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
+    loop {
+        match f() {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => return r,
+        }
     }
 }
 
-fn recv_error(e: IpcError) -> Error {
+fn send_error(e: nix::errno::Errno) -> Error {
     match e {
-        IpcError::Io(io) if io.kind() == std::io::ErrorKind::ConnectionReset => Error::Closed,
-        e => send_error(e),
+        nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET => Error::Closed,
+        e => Error::Io(e.into()),
     }
 }
 
 impl PipeSender {
     /// Send one value (Python: `conn.send(obj)`).
     pub fn send<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
-        let len = encoded_len(value)?;
-        let frame = if len <= INLINE_MAX {
-            Frame::Inline(ByteBuf::from(encode(value)?))
-        } else {
-            let mut shm = IpcSharedMemory::from_byte(0, len);
-            // SAFETY: the region is ours alone until it is sent.
-            encode_into(value, unsafe { shm.deref_mut() })?;
-            Frame::Shared(shm)
-        };
-        self.tx.send(frame).map_err(send_error)
+        self.send_bytes(&encode(value)?)
     }
 
     /// Send raw bytes as one message (Python: `conn.send_bytes(buf)`).
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
-        let frame = if bytes.len() <= INLINE_MAX {
-            Frame::Inline(ByteBuf::from(bytes))
-        } else {
-            Frame::Shared(IpcSharedMemory::from_bytes(bytes))
-        };
-        self.tx.send(frame).map_err(send_error)
+        if bytes.len() > INLINE_MAX {
+            let fd = memfd_with(bytes)?;
+            return self.send_datagram(&[SHARED], &[fd.as_raw_fd()]);
+        }
+        self.send_datagram_parts(&[INLINE], bytes)
+    }
+
+    fn send_datagram(&self, bytes: &[u8], fds: &[RawFd]) -> Result<()> {
+        let iov = [IoSlice::new(bytes)];
+        let rights = [ControlMessage::ScmRights(fds)];
+        let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
+        retry(|| {
+            sendmsg::<()>(
+                self.fd.as_raw_fd(),
+                &iov,
+                cmsgs,
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            )
+        })
+        .map(drop)
+        .map_err(send_error)
+    }
+
+    fn send_datagram_parts(&self, tag: &[u8], bytes: &[u8]) -> Result<()> {
+        let iov = [IoSlice::new(tag), IoSlice::new(bytes)];
+        retry(|| sendmsg::<()>(self.fd.as_raw_fd(), &iov, &[], MsgFlags::MSG_NOSIGNAL, None))
+            .map(drop)
+            .map_err(send_error)
     }
 }
 
@@ -172,35 +227,106 @@ impl PipeReceiver {
     /// Block for the next message and decode it as `T` (Python: `conn.recv()`).
     /// `Err(Error::Closed)` once the other end is closed and nothing is left.
     pub fn recv<T: DeserializeOwned>(&self) -> Result<T> {
-        decode(self.recv_frame()?.bytes())
+        decode(&self.recv_bytes()?)
     }
 
     /// Block for the next message as raw bytes (Python: `conn.recv_bytes()`).
     pub fn recv_bytes(&self) -> Result<Vec<u8>> {
-        Ok(self.recv_frame()?.into_vec())
-    }
-
-    fn recv_frame(&self) -> Result<Frame> {
-        if let Some(frame) = self.peeked.borrow_mut().take() {
-            return Ok(frame);
+        let mut buf = vec![0u8; INLINE_MAX + 1];
+        let mut space = nix::cmsg_space!([RawFd; 4]);
+        let (n, truncated, mut fds) = {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let msg = loop {
+                match recvmsg::<()>(
+                    self.fd.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut space),
+                    MsgFlags::MSG_CMSG_CLOEXEC,
+                ) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(nix::errno::Errno::ECONNRESET) => return Err(Error::Closed),
+                    r => break r.map_err(|e| Error::Io(e.into()))?,
+                }
+            };
+            let mut fds = Vec::new();
+            for cmsg in msg.cmsgs().map_err(|e| Error::Io(e.into()))? {
+                if let ControlMessageOwned::ScmRights(received) = cmsg {
+                    // SAFETY: the kernel just installed these descriptors for us.
+                    fds.extend(
+                        received
+                            .into_iter()
+                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                    );
+                }
+            }
+            let truncated = msg
+                .flags
+                .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
+            (msg.bytes, truncated, fds)
+        };
+        if n == 0 {
+            // Every datagram has its tag byte: zero bytes is the end of the stream.
+            return Err(Error::Closed);
         }
-        self.rx.recv().map_err(recv_error)
+        let bad = |why: &str| Error::Codec(format!("a malformed pipe message: {why}"));
+        if truncated {
+            return Err(bad("longer than a pipe message can be"));
+        }
+        match (buf[0], fds.len()) {
+            (INLINE, 0) => {
+                buf.truncate(n);
+                buf.remove(0);
+                Ok(buf)
+            }
+            (SHARED, 1) if n == 1 => {
+                let file = std::fs::File::from(fds.pop().expect("one fd"));
+                let meta = file.metadata()?;
+                if !meta.file_type().is_file() {
+                    return Err(bad("its memory is not a file"));
+                }
+                let len = meta.len() as usize;
+                let mut bytes = Vec::new();
+                bytes
+                    .try_reserve_exact(len)
+                    .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+                bytes.resize(len, 0);
+                file.read_exact_at(&mut bytes, 0)?;
+                Ok(bytes)
+            }
+            _ => Err(bad("unknown kind")),
+        }
     }
 
     /// Whether a message is ready, waiting at most `timeout` for one (Python:
     /// `conn.poll(timeout)`). A closed peer counts as ready: the next `recv` reports it.
     pub fn poll(&self, timeout: Duration) -> Result<bool> {
-        if self.peeked.borrow().is_some() {
-            return Ok(true);
-        }
-        match self.rx.try_recv_timeout(timeout) {
-            Ok(frame) => {
-                *self.peeked.borrow_mut() = Some(frame);
-                Ok(true)
+        let deadline = std::time::Instant::now().checked_add(timeout);
+        loop {
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(std::time::Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            // Round up, so a short timeout never becomes a busy loop of zero-ms polls.
+            let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int;
+            let mut pfd = libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if r > 0 {
+                return Ok(true);
             }
-            Err(TryRecvError::Empty) => Ok(false),
-            Err(TryRecvError::IpcError(IpcError::Disconnected)) => Ok(true),
-            Err(TryRecvError::IpcError(e)) => Err(recv_error(e)),
+            if r < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(Error::Io(e));
+                }
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Ok(false);
+            }
         }
     }
 }
@@ -234,5 +360,112 @@ impl Connection {
     /// Split into the two halves, e.g. to give them to different owners.
     pub fn split(self) -> (PipeReceiver, PipeSender) {
         (self.rx, self.tx)
+    }
+}
+
+// ----- passing ends to spawn and forkserver children -----
+
+/// A pipe end in a start request: the hash of its type, then its socket as a descriptor
+/// (see `crate::handle`). Anywhere else serialising an end is an error: a fork child
+/// inherits it instead.
+fn export_end<Ser: Serializer, E>(
+    end: &OwnedFd,
+    s: Ser,
+) -> std::result::Result<Ser::Ok, Ser::Error> {
+    if !crate::handle::exporting() {
+        return Err(serde::ser::Error::custom(format!(
+            "a {} can only be sent as an argument of StartMethod::start to a spawn or \
+             forkserver child (a fork child inherits it; it cannot go through a pipe or queue)",
+            std::any::type_name::<E>()
+        )));
+    }
+    (crate::handle::type_hash::<E>(), SendFd(end.as_fd())).serialize(s)
+}
+
+/// Read what `export_end` wrote: the type's hash must be `E`'s and the descriptor a Unix
+/// `SOCK_SEQPACKET` socket.
+fn import_end<'de, D: Deserializer<'de>, E>(d: D) -> std::result::Result<OwnedFd, D::Error> {
+    use serde::de::Error as _;
+    let not_e = || {
+        D::Error::custom(format!(
+            "the object sent is not a {}",
+            std::any::type_name::<E>()
+        ))
+    };
+    if !crate::handle::importing() {
+        return Err(not_e());
+    }
+    let (hash, RecvFd(fd)) = <(u64, RecvFd)>::deserialize(d)?;
+    if hash != crate::handle::type_hash::<E>() {
+        return Err(not_e());
+    }
+    if !is_pipe_socket(&fd) {
+        return Err(D::Error::custom(
+            "the descriptor sent for a pipe end is not a Unix SOCK_SEQPACKET socket",
+        ));
+    }
+    Ok(fd)
+}
+
+impl Serialize for PipeSender {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        export_end::<S, PipeSender>(&self.fd, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for PipeSender {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        import_end::<D, PipeSender>(d).map(|fd| PipeSender { fd })
+    }
+}
+
+impl Serialize for PipeReceiver {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        export_end::<S, PipeReceiver>(&self.fd, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for PipeReceiver {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        import_end::<D, PipeReceiver>(d).map(|fd| PipeReceiver { fd })
+    }
+}
+
+impl Serialize for Connection {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        (crate::handle::type_hash::<Connection>(), &self.tx, &self.rx).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Connection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let (hash, tx, rx) = <(u64, PipeSender, PipeReceiver)>::deserialize(d)?;
+        if hash != crate::handle::type_hash::<Connection>() {
+            return Err(serde::de::Error::custom(
+                "the object sent is not a multiproc::pipe::Connection",
+            ));
+        }
+        Ok(Connection { tx, rx })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a forged request could attach for a pipe end: only a Unix `SOCK_SEQPACKET`
+    /// socket is taken, whatever the type hash says.
+    #[test]
+    fn only_a_seqpacket_unix_socket_is_imported_as_a_pipe_end() {
+        let import = |fd: OwnedFd| {
+            let bytes = encode(&(crate::handle::type_hash::<PipeSender>(), 0u32)).expect("encodes");
+            crate::handle::import(vec![fd], || decode::<PipeSender>(&bytes)).map(drop)
+        };
+        let (stream, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert!(import(stream.into()).is_err());
+        let memfd = memfd_with(b"not a socket").unwrap();
+        assert!(import(memfd).is_err());
+        let (_r, w) = Pipe::one_way();
+        assert!(import(w.fd).is_ok());
     }
 }

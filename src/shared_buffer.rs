@@ -110,11 +110,11 @@ impl<T: Plain> SharedState for BufferState<T> {
 }
 
 impl<T: Plain> crate::handle::Travel for BufferShm<T> {
-    fn memfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        self.shm.memfd()
+    fn export<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.shm.export(s)
     }
-    fn import(fd: std::os::fd::OwnedFd) -> std::io::Result<Self> {
-        Shm::import(fd).map(|shm| BufferShm { shm })
+    fn import<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        crate::handle::Travel::import(d).map(|shm| BufferShm { shm })
     }
 }
 
@@ -502,8 +502,8 @@ mod element_type_tests {
     #[test]
     fn a_memfd_of_one_element_type_is_not_imported_as_another() {
         let fd = crate::shm::memfd_for::<BufferState<u8>>(8192);
-        assert!(<BufferShm<bool> as crate::handle::Travel>::import(fd).is_err());
+        assert!(crate::handle::import_fd::<BufferShm<bool>>(fd).is_err());
         let fd = crate::shm::memfd_for::<BufferState<u8>>(8192);
-        assert!(<BufferShm<u8> as crate::handle::Travel>::import(fd).is_ok());
+        assert!(crate::handle::import_fd::<BufferShm<u8>>(fd).is_ok());
     }
 }

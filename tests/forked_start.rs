@@ -5,8 +5,8 @@
 use harness::checks;
 use multiproc::start::{self, StartMethod};
 use multiproc::{
-    Array, BoundedSemaphore, Error, Event, Lock, Process, Queue, RLock, Semaphore, SharedSlice,
-    Value,
+    Array, Barrier, BoundedSemaphore, Condition, Connection, Error, Event, Lock, Pipe,
+    PipeReceiver, PipeSender, Process, Queue, RLock, Semaphore, SharedSlice, Value,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +20,11 @@ fn main() -> std::process::ExitCode {
         a_child_of_each_method_dies_with_its_killed_parent,
         shared_objects_reach_served_children_as_the_same_memory,
         a_handle_decoded_as_another_type_is_refused,
+        a_condition_reaches_served_children_with_its_lock,
+        a_barrier_is_passed_by_parent_and_served_children_together,
+        a_condition_or_barrier_decoded_as_another_type_is_refused,
+        pipe_ends_passed_to_served_children_carry_messages,
+        a_pipe_end_decoded_as_another_type_is_refused,
         objects_that_cannot_travel_are_an_error_at_send_time,
         queues_reach_served_children_and_carry_items_both_ways,
         served_methods_work_while_threads_run_and_fork_is_refused,
@@ -221,16 +226,17 @@ fn shared_objects_reach_served_children_as_the_same_memory() {
     start::shutdown();
 }
 
-/// Serialises a `Value<u64>`, but decodes as whatever `T` says: a forged claim of type.
-struct Claim<T>(Option<T>, Option<Value<u64>>);
+/// Serialises a `U` (a `Value<u64>` unless said), but decodes as whatever `T` says: a
+/// forged claim of type.
+struct Claim<T, U = Value<u64>>(Option<T>, Option<U>);
 
-impl<T> Serialize for Claim<T> {
+impl<T, U: Serialize> Serialize for Claim<T, U> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.1.serialize(s)
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Claim<T> {
+impl<'de, T: Deserialize<'de>, U> Deserialize<'de> for Claim<T, U> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(Claim(Option::<T>::deserialize(d)?, None))
     }
@@ -274,19 +280,279 @@ fn slice_sum(s: SharedSlice<u32>) -> u64 {
     s.iter().map(|&x| u64::from(x)).sum()
 }
 
+/// What a child passed a condition reports: whether its lock is the `Lock` passed beside
+/// it and the one of a second condition on that lock (the same registered object, not a
+/// second mapping), and whether `wait_for` saw the parent's flag after a notify.
+fn wait_on_the_condition(
+    (cond, other, lock, waiting, flag): (Condition, Condition, Lock, Event, Value<bool>),
+) -> (bool, bool, bool) {
+    let same_lock = cond.get_lock().same_as(&lock);
+    let shared_lock = cond.get_lock().same_as(other.get_lock());
+    let mut g = cond.lock().unwrap();
+    // Set with the lock held: the parent can take it only once `wait_for` released it.
+    waiting.set();
+    let seen = g.wait_for(|| flag.load(), None).unwrap();
+    // A notify through the other condition, under this lock, must be accepted.
+    other.notify_all(&g);
+    drop(g);
+    (same_lock, shared_lock, seen)
+}
+
+fn a_condition_reaches_served_children_with_its_lock() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let lock = Lock::new();
+        let (cond, other) = (Condition::with_lock(&lock), Condition::with_lock(&lock));
+        let (waiting, flag) = (Event::new(), Value::new(false));
+        let mut child = method
+            .start(
+                wait_on_the_condition,
+                (
+                    cond.clone(),
+                    other.clone(),
+                    lock.clone(),
+                    waiting.clone(),
+                    flag.clone(),
+                ),
+            )
+            .unwrap();
+        waiting.wait();
+        let g = cond.lock().unwrap();
+        flag.store(true);
+        // The child registered as a waiter in the same shared slots: exactly one is woken.
+        assert_eq!(
+            g.notify_all(),
+            1,
+            "{method}: the child waits on this condition"
+        );
+        drop(g);
+        assert_eq!(child.join().unwrap(), (true, true, true), "{method}");
+    }
+    start::shutdown();
+}
+
+fn meet(b: Barrier) -> u32 {
+    b.wait().unwrap()
+}
+
+fn a_barrier_is_passed_by_parent_and_served_children_together() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let barrier = Barrier::new(3);
+        let mut children: Vec<_> = (0..2)
+            .map(|_| method.start(meet, barrier.clone()).unwrap())
+            .collect();
+        let mut indices = vec![barrier.wait().unwrap()];
+        indices.extend(children.iter_mut().map(|c| c.join().unwrap()));
+        indices.sort();
+        assert_eq!(indices, [0, 1, 2], "{method}: one arrival index per party");
+        // A second pass, with a default timeout that travels along.
+        let barrier = Barrier::new(2).with_timeout(std::time::Duration::from_secs(600));
+        let mut child = method.start(meet, barrier.clone()).unwrap();
+        let mine = barrier.wait().unwrap();
+        let theirs = child.join().unwrap();
+        assert_eq!(mine + theirs, 1, "{method}: indices 0 and 1");
+    }
+    start::shutdown();
+}
+
+fn as_barrier(c: Claim<Barrier, Condition>) -> bool {
+    c.0.is_some()
+}
+
+fn as_condition(c: Claim<Condition, Barrier>) -> bool {
+    c.0.is_some()
+}
+
+fn value_as_condition(c: Claim<Condition>) -> bool {
+    c.0.is_some()
+}
+
+fn condition_as_condition(c: Claim<Condition, Condition>) -> bool {
+    c.0.is_some()
+}
+
+fn a_condition_or_barrier_decoded_as_another_type_is_refused() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let r = method
+            .start(as_barrier, Claim(None, Some(Condition::new())))
+            .unwrap()
+            .join();
+        assert!(
+            matches!(&r, Err(Error::Codec(m)) if m.contains("not a multiproc::barrier::Barrier")),
+            "{method}: {r:?}"
+        );
+        let r = method
+            .start(as_condition, Claim(None, Some(Barrier::new(2))))
+            .unwrap()
+            .join();
+        assert!(
+            matches!(&r, Err(Error::Codec(m)) if m.contains("not a multiproc::condition::Condition")),
+            "{method}: {r:?}"
+        );
+        let r = method
+            .start(value_as_condition, Claim(None, Some(Value::<u64>::new(1))))
+            .unwrap()
+            .join();
+        assert!(matches!(r, Err(Error::Codec(_))), "{method}: {r:?}");
+        // The control: the same claim of the right type decodes.
+        let r = method
+            .start(condition_as_condition, Claim(None, Some(Condition::new())))
+            .unwrap()
+            .join();
+        assert!(matches!(r, Ok(true)), "{method}: {r:?}");
+    }
+    start::shutdown();
+}
+
+/// Receives numbers until the parent closes its end, sends back their sum and a message
+/// too big to go inline (it travels as a memfd); returns how many numbers it got.
+fn sum_through_the_pipe((rx, tx): (PipeReceiver, PipeSender)) -> u64 {
+    let (mut sum, mut count) = (0, 0);
+    loop {
+        match rx.recv::<u64>() {
+            Ok(n) => (sum, count) = (sum + n, count + 1),
+            Err(Error::Closed) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    tx.send(&sum).unwrap();
+    tx.send_bytes(&vec![7u8; 200_000]).unwrap();
+    count
+}
+
+fn echo_doubled(conn: Connection) -> bool {
+    let n: u64 = conn.recv().unwrap();
+    conn.send(&(n * 2)).unwrap();
+    true
+}
+
+fn pipe_ends_passed_to_served_children_carry_messages() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        // One-way ends: the child reads what the parent writes, and writes back.
+        let (rx_child, tx_parent) = Pipe::one_way();
+        let (rx_parent, tx_child) = Pipe::one_way();
+        let mut child = method
+            .start(sum_through_the_pipe, (rx_child, tx_child))
+            .unwrap();
+        for n in 1..=10u64 {
+            tx_parent.send(&n).unwrap();
+        }
+        // Closing our only copy of the sending end is the child's end of stream: this
+        // process kept no copy of the ends it passed.
+        drop(tx_parent);
+        assert_eq!(rx_parent.recv::<u64>().unwrap(), 55, "{method}");
+        assert_eq!(
+            rx_parent.recv_bytes().unwrap(),
+            vec![7u8; 200_000],
+            "{method}"
+        );
+        assert_eq!(child.join().unwrap(), 10, "{method}");
+        // The child is gone and this process holds no copy of its sending end: closed.
+        assert!(
+            matches!(rx_parent.recv::<u64>(), Err(Error::Closed)),
+            "{method}"
+        );
+        // A duplex end.
+        let (mine, theirs) = Pipe::new();
+        let mut child = method.start(echo_doubled, theirs).unwrap();
+        mine.send(&21u64).unwrap();
+        assert_eq!(mine.recv::<u64>().unwrap(), 42, "{method}");
+        assert!(child.join().unwrap(), "{method}");
+        assert!(matches!(mine.recv::<u64>(), Err(Error::Closed)), "{method}");
+    }
+    // Anywhere but a start request an end cannot be serialised: a fork child inherits it.
+    let (a, _b) = Pipe::new();
+    let (_r, w) = Pipe::one_way();
+    match a.send(&w) {
+        Err(Error::Codec(m)) => assert!(m.contains("StartMethod::start"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    start::shutdown();
+}
+
+fn as_receiver(c: Claim<PipeReceiver, PipeSender>) -> bool {
+    c.0.is_some()
+}
+
+fn as_sender(c: Claim<PipeSender, PipeReceiver>) -> bool {
+    c.0.is_some()
+}
+
+fn value_as_sender(c: Claim<PipeSender>) -> bool {
+    c.0.is_some()
+}
+
+fn sender_as_sender(c: Claim<PipeSender, PipeSender>) -> bool {
+    c.0.is_some()
+}
+
+fn a_pipe_end_decoded_as_another_type_is_refused() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let (_r, w) = Pipe::one_way();
+        let r = method
+            .start(as_receiver, Claim(None, Some(w)))
+            .unwrap()
+            .join();
+        assert!(
+            matches!(&r, Err(Error::Codec(m)) if m.contains("not a multiproc::pipe::PipeReceiver")),
+            "{method}: {r:?}"
+        );
+        let (r_end, _w) = Pipe::one_way();
+        let r = method
+            .start(as_sender, Claim(None, Some(r_end)))
+            .unwrap()
+            .join();
+        assert!(
+            matches!(&r, Err(Error::Codec(m)) if m.contains("not a multiproc::pipe::PipeSender")),
+            "{method}: {r:?}"
+        );
+        let v = Value::<u64>::new(1);
+        let r = method
+            .start(value_as_sender, Claim(None, Some(v)))
+            .unwrap()
+            .join();
+        assert!(matches!(r, Err(Error::Codec(_))), "{method}: {r:?}");
+        // The control: the right type decodes.
+        let (_r, w) = Pipe::one_way();
+        let r = method
+            .start(sender_as_sender, Claim(None, Some(w)))
+            .unwrap()
+            .join();
+        assert!(matches!(r, Ok(true)), "{method}: {r:?}");
+    }
+    start::shutdown();
+}
+
+fn slice_len(s: SharedSlice<u32>) -> usize {
+    s.len()
+}
+
 fn objects_that_cannot_travel_are_an_error_at_send_time() {
     // A SharedSlice lives in private (copy-on-write) memory: only fork children have it.
-    let s = SharedSlice::from_vec(vec![1u32, 2, 3]);
+    // A Barrier's action is a closure of this process.
+    let slice = SharedSlice::from_vec(vec![1u32, 2, 3]);
+    let barrier = Barrier::new(2).with_action(|| {});
     for method in [StartMethod::ForkServer, StartMethod::Spawn] {
-        match method.start(slice_sum, s.clone()) {
-            Err(Error::Codec(m)) => assert!(m.contains("cannot be sent"), "{method}: {m}"),
+        match method.start(slice_len, slice.clone()) {
+            Err(Error::Codec(m)) => assert!(
+                m.contains("cannot be sent") && m.contains("SharedSlice"),
+                "{method}: {m}"
+            ),
+            other => panic!("{method}: {other:?}"),
+        }
+        match method.start(meet, barrier.clone()) {
+            Err(Error::Codec(m)) => {
+                assert!(
+                    m.contains("cannot be sent") && m.contains("action"),
+                    "{method}: {m}"
+                )
+            }
             other => panic!("{method}: {other:?}"),
         }
     }
     // The fork method shares everything: the same slice works there.
     assert_eq!(
         StartMethod::Fork
-            .start(slice_sum, s.clone())
+            .start(slice_sum, slice.clone())
             .unwrap()
             .join()
             .unwrap(),
@@ -297,7 +563,7 @@ fn objects_that_cannot_travel_are_an_error_at_send_time() {
 
 /// The child takes what the parent put, puts its answers, and reports the queue's length
 /// as it sees it.
-fn echo_doubled((inbox, outbox): (Queue<u32>, Queue<u32>)) -> usize {
+fn double_items((inbox, outbox): (Queue<u32>, Queue<u32>)) -> usize {
     while let Ok(x) = inbox.get_timeout(std::time::Duration::ZERO) {
         outbox.put(2 * x).unwrap();
     }
@@ -312,7 +578,7 @@ fn queues_reach_served_children_and_carry_items_both_ways() {
             inbox.put(x).unwrap();
         }
         let seen = method
-            .start(echo_doubled, (inbox.clone(), outbox.clone()))
+            .start(double_items, (inbox.clone(), outbox.clone()))
             .unwrap()
             .join()
             .unwrap();

@@ -38,11 +38,18 @@ use std::time::Duration;
 /// A queue created after `start::init` has a memfd of its own, which travels to spawn and
 /// forkserver children; one created before shares a slab with others and cannot travel.
 impl crate::handle::Travel for RawQueue {
-    fn memfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        RawQueue::memfd(self)
+    fn export<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self.memfd() {
+            Some(fd) => crate::handle::SendFd(fd).serialize(s),
+            None => Err(serde::ser::Error::custom(
+                "it was created before multiproc::start::init() (only queues created after \
+                 it have memory of their own that can be passed)",
+            )),
+        }
     }
-    fn import(fd: std::os::fd::OwnedFd) -> std::io::Result<Self> {
-        RawQueue::import(fd)
+    fn import<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let crate::handle::RecvFd(fd) = crate::handle::RecvFd::deserialize(d)?;
+        RawQueue::import(fd).map_err(serde::de::Error::custom)
     }
 }
 

@@ -59,16 +59,23 @@
 //!
 //! A fork child inherits every mapping; a forkserver or spawn child inherits nothing. After
 //! [`init`], [`Value`](crate::Value), [`Array`](crate::Array), [`Lock`](crate::Lock),
-//! [`RLock`](crate::RLock), [`Event`](crate::Event), [`Semaphore`](crate::Semaphore) and
-//! [`BoundedSemaphore`](crate::BoundedSemaphore) live in a sealed `memfd`. When the
-//! arguments of a task are encoded, each such handle writes its 128-bit id, the hash of its
-//! full type and the index of its memfd; the memfds go with the request as `SCM_RIGHTS`
-//! (Python passes its resources the same way). The child maps each memfd after checking
-//! its kernel-held name (which records the state type) and its sealed size, and registers
-//! it under the same id, so decoding keeps the checks fork children get: an object decoded
-//! as another type is an error, and lengths come from the memory, never from the message.
-//! Queues, pipes, conditions and barriers cannot travel yet, nor objects created before
-//! [`init`]: sending one is an error when the request is encoded, naming the type.
+//! [`RLock`](crate::RLock), [`Event`](crate::Event), [`Condition`](crate::Condition),
+//! [`Semaphore`](crate::Semaphore), [`BoundedSemaphore`](crate::BoundedSemaphore),
+//! [`Barrier`](crate::Barrier) and [`SharedBuffer`](crate::SharedBuffer) live in sealed
+//! `memfd`s. When the arguments of a task are encoded, each such handle writes its 128-bit
+//! id, the hash of its full type and the indices of its memfds (a `Condition` also writes
+//! its `Lock`'s handle, so the child gets one `Lock` object for every condition on it); the
+//! memfds go with the request as `SCM_RIGHTS` (Python passes its resources the same way).
+//! The child maps each memfd after checking its kernel-held name (which records the state
+//! type) and its sealed size, and registers it under the same id, so decoding keeps the
+//! checks fork children get: an object decoded as another type is an error, and lengths
+//! come from the memory, never from the message. Pipe ends ([`PipeSender`](crate::PipeSender),
+//! [`PipeReceiver`](crate::PipeReceiver), [`Connection`](crate::Connection)) are their
+//! sockets: they cross as those descriptors, checked to be Unix `SOCK_SEQPACKET` sockets,
+//! and this process's copy closes when the argument is dropped. Queues and `SharedSlice`
+//! cannot travel yet, nor a `Barrier` with an action (a closure of this process), nor
+//! objects created before [`init`]: sending one is an error when the request is encoded,
+//! naming the type and why.
 //!
 //! # Children die with their parent
 //!
