@@ -4,10 +4,26 @@
 //! the next `lock` returns `EOWNERDEAD`. We then call `pthread_mutex_consistent` at once, so
 //! the mutex stays usable, and report "previous owner died" upwards. Ignoring `EOWNERDEAD`
 //! would leave the mutex `ENOTRECOVERABLE` for ever, which is Python's deadlock.
+//!
+//! A blocked `lock` never sleeps for longer than [`RECHECK`] at a time: it waits with
+//! `pthread_mutex_clocklock` and tries again. The reason is a wake-up that a death can lose.
+//! glibc's unlock wakes one waiter, and that waiter, once it holds the mutex, keeps the
+//! futex word's "waiters" bit set, so that its own unlock wakes the next one. If it is
+//! killed after being woken but before taking the mutex, and meanwhile another thread takes
+//! the free mutex without the bit (a plain 0 -> tid), every other waiter sleeps for ever on
+//! a mutex that is free. (The kernel's robust-list walk at the death wakes a waiter only if
+//! the word is 0 at that moment; likewise for a holder killed between clearing the word and
+//! waking.) With the re-check, such a waiter looks at the mutex again within `RECHECK`.
 
 use crate::deadline::Deadline;
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
+use std::time::Duration;
+
+/// The longest a blocked `lock` sleeps before looking at the mutex again: the delay a
+/// wake-up lost to a death costs (see the module docs). Only waits that last longer than
+/// this pay anything for it: one more futex call per `RECHECK`.
+pub(crate) const RECHECK: Duration = Duration::from_millis(50);
 
 unsafe extern "C" {
     // glibc >= 2.30; the `libc` crate does not declare it yet. Like
@@ -107,13 +123,27 @@ impl RawMutex {
     /// Block until acquired; `Err` when this thread holds it already (waiting would be for
     /// ever).
     pub(crate) fn lock(&self) -> Result<Acquired, HeldByThisThread> {
+        // Free: taken without reading the clock.
         // SAFETY: initialised by `init`, lives in a mapping that outlives `self`.
-        let rc = unsafe { libc::pthread_mutex_lock(self.0.get()) };
-        match self.outcome(rc) {
-            Outcome::Acquired(how) => Ok(how),
-            Outcome::HeldByThisThread => Err(HeldByThisThread),
-            Outcome::Busy => unreachable!("pthread_mutex_lock returned EBUSY/ETIMEDOUT"),
+        let rc = unsafe { libc::pthread_mutex_trylock(self.0.get()) };
+        let mut outcome = self.outcome(rc);
+        loop {
+            match outcome {
+                Outcome::Acquired(how) => return Ok(how),
+                Outcome::HeldByThisThread => return Err(HeldByThisThread),
+                // Never one unbounded sleep: a wake-up meant for us may be lost for good
+                // (module docs).
+                Outcome::Busy => outcome = self.clocklock(&Deadline::after(RECHECK)),
+            }
         }
+    }
+
+    /// One `pthread_mutex_clocklock` until `until`.
+    fn clocklock(&self, until: &Deadline) -> Outcome {
+        let abstime = until.as_libc_timespec();
+        // SAFETY: as in `lock`; the timespec outlives the call.
+        let rc = unsafe { pthread_mutex_clocklock(self.0.get(), libc::CLOCK_MONOTONIC, &abstime) };
+        self.outcome(rc)
     }
 
     /// Acquire only if free. Held by this very thread counts as busy, as in Python's
@@ -131,15 +161,17 @@ impl RawMutex {
     /// can release it before the deadline: wait the deadline out and report a timeout, as
     /// Python's `acquire(timeout=t)` does.
     pub(crate) fn lock_until(&self, deadline: &Deadline) -> Option<Acquired> {
-        let abstime = deadline.as_libc_timespec();
-        // SAFETY: as in `lock`; the timespec outlives the call.
-        let rc = unsafe { pthread_mutex_clocklock(self.0.get(), libc::CLOCK_MONOTONIC, &abstime) };
-        match self.outcome(rc) {
-            Outcome::Acquired(how) => Some(how),
-            Outcome::Busy => None,
-            Outcome::HeldByThisThread => {
-                deadline.sleep_until();
-                None
+        loop {
+            // In steps of at most RECHECK, as `lock` (module docs).
+            let step = Deadline::after(deadline.remaining().min(RECHECK));
+            match self.clocklock(&step) {
+                Outcome::Acquired(how) => return Some(how),
+                Outcome::Busy if deadline.expired() => return None,
+                Outcome::Busy => {}
+                Outcome::HeldByThisThread => {
+                    deadline.sleep_until();
+                    return None;
+                }
             }
         }
     }
