@@ -62,7 +62,9 @@
 //! [`RLock`](crate::RLock), [`Event`](crate::Event), [`Condition`](crate::Condition),
 //! [`Semaphore`](crate::Semaphore), [`BoundedSemaphore`](crate::BoundedSemaphore),
 //! [`Barrier`](crate::Barrier) and [`SharedBuffer`](crate::SharedBuffer) live in sealed
-//! `memfd`s. When the arguments of a task are encoded, each such handle writes its 128-bit
+//! `memfd`s, and every [`Queue`](crate::Queue), [`SimpleQueue`](crate::SimpleQueue) and
+//! [`JoinableQueue`](crate::JoinableQueue) has a memfd of its own (before [`init`], queues
+//! share slabs of 256, which cannot be handed out one by one). When the arguments of a task are encoded, each such handle writes its 128-bit
 //! id, the hash of its full type and the indices of its memfds (a `Condition` also writes
 //! its `Lock`'s handle, so the child gets one `Lock` object for every condition on it); the
 //! memfds go with the request as `SCM_RIGHTS` (Python passes its resources the same way).
@@ -72,10 +74,26 @@
 //! come from the memory, never from the message. Pipe ends ([`PipeSender`](crate::PipeSender),
 //! [`PipeReceiver`](crate::PipeReceiver), [`Connection`](crate::Connection)) are their
 //! sockets: they cross as those descriptors, checked to be Unix `SOCK_SEQPACKET` sockets,
-//! and this process's copy closes when the argument is dropped. Queues and `SharedSlice`
-//! cannot travel yet, nor a `Barrier` with an action (a closure of this process), nor
-//! objects created before [`init`]: sending one is an error when the request is encoded,
-//! naming the type and why.
+//! and this process's copy closes when the argument is dropped. A `SharedSlice` (private
+//! copy-on-write memory) cannot travel, nor a `Barrier` with an action (a closure of this
+//! process), nor objects created before [`init`]: sending one is an error when the request
+//! is encoded, naming the type and why.
+//!
+//! Since every live object now holds a descriptor, [`init`] raises the soft limit on open
+//! files to the hard one (1,024 is a common soft limit; the hard one is often 500,000 or
+//! more), as Go and the JVM do at start.
+//!
+//! # Pools
+//!
+//! [`PoolBuilder::start_method`](crate::pool::PoolBuilder::start_method) starts a pool's
+//! server this way: the start server forks (or spawns) it, and it receives the pool's
+//! private task and result queues and its worker slots as memfds in the request (they are
+//! never registered, so no user message can name them). The server then forks the workers
+//! itself, as a fork pool's server does, so dead-worker reports and replacements are the
+//! same. Tasks name their functions by offset, as above. Shared objects reach the workers
+//! of such a pool only through [`PoolBuilder::share`](crate::pool::PoolBuilder::share)
+//! (Python: `initargs`): they are in the server's request, and every worker, a fork of the
+//! server, has them.
 //!
 //! # Children die with their parent
 //!
