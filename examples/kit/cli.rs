@@ -13,8 +13,8 @@
 //! pipe ends the same way, and the parent, at its own next print or when it reports the
 //! failed child (see [`main`]), ends quietly too; its children die with it
 //! (`PR_SET_PDEATHSIG`). A child that meets the closed stdout first sends `SIGPIPE` to the
-//! main process, so that nobody waits for the dead child until a timeout. A write that breaks on any other pipe or socket (an
-//! ipc-channel whose peer is gone) still fails with `EPIPE` as before, while stdout is
+//! main process, so that nobody waits for the dead child until a timeout. A write that breaks on any other pipe or socket (a
+//! `Pipe` whose peer is gone) still fails with `EPIPE` as before, while stdout is
 //! open: only a closed stdout ends the program.
 
 use std::fmt::Display;
