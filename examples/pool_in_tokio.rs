@@ -11,7 +11,10 @@
 //! `--start-method fork` is refused (exit code 1, the error names forkserver and spawn);
 //! `forkserver` and `spawn` workers share nothing with this program but the pool's queues.
 //! Every row matches the serial one (`results_ok=true`); the rows were computed by
-//! `distinct_worker_pids` processes, none of them this one.
+//! `distinct_worker_pids` processes, none of them this one; up to `peak_in_flight` jobs (at
+//! most one per client) were in the pool at once. A `Pool` can wait on its results but not
+//! on a channel too, so while jobs are in flight its thread waits 2 ms at a time for the
+//! oldest, then takes new requests: a new request waits at most that long to be submitted.
 //!
 //! Run: `just run pool_in_tokio` (or `cargo run --release --bin pool_in_tokio`)
 
