@@ -165,8 +165,8 @@ fn run(args: Args) -> multiproc::Result<()> {
     let (clients, jobs, method) = (args.clients, args.jobs, args.start_method);
     println!(
         "A tokio runtime of runtime_threads={} runs clients={clients} async clients that send \
-         jobs={jobs} Mandelbrot rows each\nto a pool of workers={} processes, built on its own \
-         thread with start_method={method} while those threads run",
+         jobs={jobs} Mandelbrot rows each\nto a pool of workers={} processes, which its own \
+         thread builds with start_method={method} while those threads run",
         runtime.metrics().num_workers(),
         args.workers
     );
