@@ -1,6 +1,6 @@
 //! E. Pools and data parallelism: the invariants of pool_map_sum, pool_apply_async,
 //! pool_map_variants, pool_stop_event, added_ab, big_sum_ab, parallel_reduction,
-//! pool_benchmark, task_parallel and starmap_hello, checked by running the real binaries.
+//! pool_benchmark, task_parallel, starmap_hello and pool_in_tokio, checked by running the real binaries.
 //! Timings are printed by some of them and never asserted. The library's own pool checks
 //! (panics, dead workers, timeouts, empty input) are in forked_pool.rs.
 
@@ -501,4 +501,117 @@ fn pool_map_sum_runs_in_a_4_gib_address_space() {
         .run();
     run.expect_success();
     assert_eq!(run.word::<u64>("pool_sum"), 3_332_833_350_000_000);
+}
+
+/// pool_in_tokio's run: the facts every successful run must show, whatever the sizes.
+fn check_pool_in_tokio(
+    run: &harness::Run,
+    method: &str,
+    clients: usize,
+    jobs: usize,
+    workers: usize,
+) {
+    run.expect_success();
+    assert_eq!(run.word::<String>("start_method"), method);
+    assert_eq!(run.word::<usize>("clients"), clients);
+    assert_eq!(run.word::<usize>("jobs"), jobs);
+    assert_eq!(run.word::<usize>("workers"), workers);
+    assert_eq!(
+        run.word::<usize>("rows"),
+        clients * jobs,
+        "one answer per job"
+    );
+    assert!(
+        run.word::<bool>("results_ok"),
+        "every row equals the serial one"
+    );
+    let pids = run.word::<usize>("distinct_worker_pids");
+    assert!(
+        (1..=workers).contains(&pids),
+        "{pids} pids for {workers} workers"
+    );
+    assert!(
+        !run.word::<bool>("owner_among_them"),
+        "no row was computed by the owner"
+    );
+    // Each client awaits its answer before sending its next job.
+    let peak = run.word::<usize>("peak_in_flight");
+    assert!(
+        (1..=clients).contains(&peak),
+        "{peak} in flight for {clients} clients"
+    );
+}
+
+#[test]
+fn pool_in_tokio_serves_async_clients_from_a_forkserver_pool_by_default() {
+    let run = example!("pool_in_tokio").run();
+    check_pool_in_tokio(&run, "forkserver", 8, 10, 2);
+    assert!(
+        run.word::<usize>("runtime_threads") >= 2,
+        "a multi-thread runtime"
+    );
+}
+
+#[test]
+fn pool_in_tokio_works_with_spawn_and_with_one_of_everything() {
+    let run = example!("pool_in_tokio")
+        .args(["--start-method", "spawn", "--clients", "3", "--jobs", "4"])
+        .args(["--workers", "3", "--runtime-threads", "2", "--width", "50"])
+        .run();
+    check_pool_in_tokio(&run, "spawn", 3, 4, 3);
+    assert_eq!(run.word::<usize>("runtime_threads"), 2);
+    let run = example!("pool_in_tokio")
+        .args(["--clients", "1", "--jobs", "1", "--workers", "1"])
+        .args(["--runtime-threads", "1", "--width", "1"])
+        .run();
+    check_pool_in_tokio(&run, "forkserver", 1, 1, 1);
+    assert_eq!(run.word::<usize>("distinct_worker_pids"), 1);
+}
+
+#[test]
+fn pool_in_tokio_with_fork_is_refused_because_the_runtime_runs_threads() {
+    let run = example!("pool_in_tokio")
+        .args(["--start-method", "fork"])
+        .run();
+    run.expect_code(1);
+    assert_eq!(run.word::<String>("start_method"), "fork");
+    assert!(run.words("results_ok").is_empty(), "no work was done");
+    let stderr = run.stderr();
+    for needed in ["threads are running", "ForkServer", "Spawn"] {
+        assert!(
+            stderr.contains(needed),
+            "the refusal names {needed}:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn pool_in_tokio_help_and_bad_flags() {
+    let help = example!("pool_in_tokio").arg("--help").run();
+    help.expect_success();
+    for word in [
+        "--start-method",
+        "forkserver",
+        "spawn",
+        "--clients",
+        "--jobs",
+    ] {
+        assert!(
+            help.stdout().contains(word),
+            "--help does not mention {word}"
+        );
+    }
+    for args in [
+        ["--start-method", "vfork"],
+        ["--clients", "0"],
+        ["--jobs", "0"],
+        ["--workers", "0"],
+        ["--runtime-threads", "0"],
+        ["--width", "many"],
+    ] {
+        example!("pool_in_tokio")
+            .args(args)
+            .run()
+            .expect_usage_error();
+    }
 }
