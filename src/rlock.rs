@@ -95,7 +95,12 @@ impl RLock {
     fn take(&self, how: Wait<'_>) -> Option<Acquired> {
         let s = self.s();
         if s.mutex.held_by_current_thread() {
-            s.count.fetch_add(1, Relaxed);
+            // Only this thread changes `count` while it holds the mutex. At 2^32 - 1 levels
+            // (guards leaked in a loop) one more would wrap to "not held": refuse, as std's
+            // `ReentrantLock` does.
+            let levels = s.count.load(Relaxed);
+            assert!(levels < u32::MAX, "RLock held 2^32 - 1 times by one thread");
+            s.count.store(levels + 1, Relaxed);
             return Some(Acquired::Clean);
         }
         // Not held by this thread, and only this thread could change that: the pthread
@@ -224,5 +229,24 @@ impl fmt::Debug for RLockGuard<'_> {
         f.debug_struct("RLockGuard")
             .field("held_count", &self.rlock.held_count())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_level_past_u32_max_is_refused_not_wrapped() {
+        let r = RLock::new();
+        let guard = r.lock().unwrap();
+        // As if the lock had been taken 2^32 - 1 times with the guards leaked.
+        r.s().count.store(u32::MAX, Relaxed);
+        let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.acquire()));
+        assert!(again.is_err(), "one more level must not wrap to 0");
+        assert_eq!(r.held_count(), u32::MAX, "still held, count unchanged");
+        r.s().count.store(1, Relaxed);
+        drop(guard);
+        assert_eq!(r.held_count(), 0);
     }
 }
