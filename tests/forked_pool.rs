@@ -716,11 +716,7 @@ fn workers_are_named_for_the_start_method_and_served_pools_allow_threads() {
 /// the server and the workers ended (and the start server, for forkserver and spawn), with
 /// no sleep.
 fn a_killed_owner_takes_its_server_and_workers_with_it() {
-    // SAFETY: a plain prctl on this process.
-    assert_eq!(
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) },
-        0
-    );
+    harness::forked::adopt_orphans();
     let pids = multiproc::Array::<u32>::new(3);
     let (started, release, running) = (Event::new(), Event::new(), Value::new(0u32));
     let ready = Event::new();
@@ -743,26 +739,17 @@ fn a_killed_owner_takes_its_server_and_workers_with_it() {
     assert!(ready.wait_timeout(LONG), "the owner built its pool");
     assert!(started.wait_timeout(LONG), "a task runs");
     let pids = pids.to_vec();
-    assert!(pids.iter().all(|&p| process_exists(p)), "{pids:?} run");
+    assert!(
+        pids.iter().all(|&p| harness::forked::process_exists(p)),
+        "{pids:?} run"
+    );
     owner.kill().unwrap();
     assert_eq!(owner.join().unwrap(), -9);
-    loop {
-        let mut status = 0;
-        // SAFETY: waiting for any child of ours.
-        let r = unsafe { libc::waitpid(-1, &mut status, 0) };
-        if r < 0 {
-            assert_eq!(
-                std::io::Error::last_os_error().raw_os_error(),
-                Some(libc::ECHILD)
-            );
-            break;
-        }
-    }
+    harness::forked::reap_every_descendant();
     for pid in pids {
-        assert!(!process_exists(pid), "{pid} died with the owner");
+        assert!(
+            !harness::forked::process_exists(pid),
+            "{pid} died with the owner"
+        );
     }
-}
-
-fn process_exists(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }

@@ -89,11 +89,7 @@ fn a_panic_or_a_death_in_the_child_is_an_error() {
 /// check is a subreaper, so every orphan comes to it: `waitpid(-1)` until there is no
 /// child left proves that the started child (and the server) ended, with no sleep.
 fn a_child_of_each_method_dies_with_its_killed_parent() {
-    // SAFETY: a plain prctl on this process.
-    assert_eq!(
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) },
-        0
-    );
+    harness::forked::adopt_orphans();
     for method in StartMethod::ALL {
         let pid = Value::<u32>::new(0);
         let started = Event::new();
@@ -110,31 +106,19 @@ fn a_child_of_each_method_dies_with_its_killed_parent() {
         .unwrap();
         started.wait();
         let child = pid.load();
-        assert!(process_exists(child), "{method}: the child runs");
+        assert!(
+            harness::forked::process_exists(child),
+            "{method}: the child runs"
+        );
         parent.kill().unwrap();
         assert_eq!(parent.join().unwrap(), -9);
         // Reap every orphan until none is left (blocks until they have all died).
-        loop {
-            let mut status = 0;
-            // SAFETY: waiting for any child of ours.
-            let r = unsafe { libc::waitpid(-1, &mut status, 0) };
-            if r < 0 {
-                assert_eq!(
-                    std::io::Error::last_os_error().raw_os_error(),
-                    Some(libc::ECHILD)
-                );
-                break;
-            }
-        }
+        harness::forked::reap_every_descendant();
         assert!(
-            !process_exists(child),
+            !harness::forked::process_exists(child),
             "{method}: the child died with its parent"
         );
     }
-}
-
-fn process_exists(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 #[derive(Serialize, Deserialize)]

@@ -239,3 +239,36 @@ fn run_one(check: &Check, after: fn(), output: Option<&Capture>) -> Outcome {
         Outcome::Failed(format!("exit status {}", libc::WEXITSTATUS(status)))
     }
 }
+
+/// For a check that kills a process on purpose and must show that everything that process
+/// started died with it: from now on this (check) process adopts every orphan of its
+/// descendants (`PR_SET_CHILD_SUBREAPER`), so [`reap_every_descendant`] can wait for them.
+pub fn adopt_orphans() {
+    // SAFETY: a plain prctl on this process.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(r, 0, "PR_SET_CHILD_SUBREAPER failed");
+}
+
+/// Reap children until none is left: with [`adopt_orphans`], returns only once every
+/// descendant has ended (blocks while any lives; the check's timeout bounds it). No sleep:
+/// each `waitpid` returns when a child ends.
+pub fn reap_every_descendant() {
+    loop {
+        let mut status = 0;
+        // SAFETY: waiting for any child of this process.
+        let r = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::ECHILD) => return,
+                Some(libc::EINTR) => continue,
+                _ => panic!("waitpid: {e}"),
+            }
+        }
+    }
+}
+
+/// Whether a process with this pid exists (a zombie counts: reap first).
+pub fn process_exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
