@@ -1,17 +1,55 @@
 //! Start + join per start method (`fork`, `forkserver`, `spawn`) of a task that does
 //! nothing, beside raw `fork` + `_exit` + `waitpid` and `posix_spawn` of this same binary
-//! (which exits at once) + `waitpid`. Python's reference (CPython, same kind of machine):
-//! spawn ~50-100 ms, forkserver a few ms, fork ~2.2 ms.
+//! (which exits at once) + `waitpid`. Then a `Pool(2)` per start method: create + close +
+//! join, beside forking and reaping 2 raw workers; and `map` of 1,000 squares at the
+//! default chunksize on a pool built once, beside the minimal raw pool. CPython's figures
+//! for the same rows: `python3 python/start_methods.py`.
+//!
+//! Everything here runs after `start::init`, so the fork pool's queues are sealed memfds
+//! too (benches/pool.rs measures the fork pool on anonymous memory).
 
 mod common;
 
-use criterion::{Criterion, criterion_group};
+use common::raw::RawPool;
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, criterion_group};
+use multiproc::Pool;
+use multiproc::pool::default_chunksize;
 use multiproc::start::{self, StartMethod};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 /// Set in the environment of the `posix_spawn` baseline: the child exits first thing.
 const EXIT_AT_ONCE: &str = "MULTIPROC_BENCH_EXIT_AT_ONCE";
 
 fn nothing(_: ()) {}
+
+fn square(x: u64) -> u64 {
+    black_box(x) * x
+}
+
+/// The `map` input: 1,000 `u64` (a handful under `cargo test --benches`).
+fn map_input() -> Vec<u64> {
+    (0..common::size(1000, 20)).collect()
+}
+
+/// A pool of 2 started with `method`.
+fn pool(method: StartMethod) -> Pool {
+    if method == StartMethod::Fork {
+        common::assert_single_threaded();
+    }
+    Pool::builder()
+        .processes(2)
+        .start_method(method)
+        .build()
+        .expect("pool")
+}
+
+/// Spawn rows take milliseconds each: the fewest samples criterion allows, each one
+/// iteration or a few, so the group stays within a few seconds.
+fn slow_rows<M: criterion::measurement::Measurement>(g: &mut BenchmarkGroup<'_, M>) {
+    g.sample_size(10);
+    g.sampling_mode(SamplingMode::Flat);
+}
 
 /// Seconds per `Value::new` + drop, median of 25 runs of 1,000.
 fn creation_cost() -> f64 {
@@ -44,6 +82,9 @@ fn start_join(c: &mut Criterion) {
         })
     });
     for method in StartMethod::ALL {
+        if method == StartMethod::Spawn {
+            slow_rows(&mut g);
+        }
         g.bench_function(format!("multiproc {method}"), |b| {
             b.iter(|| {
                 method
@@ -55,13 +96,62 @@ fn start_join(c: &mut Criterion) {
         });
     }
     g.finish();
-    start::shutdown();
+}
+
+fn pool_lifecycle(c: &mut Criterion) {
+    let mut g = c.benchmark_group("start method Pool(2) create+close+join");
+    g.bench_function("raw fork 2 workers + reap", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t = Instant::now();
+                RawPool::new(2, square).close_join();
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+    for method in StartMethod::ALL {
+        if method == StartMethod::Spawn {
+            slow_rows(&mut g);
+        }
+        g.bench_function(format!("multiproc Pool {method}"), |b| {
+            b.iter(|| {
+                let pool = pool(method);
+                pool.close().unwrap();
+                pool.join().unwrap();
+            })
+        });
+    }
+    g.finish();
+}
+
+fn pool_map(c: &mut Criterion) {
+    let args = map_input();
+    let want: Vec<u64> = args.iter().map(|&x| x * x).collect();
+    let size = default_chunksize(args.len(), 2);
+    let mut g = c.benchmark_group("start method Pool(2).map 1,000 squares");
+    common::assert_single_threaded();
+    let rawpool = RawPool::new(2, square);
+    g.bench_function("raw pool, default chunksize", |b| {
+        b.iter(|| assert_eq!(rawpool.map(&args, size), want))
+    });
+    rawpool.close_join();
+    for method in StartMethod::ALL {
+        let pool = pool(method);
+        g.bench_function(format!("multiproc Pool {method}"), |b| {
+            b.iter(|| assert_eq!(pool.map(square, args.iter().copied()).unwrap(), want))
+        });
+        pool.close().unwrap();
+        pool.join().unwrap();
+    }
+    g.finish();
 }
 
 criterion_group! {
     name = benches;
     config = common::criterion();
-    targets = start_join
+    targets = start_join, pool_lifecycle, pool_map
 }
 
 fn main() {
@@ -83,5 +173,6 @@ fn main() {
         );
     }
     benches();
+    start::shutdown();
     Criterion::default().configure_from_args().final_summary();
 }

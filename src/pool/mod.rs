@@ -159,10 +159,11 @@ impl PoolBuilder {
     /// With [`StartMethod::ForkServer`] or [`StartMethod::Spawn`] the pool can be built
     /// from a program that runs threads (an async runtime, say), after
     /// [`start::init`](crate::start::init) at the top of `main`. Its workers share nothing
-    /// with the owner but the pool's own queues, so, as in Python, shared objects reach
-    /// them only as arguments of a [`StartMethod::start`] child, not as task arguments
-    /// (an error names the object), and the initializer must be left unset. Everything
-    /// else is the same: calls, results, dead-worker reports and replacements.
+    /// with the owner but the pool's own queues, so, as in Python, the shared objects its
+    /// tasks may receive are those handed over at build time with [`PoolBuilder::share`]
+    /// (Python's `initargs`; any other is an error naming the object), and an initializer
+    /// closure is refused. Everything else is the same: calls, results, dead-worker reports
+    /// and replacements.
     ///
     /// ```no_run
     /// use multiproc::Pool;

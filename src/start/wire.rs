@@ -94,10 +94,29 @@ pub(crate) fn recv_with_fds(
     Ok(true)
 }
 
-/// Send one frame: its length, with `fds` attached, then its bytes.
+/// Send one frame: its length, with `fds` attached, then its bytes, in one `sendmsg` when
+/// the socket takes it all (two sends could wake a receiver blocked on the length twice).
 pub(crate) fn send_frame(sock: &UnixStream, bytes: &[u8], fds: &[RawFd]) -> io::Result<()> {
-    send_with_fds(sock, &(bytes.len() as u64).to_le_bytes(), fds)?;
-    send_all(sock, bytes)
+    if fds.len() > MAX_FDS {
+        return Err(io::Error::other(format!(
+            "at most {MAX_FDS} shared objects can be sent to one child, not {}",
+            fds.len()
+        )));
+    }
+    let len = (bytes.len() as u64).to_le_bytes();
+    let iov = [IoSlice::new(&len), IoSlice::new(bytes)];
+    let rights = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
+    let sent = loop {
+        match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => break r?,
+        }
+    };
+    // What the socket did not take at once (a frame bigger than its buffer): the rest of
+    // the length, then the rest of the bytes.
+    send_all(sock, len.get(sent..).unwrap_or(&[]))?;
+    send_all(sock, &bytes[sent.saturating_sub(len.len())..])
 }
 
 /// Receive one frame and its descriptors; `None` at a clean end of stream.
@@ -117,4 +136,30 @@ pub(crate) fn recv_frame(sock: &UnixStream) -> io::Result<Option<(Vec<u8>, Vec<O
     }
     fds.extend(extra);
     Ok(Some((bytes, fds)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_bigger_than_the_socket_buffer_and_their_fds_arrive_whole() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let (small, attached) = UnixStream::pair().unwrap();
+        let sent = big.clone();
+        let writer = std::thread::spawn(move || {
+            send_frame(&a, &sent, &[attached.as_raw_fd()]).unwrap();
+            send_frame(&a, b"", &[]).unwrap();
+            send_frame(&a, b"tail", &[]).unwrap();
+        });
+        let (bytes, fds) = recv_frame(&b).unwrap().unwrap();
+        assert_eq!(bytes, big);
+        assert_eq!(fds.len(), 1, "the descriptor came with the frame");
+        assert_eq!(recv_frame(&b).unwrap().unwrap().0, b"");
+        assert_eq!(recv_frame(&b).unwrap().unwrap().0, b"tail");
+        writer.join().unwrap();
+        assert!(recv_frame(&b).unwrap().is_none(), "end of stream");
+        drop(small);
+    }
 }
