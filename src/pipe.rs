@@ -24,12 +24,11 @@ use crate::codec::{decode, encode};
 use crate::error::{Error, Result};
 use crate::handle::{RecvFd, SendFd};
 use nix::sys::socket::{
-    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
-    sendmsg, socketpair,
+    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, sendmsg, socketpair,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::io::{IoSlice, IoSliceMut, Write};
+use std::io::{IoSlice, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
@@ -232,38 +231,7 @@ impl PipeReceiver {
 
     /// Block for the next message as raw bytes (Python: `conn.recv_bytes()`).
     pub fn recv_bytes(&self) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; INLINE_MAX + 1];
-        let mut space = nix::cmsg_space!([RawFd; 4]);
-        let (n, truncated, mut fds) = {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            let msg = loop {
-                match recvmsg::<()>(
-                    self.fd.as_raw_fd(),
-                    &mut iov,
-                    Some(&mut space),
-                    MsgFlags::MSG_CMSG_CLOEXEC,
-                ) {
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    Err(nix::errno::Errno::ECONNRESET) => return Err(Error::Closed),
-                    r => break r.map_err(|e| Error::Io(e.into()))?,
-                }
-            };
-            let mut fds = Vec::new();
-            for cmsg in msg.cmsgs().map_err(|e| Error::Io(e.into()))? {
-                if let ControlMessageOwned::ScmRights(received) = cmsg {
-                    // SAFETY: the kernel just installed these descriptors for us.
-                    fds.extend(
-                        received
-                            .into_iter()
-                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-                    );
-                }
-            }
-            let truncated = msg
-                .flags
-                .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
-            (msg.bytes, truncated, fds)
-        };
+        let (tag, mut buf, n, truncated, mut fds) = self.recv_datagram()?;
         if n == 0 {
             // Every datagram has its tag byte: zero bytes is the end of the stream.
             return Err(Error::Closed);
@@ -272,10 +240,10 @@ impl PipeReceiver {
         if truncated {
             return Err(bad("longer than a pipe message can be"));
         }
-        match (buf[0], fds.len()) {
+        match (tag, fds.len()) {
             (INLINE, 0) => {
-                buf.truncate(n);
-                buf.remove(0);
+                // Give back what the message did not use (in place: a shrinking realloc).
+                buf.shrink_to_fit();
                 Ok(buf)
             }
             (SHARED, 1) if n == 1 => {
@@ -295,6 +263,75 @@ impl PipeReceiver {
             }
             _ => Err(bad("unknown kind")),
         }
+    }
+
+    /// Receive one datagram: its tag byte, the bytes after it (in a buffer that was never
+    /// zero-filled: only what the kernel wrote is part of it), its length with the tag,
+    /// whether it was truncated, and the descriptors that came with it. Filling 64 KiB of
+    /// zeros per message cost more than the message itself.
+    #[allow(clippy::type_complexity)]
+    fn recv_datagram(&self) -> Result<(u8, Vec<u8>, usize, bool, Vec<OwnedFd>)> {
+        const MAX_FDS: usize = 4;
+        let mut tag = 0u8;
+        let mut buf: Vec<u8> = Vec::with_capacity(INLINE_MAX);
+        // u64s: aligned for `cmsghdr`; room for one SCM_RIGHTS of MAX_FDS descriptors.
+        let mut control = [0u64; 8];
+        // SAFETY: CMSG_SPACE only computes a size.
+        let needed = unsafe { libc::CMSG_SPACE((MAX_FDS * size_of::<RawFd>()) as u32) } as usize;
+        assert!(needed <= size_of_val(&control));
+        let mut iov = [
+            libc::iovec {
+                iov_base: (&raw mut tag).cast(),
+                iov_len: 1,
+            },
+            libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: INLINE_MAX,
+            },
+        ];
+        // SAFETY: `msghdr` is plain data; zeroed is a valid empty header.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iov.as_mut_ptr();
+        msg.msg_iovlen = iov.len() as _;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = needed as _;
+        let n = loop {
+            // SAFETY: every pointer in `msg` is to a live buffer of the length given with
+            // it (`buf`'s capacity is INLINE_MAX: the kernel writes at most that much there,
+            // and `set_len` below covers only what it wrote).
+            let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+            if n >= 0 {
+                break n as usize;
+            }
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::ECONNRESET) => return Err(Error::Closed),
+                _ => return Err(Error::Io(e)),
+            }
+        };
+        // SAFETY: the kernel wrote `n - 1` bytes after the tag into `buf` (n <= 1 + its
+        // capacity, the iovecs' total).
+        unsafe { buf.set_len(n.saturating_sub(1)) };
+        let mut fds = Vec::new();
+        // SAFETY: walking the control buffer the kernel filled, with the libc macros, within
+        // `msg_controllen`; each SCM_RIGHTS payload is an array of descriptors it installed.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                    let data = libc::CMSG_DATA(c).cast::<RawFd>();
+                    let count =
+                        ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / size_of::<RawFd>();
+                    for i in 0..count {
+                        fds.push(OwnedFd::from_raw_fd(data.add(i).read_unaligned()));
+                    }
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        let truncated = msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0;
+        Ok((tag, buf, n, truncated, fds))
     }
 
     /// Whether a message is ready, waiting at most `timeout` for one (Python:
