@@ -386,23 +386,45 @@ fn was_initialised(_: u32) -> bool {
     INITIALISED.load(std::sync::atomic::Ordering::SeqCst)
 }
 
+fn count_start(count: Value<u32>) {
+    INITIALISED.store(true, std::sync::atomic::Ordering::SeqCst);
+    *count.lock().unwrap() += 1;
+}
+
+/// `initializer_with(fn, arg)` runs in every worker with every start method (the `fn`
+/// travels by offset, the argument with its shared objects); a closure only in a fork pool.
 fn initializer_runs_in_every_worker() {
-    if method() != StartMethod::Fork {
+    if method() == StartMethod::Fork {
+        let count = Value::new(0u32);
+        let c = count.clone();
+        let pool = builder(3)
+            .initializer(move || {
+                INITIALISED.store(true, std::sync::atomic::Ordering::SeqCst);
+                *c.lock().unwrap() += 1;
+            })
+            .build()
+            .unwrap();
+        assert!(
+            pool.chunksize(1)
+                .map(was_initialised, 0..30)
+                .unwrap()
+                .iter()
+                .all(|&b| b)
+        );
+        pool.close().unwrap();
+        pool.join().unwrap();
+        assert_eq!(count.load(), 3);
+    } else {
         let refused = builder(1).initializer(|| {}).build();
         assert!(
-            matches!(&refused, Err(Error::Invalid(m)) if m.contains("initializer")),
+            matches!(&refused, Err(Error::Invalid(m)) if m.contains("initializer_with")),
             "a closure cannot reach a {} pool's workers: {refused:?}",
             method()
         );
-        return;
     }
     let count = Value::new(0u32);
-    let c = count.clone();
     let pool = builder(3)
-        .initializer(move || {
-            INITIALISED.store(true, std::sync::atomic::Ordering::SeqCst);
-            *c.lock().unwrap() += 1;
-        })
+        .initializer_with(count_start, count.clone())
         .build()
         .unwrap();
     assert!(
@@ -414,11 +436,16 @@ fn initializer_runs_in_every_worker() {
     );
     pool.close().unwrap();
     pool.join().unwrap();
-    assert_eq!(count.load(), 3);
+    assert_eq!(count.load(), 3, "once per worker");
     assert!(
         !INITIALISED.load(std::sync::atomic::Ordering::SeqCst),
         "not in the owner"
     );
+    let both = builder(1)
+        .initializer(|| {})
+        .initializer_with(count_start, count.clone())
+        .build();
+    assert!(matches!(both, Err(Error::Invalid(_))), "one initializer");
 }
 
 fn my_pid(_: u32) -> u32 {

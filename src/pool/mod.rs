@@ -77,11 +77,53 @@ pub struct PoolBuilder {
     shared: Option<Shared>,
 }
 
-/// The objects of [`PoolBuilder::share`]: kept alive by the pool, and the way a served
-/// pool's server is started with them.
+/// The objects of [`PoolBuilder::share`] or the argument of
+/// [`PoolBuilder::initializer_with`]: kept alive by the pool, and the way a served pool's
+/// server is started with them (and with the initializer, the address of a `fn(T)`).
 struct Shared {
     keep: Box<dyn std::any::Any>,
-    start: fn(&dyn std::any::Any, StartMethod, WorkerSetup, usize) -> Result<ServerProcess>,
+    init: Option<usize>,
+    /// `init` with its argument, for a fork pool (whose workers share the owner's image).
+    fork_init: Option<Box<dyn Fn()>>,
+    #[allow(clippy::type_complexity)]
+    start: fn(
+        &dyn std::any::Any,
+        Option<usize>,
+        StartMethod,
+        WorkerSetup,
+        usize,
+    ) -> Result<ServerProcess>,
+}
+
+impl Shared {
+    fn new<T>(objects: T, init: Option<fn(T)>) -> Shared
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Clone + 'static,
+    {
+        fn start<T>(
+            keep: &dyn std::any::Any,
+            init: Option<usize>,
+            method: StartMethod,
+            setup: WorkerSetup,
+            workers: usize,
+        ) -> Result<ServerProcess>
+        where
+            T: serde::Serialize + serde::de::DeserializeOwned + Clone + 'static,
+        {
+            let objects = keep.downcast_ref::<T>().expect("stored as a T").clone();
+            server::start_served(method, setup, workers, objects, init)
+        }
+        let fork_init = init.map(|f| {
+            let arg = objects.clone();
+            Box::new(move || f(arg.clone())) as Box<dyn Fn()>
+        });
+        Shared {
+            keep: Box::new(objects),
+            init: init.map(|f| f as usize),
+            fork_init,
+            start: start::<T>,
+        }
+    }
 }
 
 impl PoolBuilder {
@@ -96,6 +138,8 @@ impl PoolBuilder {
     /// Run `init` once in every worker when it starts, replacements included (Python:
     /// `initializer`, `initargs`: capture the arguments). It runs in the worker, so it may
     /// capture anything. If it panics the pool is broken: pending and later calls fail.
+    /// A fork pool only: a closure cannot reach a forkserver or spawn pool's workers (use
+    /// [`PoolBuilder::initializer_with`], which works with every start method).
     #[doc(alias = "initargs")]
     pub fn initializer(mut self, init: impl Fn() + 'static) -> PoolBuilder {
         self.initializer = Some(Box::new(init));
@@ -134,22 +178,34 @@ impl PoolBuilder {
     where
         T: serde::Serialize + serde::de::DeserializeOwned + Clone + 'static,
     {
-        fn start<T>(
-            keep: &dyn std::any::Any,
-            method: StartMethod,
-            setup: WorkerSetup,
-            workers: usize,
-        ) -> Result<ServerProcess>
-        where
-            T: serde::Serialize + serde::de::DeserializeOwned + Clone + 'static,
-        {
-            let objects = keep.downcast_ref::<T>().expect("stored as a T").clone();
-            server::start_served(method, setup, workers, objects)
-        }
-        self.shared = Some(Shared {
-            keep: Box::new(objects),
-            start: start::<T>,
-        });
+        self.shared = Some(Shared::new(objects, None));
+        self
+    }
+
+    /// Run `init(arg)` once in every worker when it starts, replacements included (Python:
+    /// `initializer` and `initargs`), with any start method: `init` is a `fn` (it travels by
+    /// offset, as tasks do) and `arg` is serde data, shared objects included, which tasks
+    /// may then receive too, as with [`PoolBuilder::share`] (this replaces it: give one
+    /// tuple). Each worker gets a clone of `arg`. If `init` panics the pool is broken.
+    ///
+    /// ```
+    /// use multiproc::{Pool, Value};
+    /// fn count_me(started: Value<u32>) {
+    ///     *started.lock().unwrap() += 1;
+    /// }
+    /// let started = Value::new(0u32);
+    /// let pool = Pool::builder().processes(2).initializer_with(count_me, started.clone()).build()?;
+    /// pool.close()?;
+    /// pool.join()?;
+    /// assert_eq!(started.load(), 2);
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    #[doc(alias("initializer", "initargs"))]
+    pub fn initializer_with<T>(mut self, init: fn(T), arg: T) -> PoolBuilder
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Clone + 'static,
+    {
+        self.shared = Some(Shared::new(arg, Some(init)));
         self
     }
 
@@ -161,9 +217,9 @@ impl PoolBuilder {
     /// [`start::init`](crate::start::init) at the top of `main`. Its workers share nothing
     /// with the owner but the pool's own queues, so, as in Python, the shared objects its
     /// tasks may receive are those handed over at build time with [`PoolBuilder::share`]
-    /// (Python's `initargs`; any other is an error naming the object), and an initializer
-    /// closure is refused. Everything else is the same: calls, results, dead-worker reports
-    /// and replacements.
+    /// (Python's `initargs`; any other is an error naming the object), and its initializer
+    /// is a `fn` with an argument ([`PoolBuilder::initializer_with`]; a closure is refused).
+    /// Everything else is the same: calls, results, dead-worker reports and replacements.
     ///
     /// ```no_run
     /// use multiproc::Pool;
@@ -209,7 +265,7 @@ impl PoolBuilder {
     /// The same as [`Process::start_unchecked`](crate::Process::start_unchecked)'s: no other thread may hold, or be
     /// taking, a lock the pool's server or workers will take (the allocator's, stdout's,
     /// the initializer's, ...) at the moment of the fork.
-    pub unsafe fn build_unchecked(self) -> Result<Pool> {
+    pub unsafe fn build_unchecked(mut self) -> Result<Pool> {
         let processes = self.processes.unwrap_or_else(crate::cpu::default_pool_size);
         if processes == 0 {
             return Err(Error::Invalid("a pool needs at least one process".into()));
@@ -223,6 +279,18 @@ impl PoolBuilder {
         if method != StartMethod::Fork {
             crate::start::require_init(method)?;
         }
+        let fork_init = self.shared.as_mut().and_then(|s| s.fork_init.take());
+        if self.initializer.is_some() && fork_init.is_some() {
+            return Err(Error::Invalid(
+                "a pool has one initializer: initializer or initializer_with, not both".into(),
+            ));
+        }
+        if method != StartMethod::Fork && self.initializer.is_some() {
+            return Err(Error::Invalid(format!(
+                "a {method} pool cannot run an initializer closure: its workers do not share \
+                 the owner's memory (use initializer_with, whose fn and argument travel)"
+            )));
+        }
         // Private: plain `Arc`s, never registered, so they have no serde form and no id a
         // message could name. (A served pool's server gets them as memfds: `Passed`.)
         let tasks = Arc::new(RawQueue::new(0)?);
@@ -232,7 +300,11 @@ impl PoolBuilder {
             tasks: tasks.clone(),
             results: results.clone(),
             slots: slots.clone(),
-            initializer: self.initializer,
+            initializer: match method {
+                StartMethod::Fork => self.initializer.or(fork_init),
+                // The server builds it from `Shared::init` (see `server::served_main`).
+                _ => None,
+            },
             max_tasks: self.max_tasks,
             started: crate::event::Event::new(),
             worker_name: match method {
@@ -246,8 +318,10 @@ impl PoolBuilder {
             // SAFETY: `build_unchecked`'s caller guarantees the precondition.
             StartMethod::Fork => unsafe { server::start(setup, processes) }?,
             served => match &self.shared {
-                Some(shared) => (shared.start)(&*shared.keep, served, setup, processes)?,
-                None => server::start_served(served, setup, processes, ())?,
+                Some(shared) => {
+                    (shared.start)(&*shared.keep, shared.init, served, setup, processes)?
+                }
+                None => server::start_served(served, setup, processes, (), None)?,
             },
         };
         Ok(Pool {

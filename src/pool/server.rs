@@ -136,6 +136,9 @@ struct ServedSetup<T> {
     /// The objects of [`PoolBuilder::share`](super::PoolBuilder::share): decoded (and so
     /// registered) in the server before it forks the workers, kept alive while it runs.
     shared: T,
+    /// The offset of the `fn(T)` of [`PoolBuilder::initializer_with`](super::PoolBuilder::initializer_with),
+    /// run with a clone of `shared` in every worker.
+    init: Option<i64>,
     tasks: Passed<Arc<RawQueue>>,
     results: Passed<Arc<RawQueue>>,
     slots: Passed<Arc<Shm<Slots>>>,
@@ -146,13 +149,28 @@ struct ServedSetup<T> {
 }
 
 /// The body of a forkserver or spawn pool's server: a fresh single-threaded process.
-fn served_main<T>(s: ServedSetup<T>) -> i32 {
+fn served_main<T: Clone + 'static>(s: ServedSetup<T>) -> i32 {
     crate::process::rename(&s.worker_name.replace("Worker", "Server"), None);
+    let initializer = match s.init.map(crate::start::identity::resolve) {
+        None => None,
+        // Not in this executable: refuse to call it.
+        Some(None) => return 1,
+        Some(Some(addr)) => {
+            // SAFETY: the address of a `fn(T)` for this very `T`: `PoolBuilder` stored the
+            // offset of the `init: fn(T)` it was given beside an argument of type `T`, and
+            // this server was started by `start_served::<T>` with `served_main::<T>`; the
+            // offset resolves inside this executable (checked above), the same file as the
+            // owner's (the start request checks its device and inode).
+            let init: fn(T) = unsafe { std::mem::transmute::<usize, fn(T)>(addr) };
+            let arg = s.shared.clone();
+            Some(Box::new(move || init(arg.clone())) as Box<dyn Fn()>)
+        }
+    };
     let setup = WorkerSetup {
         tasks: s.tasks.0,
         results: s.results.0,
         slots: s.slots.0,
-        initializer: None,
+        initializer,
         max_tasks: s.max_tasks,
         started: s.started,
         worker_name: s.worker_name,
@@ -169,18 +187,17 @@ pub(crate) fn start_served<T>(
     setup: WorkerSetup,
     workers: usize,
     shared: T,
+    init: Option<usize>,
 ) -> Result<ServerProcess>
 where
-    T: Serialize + serde::de::DeserializeOwned + 'static,
+    T: Serialize + serde::de::DeserializeOwned + Clone + 'static,
 {
-    if setup.initializer.is_some() {
-        return Err(Error::Invalid(format!(
-            "a {method} pool cannot run an initializer closure: its workers do not share the              owner's memory (use the fork start method, or pass shared objects as task              arguments)"
-        )));
-    }
+    debug_assert!(setup.initializer.is_none(), "refused by PoolBuilder::build");
+    let init = init.map(crate::start::identity::offset_of).transpose()?;
     let started = setup.started.clone();
     let served = ServedSetup {
         shared,
+        init,
         tasks: Passed(setup.tasks),
         results: Passed(setup.results),
         slots: Passed(setup.slots),
