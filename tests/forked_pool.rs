@@ -41,6 +41,7 @@ fn main() -> std::process::ExitCode {
             a_worker_killed_during_a_streaming_imap_is_reported_in_its_place,
             workers_are_named_for_the_start_method_and_served_pools_allow_threads,
             a_killed_owner_takes_its_server_and_workers_with_it,
+            a_dead_start_server_fails_a_served_pools_pending_tasks,
         ],
         multiproc::start::shutdown,
     )
@@ -779,4 +780,41 @@ fn a_killed_owner_takes_its_server_and_workers_with_it() {
             "{pid} died with the owner"
         );
     }
+}
+
+/// The parent of `pid`, from `/proc/<pid>/stat` (the field after the parenthesised name).
+fn parent_of(pid: u32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// A served pool's server is a child of the start server: if that dies (taking the pool's
+/// server with it), pending calls fail and the pool refuses new work, as when a fork
+/// pool's server dies. (Fork pools have no start server: nothing to check.)
+fn a_dead_start_server_fails_a_served_pools_pending_tasks() {
+    if method() == StartMethod::Fork {
+        return;
+    }
+    let (started, release) = (Event::new(), Event::new());
+    let pool = builder(2)
+        .share((started.clone(), release.clone()))
+        .build()
+        .unwrap();
+    let server = pool.apply(parent_of_worker, ()).unwrap();
+    let start_server = parent_of(server);
+    assert_ne!(start_server, std::process::id(), "served: not our child");
+    let r = pool
+        .apply_async(block_until, (started.clone(), release.clone()))
+        .unwrap();
+    assert!(started.wait_timeout(LONG));
+    kill(start_server);
+    assert!(
+        matches!(r.get_timeout(LONG), Err(Error::WorkerDied(_))),
+        "the pending task fails"
+    );
+    assert!(
+        matches!(pool.apply(square, 1), Err(Error::WorkerDied(_))),
+        "broken"
+    );
 }

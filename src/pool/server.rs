@@ -124,8 +124,11 @@ impl ServerProcess {
     }
 
     /// The exit code if the server has ended, without waiting.
+    /// An error means the server cannot be waited for any more (a served pool whose start
+    /// server died, taking the pool's server with it): it has ended as far as the pool is
+    /// concerned, with -1 for an exit code.
     pub(crate) fn exitcode(&mut self) -> Option<i32> {
-        self.join_timeout(Duration::ZERO).ok().flatten()
+        self.join_timeout(Duration::ZERO).unwrap_or(Some(-1))
     }
 }
 
