@@ -10,7 +10,6 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use multiproc::Pool;
 use multiproc::pool::default_chunksize;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 fn inc(x: u64) -> u64 {
     black_box(x) + 1
@@ -50,15 +49,7 @@ fn per_task(c: &mut Criterion) {
 fn lifecycle(c: &mut Criterion) {
     let mut g = c.benchmark_group("Pool(2) create+close+join");
     g.bench_function("raw fork 2 workers + reap", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let t = Instant::now();
-                RawPool::new(2, inc).close_join();
-                total += t.elapsed();
-            }
-            total
-        })
+        b.iter_custom(|iters| common::raw::time_lifecycles(iters, 2, inc))
     });
     g.bench_function("multiproc Pool", |b| {
         b.iter(|| {

@@ -16,7 +16,6 @@ use multiproc::Pool;
 use multiproc::pool::default_chunksize;
 use multiproc::start::{self, StartMethod};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 /// Set in the environment of the `posix_spawn` baseline: the child exits first thing.
 const EXIT_AT_ONCE: &str = "MULTIPROC_BENCH_EXIT_AT_ONCE";
@@ -101,15 +100,7 @@ fn start_join(c: &mut Criterion) {
 fn pool_lifecycle(c: &mut Criterion) {
     let mut g = c.benchmark_group("start method Pool(2) create+close+join");
     g.bench_function("raw fork 2 workers + reap", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let t = Instant::now();
-                RawPool::new(2, square).close_join();
-                total += t.elapsed();
-            }
-            total
-        })
+        b.iter_custom(|iters| common::raw::time_lifecycles(iters, 2, square))
     });
     for method in StartMethod::ALL {
         if method == StartMethod::Spawn {

@@ -392,6 +392,19 @@ fn count_start(count: Value<u32>) {
     *count.lock().unwrap() += 1;
 }
 
+/// 30 tasks, one at a time, each in an initialised worker; then close and join.
+fn every_task_sees_its_worker_initialised(pool: Pool) {
+    assert!(
+        pool.chunksize(1)
+            .map(was_initialised, 0..30)
+            .unwrap()
+            .iter()
+            .all(|&b| b)
+    );
+    pool.close().unwrap();
+    pool.join().unwrap();
+}
+
 /// `initializer_with(fn, arg)` runs in every worker with every start method (the `fn`
 /// travels by offset, the argument with its shared objects); a closure only in a fork pool.
 fn initializer_runs_in_every_worker() {
@@ -405,15 +418,7 @@ fn initializer_runs_in_every_worker() {
             })
             .build()
             .unwrap();
-        assert!(
-            pool.chunksize(1)
-                .map(was_initialised, 0..30)
-                .unwrap()
-                .iter()
-                .all(|&b| b)
-        );
-        pool.close().unwrap();
-        pool.join().unwrap();
+        every_task_sees_its_worker_initialised(pool);
         assert_eq!(count.load(), 3);
     } else {
         let refused = builder(1).initializer(|| {}).build();
@@ -428,15 +433,7 @@ fn initializer_runs_in_every_worker() {
         .initializer_with(count_start, count.clone())
         .build()
         .unwrap();
-    assert!(
-        pool.chunksize(1)
-            .map(was_initialised, 0..30)
-            .unwrap()
-            .iter()
-            .all(|&b| b)
-    );
-    pool.close().unwrap();
-    pool.join().unwrap();
+    every_task_sees_its_worker_initialised(pool);
     assert_eq!(count.load(), 3, "once per worker");
     assert!(
         !INITIALISED.load(std::sync::atomic::Ordering::SeqCst),

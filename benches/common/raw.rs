@@ -161,6 +161,18 @@ pub fn stream(
     took
 }
 
+/// The time `iters` raw pools of `workers` take to be created, closed and joined: the
+/// baseline of every `Pool(2) create+close+join` row.
+pub fn time_lifecycles(iters: u64, workers: usize, f: fn(u64) -> u64) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let t = Instant::now();
+        RawPool::new(workers, f).close_join();
+        total += t.elapsed();
+    }
+    total
+}
+
 /// A minimal process pool: `workers` forked workers, each fed through its own pipe with
 /// chunks of `u64` arguments (written ahead, round-robin, while results are read back with
 /// `poll` so no pipe can fill up and deadlock), each computing `f` and writing the results

@@ -13,22 +13,26 @@ pub(crate) const MAX_FDS: usize = 253;
 /// Send `bytes` (non-empty) with `fds` attached to their first byte.
 pub(crate) fn send_with_fds(sock: &UnixStream, bytes: &[u8], fds: &[RawFd]) -> io::Result<()> {
     assert!(!bytes.is_empty(), "descriptors ride on at least one byte");
+    let sent = sendmsg_once(sock, &[IoSlice::new(bytes)], fds)?;
+    send_all(sock, &bytes[sent..])
+}
+
+/// One `sendmsg` of `iov` with `fds` attached; how many bytes the socket took.
+fn sendmsg_once(sock: &UnixStream, iov: &[IoSlice<'_>], fds: &[RawFd]) -> io::Result<usize> {
     if fds.len() > MAX_FDS {
         return Err(io::Error::other(format!(
             "at most {MAX_FDS} shared objects can be sent to one child, not {}",
             fds.len()
         )));
     }
-    let iov = [IoSlice::new(bytes)];
     let rights = [ControlMessage::ScmRights(fds)];
     let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
-    let sent = loop {
-        match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+    loop {
+        match sendmsg::<()>(sock.as_raw_fd(), iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
             Err(nix::errno::Errno::EINTR) => continue,
-            r => break r?,
+            r => return Ok(r?),
         }
-    };
-    send_all(sock, &bytes[sent..])
+    }
 }
 
 /// Send all of `bytes`.
@@ -97,22 +101,8 @@ pub(crate) fn recv_with_fds(
 /// Send one frame: its length, with `fds` attached, then its bytes, in one `sendmsg` when
 /// the socket takes it all (two sends could wake a receiver blocked on the length twice).
 pub(crate) fn send_frame(sock: &UnixStream, bytes: &[u8], fds: &[RawFd]) -> io::Result<()> {
-    if fds.len() > MAX_FDS {
-        return Err(io::Error::other(format!(
-            "at most {MAX_FDS} shared objects can be sent to one child, not {}",
-            fds.len()
-        )));
-    }
     let len = (bytes.len() as u64).to_le_bytes();
-    let iov = [IoSlice::new(&len), IoSlice::new(bytes)];
-    let rights = [ControlMessage::ScmRights(fds)];
-    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
-    let sent = loop {
-        match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            r => break r?,
-        }
-    };
+    let sent = sendmsg_once(sock, &[IoSlice::new(&len), IoSlice::new(bytes)], fds)?;
     // What the socket did not take at once (a frame bigger than its buffer): the rest of
     // the length, then the rest of the bytes.
     send_all(sock, len.get(sent..).unwrap_or(&[]))?;
