@@ -12,9 +12,9 @@
 //! `forkserver` and `spawn` workers share nothing with this program but the pool's queues.
 //! Every row matches the serial one (`results_ok=true`); the rows were computed by
 //! `distinct_worker_pids` processes, none of them this one; up to `peak_in_flight` jobs (at
-//! most one per client) were in the pool at once. A `Pool` can wait on its results but not
-//! on a channel too, so while jobs are in flight its thread waits 2 ms at a time for the
-//! oldest, then takes new requests: a new request waits at most that long to be submitted.
+//! most one per client) were in the pool at once. The pool's thread sleeps in
+//! `Pool::wait_any` while jobs are in flight; a client wakes it (`PoolWaker::wake`, which
+//! any thread may call) after sending a request, so nothing polls.
 //!
 //! Run: `just run pool_in_tokio` (or `cargo run --release --bin pool_in_tokio`)
 
@@ -22,10 +22,11 @@ use clap::Parser;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use kit::canvas::orbit_rows;
 use kit::workloads::View;
+use multiproc::pool::PoolWaker;
 use multiproc::start::{self, StartMethod};
 use multiproc::{AsyncResult, Error, Pool};
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// Async clients on a tokio runtime send Mandelbrot rows to a Pool owned by one thread.
@@ -74,13 +75,14 @@ fn orbit_row((view, row): (View, usize)) -> (u32, Vec<u32>) {
     (std::process::id(), orbit_rows(view, row..row + 1, ORBITS))
 }
 
-/// The pool's thread: build the pool (tell `ready` how that went), then serve requests,
-/// all of those received so far in flight, until every client has hung up; then close the
-/// pool. Gives the most jobs that were in flight at once.
+/// The pool's thread: build the pool (tell `ready` how that went, with the waker clients
+/// use after each request), then serve requests, all of those received so far in flight,
+/// until every client has hung up; then close the pool. Gives the most jobs that were in
+/// flight at once.
 fn serve(
     args: &Args,
     mut requests: mpsc::Receiver<Request>,
-    ready: oneshot::Sender<multiproc::Result<()>>,
+    ready: oneshot::Sender<multiproc::Result<PoolWaker>>,
 ) -> multiproc::Result<usize> {
     let built = Pool::builder()
         .processes(args.workers)
@@ -93,7 +95,7 @@ fn serve(
             return Ok(0);
         }
     };
-    let _ = ready.send(Ok(()));
+    let _ = ready.send(Ok(pool.waker()));
     let (mut pending, mut peak) = (Pending::new(), 0);
     loop {
         // Idle: sleep until a request comes (None: every client is gone).
@@ -107,10 +109,10 @@ fn serve(
             submit(&pool, &mut pending, r);
         }
         peak = peak.max(pending.len());
-        // Busy: wait in the pool a moment for the oldest job, then answer every finished one.
-        // (The pool cannot also wake on the channel, so new requests wait at most this long.)
-        if let Some((oldest, _)) = pending.first() {
-            oldest.wait_timeout(Duration::from_millis(2));
+        // Busy: sleep until a job's outcome comes in or a client's wake-up says a request
+        // did, then answer every finished job.
+        if !pending.is_empty() {
+            pool.wait_any(None);
         }
         for (result, reply) in std::mem::take(&mut pending) {
             if result.ready() {
@@ -134,7 +136,13 @@ fn submit<'p>(pool: &'p Pool, pending: &mut Pending<'p>, r: Request) {
 }
 
 /// One async client: `jobs` rows, each sent and awaited in turn; (row, pid, orbits) each.
-async fn client(id: usize, jobs: usize, view: View, pool: mpsc::Sender<Request>) -> Rows {
+async fn client(
+    id: usize,
+    jobs: usize,
+    view: View,
+    pool: mpsc::Sender<Request>,
+    waker: PoolWaker,
+) -> Rows {
     let mut out = Vec::new();
     for j in 0..jobs {
         let row = (id * jobs + j) % view.pixdim;
@@ -142,6 +150,7 @@ async fn client(id: usize, jobs: usize, view: View, pool: mpsc::Sender<Request>)
         pool.send(Request { view, row, reply })
             .await
             .map_err(|_| gone())?;
+        waker.wake()?;
         let (pid, orbits) = answer.await.map_err(|_| gone())??;
         out.push((row, pid, orbits));
     }
@@ -177,10 +186,10 @@ fn run(args: Args) -> multiproc::Result<()> {
     let (to_pool, requests) = mpsc::channel(clients);
     let (ready, pool_ready) = oneshot::channel();
     let owner = std::thread::spawn(move || serve(&args, requests, ready));
-    pool_ready.blocking_recv().map_err(|_| gone())??;
+    let waker = pool_ready.blocking_recv().map_err(|_| gone())??;
     let answers: Rows = runtime.block_on(async {
         let tasks: Vec<_> = (0..clients)
-            .map(|id| tokio::spawn(client(id, jobs, view, to_pool.clone())))
+            .map(|id| tokio::spawn(client(id, jobs, view, to_pool.clone(), waker.clone())))
             .collect();
         drop(to_pool);
         let mut all = Vec::new();

@@ -42,6 +42,7 @@ fn main() -> std::process::ExitCode {
             workers_are_named_for_the_start_method_and_served_pools_allow_threads,
             a_killed_owner_takes_its_server_and_workers_with_it,
             a_dead_start_server_fails_a_served_pools_pending_tasks,
+            wait_any_returns_on_an_outcome_or_a_wake_up_from_another_thread,
         ],
         multiproc::start::shutdown,
     )
@@ -814,4 +815,32 @@ fn a_dead_start_server_fails_a_served_pools_pending_tasks() {
         matches!(pool.apply(square, 1), Err(Error::WorkerDied(_))),
         "broken"
     );
+}
+
+/// `wait_any` sleeps until an outcome or a wake-up: a wake-up given before the wait is kept,
+/// one from another thread ends a wait in progress, and a finished task ends it too.
+fn wait_any_returns_on_an_outcome_or_a_wake_up_from_another_thread() {
+    let (started, release) = (Event::new(), Event::new());
+    let pool = builder(1)
+        .share((started.clone(), release.clone()))
+        .build()
+        .unwrap();
+    let waker = pool.waker();
+    waker.wake().unwrap();
+    assert!(pool.wait_any(Some(LONG)), "a wake-up given before the wait");
+    let blocked = pool
+        .apply_async(block_until, (started.clone(), release.clone()))
+        .unwrap();
+    assert!(started.wait_timeout(LONG));
+    // The only task is blocked and nobody wakes: nothing can come.
+    assert!(!pool.wait_any(Some(Duration::from_millis(50))));
+    let thread = std::thread::spawn(move || waker.wake().unwrap());
+    assert!(pool.wait_any(Some(LONG)), "woken from another thread");
+    thread.join().unwrap();
+    assert!(!blocked.ready(), "a wake-up is not a result");
+    release.set();
+    while !blocked.ready() {
+        assert!(pool.wait_any(Some(LONG)), "the task's result comes in");
+    }
+    assert!(blocked.get().unwrap() > 0);
 }

@@ -136,6 +136,7 @@ impl Jobs {
             Outcome::Codec { id, message } => self.settle(id, Err(Error::Codec(message))),
             Outcome::WorkerDied { id, what } => self.settle(id, Err(Error::WorkerDied(what))),
             Outcome::Broken { reason } => self.break_pool(reason),
+            Outcome::Wake => {}
         }
     }
 

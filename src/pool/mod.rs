@@ -399,6 +399,41 @@ impl Pool {
         self.method
     }
 
+    /// Wait until an outcome of any call comes in (a result, a failure, a dead worker) or
+    /// a [`PoolWaker`] of this pool wakes it, at most `timeout` (`None`: no limit); whether
+    /// anything came. Then [`AsyncResult::ready`] says which results are in. For an owner
+    /// that serves another source too (requests from other threads, which call
+    /// [`PoolWaker::wake`] after each): it sleeps until either needs it, never polling.
+    /// Python has no counterpart (`concurrent.futures.wait(..., FIRST_COMPLETED)` comes
+    /// closest). A wake-up given while nobody waits is kept: the next `wait_any` returns at
+    /// once.
+    pub fn wait_any(&self, timeout: Option<Duration>) -> bool {
+        if self.owner_only().is_err() {
+            return false;
+        }
+        let deadline = timeout.map(Deadline::after);
+        loop {
+            let slice = match &deadline {
+                None => POLL,
+                Some(d) => d.remaining().min(POLL),
+            };
+            if self.collect(1, Some(slice)) {
+                return true;
+            }
+            if deadline.as_ref().is_some_and(Deadline::expired) {
+                return false;
+            }
+        }
+    }
+
+    /// A handle that wakes this pool's owner from [`Pool::wait_any`], from any thread
+    /// (`Send + Sync`, cloneable).
+    pub fn waker(&self) -> PoolWaker {
+        PoolWaker {
+            results: self.results.clone(),
+        }
+    }
+
     /// The workers' pids now (a worker replaced since has a new pid).
     pub fn worker_pids(&self) -> Vec<u32> {
         self.slots.get().slots[..self.processes]
@@ -522,7 +557,9 @@ impl Pool {
     /// queue's only reader, and a job missing `batch` chunks cannot finish before that many
     /// arrive, so waking for each one would be wasted. On a quiet queue, check that the
     /// server is still alive.
-    fn collect(&self, batch: usize, wait: Option<Duration>) {
+    ///
+    /// Whether anything happened: an outcome (or a wake-up) filed, or the pool broken.
+    fn collect(&self, batch: usize, wait: Option<Duration>) -> bool {
         match self
             .results
             .get_value_once::<Outcome>(batch.max(1) as u64, Some(wait.unwrap_or(POLL)))
@@ -530,9 +567,10 @@ impl Pool {
             Ok(outcome) => {
                 self.jobs.borrow_mut().file(outcome);
                 self.drain();
+                true
             }
             Err(Error::Empty) => self.check_server(),
-            Err(_) => {}
+            Err(_) => false,
         }
     }
 
@@ -545,19 +583,21 @@ impl Pool {
 
     /// If the server has ended although we did not terminate it, nothing pending can
     /// complete: collect what did, fail the rest, refuse new work.
-    fn check_server(&self) {
+    /// Whether it broke the pool.
+    fn check_server(&self) -> bool {
         if self.jobs.borrow().pending_tasks() == 0 {
-            return;
+            return false;
         }
         let Some(code) = self.server.borrow_mut().exitcode() else {
-            return;
+            return false;
         };
         self.drain();
         if self.jobs.borrow().pending_tasks() == 0 {
-            return;
+            return true;
         }
         let reason = format!("the pool's server process ended (exit code {code})");
         self.jobs.borrow_mut().break_pool(reason);
+        true
     }
 
     /// Wait until `job` is settled or `deadline` passes; whether it is settled.
@@ -572,7 +612,7 @@ impl Pool {
                 Some(d) => d.remaining().min(POLL),
             };
             let missing = self.jobs.borrow().missing(job);
-            self.collect(missing, Some(slice));
+            let _ = self.collect(missing, Some(slice));
         }
     }
 
@@ -584,8 +624,28 @@ impl Pool {
             if let Some(chunk) = self.jobs.borrow_mut().take_chunk(job, want)? {
                 return Ok(chunk);
             }
-            self.collect(1, None);
+            let _ = self.collect(1, None);
         }
+    }
+}
+
+/// Wakes a pool's owner from [`Pool::wait_any`] ([`Pool::waker`]). It holds the pool's
+/// result queue: a wake-up is one empty message on it, kept until the owner takes it.
+#[derive(Clone)]
+pub struct PoolWaker {
+    results: Arc<RawQueue>,
+}
+
+impl PoolWaker {
+    /// Wake the owner's current or next [`Pool::wait_any`].
+    pub fn wake(&self) -> Result<()> {
+        self.results.put_value(&Outcome::Wake, None)
+    }
+}
+
+impl fmt::Debug for PoolWaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolWaker").finish_non_exhaustive()
     }
 }
 

@@ -84,6 +84,9 @@ pub(crate) enum Outcome {
     Broken {
         reason: String,
     },
+    /// Nothing came in: a [`PoolWaker`](super::PoolWaker) wakes the owner from
+    /// [`Pool::wait_any`](super::Pool::wait_any).
+    Wake,
 }
 
 /// # Safety
