@@ -74,11 +74,42 @@ fn session_members(sid: i32) -> Vec<(i32, String)> {
     out
 }
 
+/// From now on this test process adopts the orphans of the processes it starts
+/// (`PR_SET_CHILD_SUBREAPER`): a rank whose parent (mpirun's daemon) exits before reaping
+/// it becomes our child, not a zombie that only the container's init could reap.
+fn adopt_orphans() {
+    // SAFETY: a plain prctl on this process.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(
+        r,
+        0,
+        "PR_SET_CHILD_SUBREAPER: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Reap the zombies among `members` (ours to reap: we adopted them); the others.
+fn reap_zombies(members: Vec<(i32, String)>) -> Vec<(i32, String)> {
+    members
+        .into_iter()
+        .filter(|(pid, what)| {
+            if !what.ends_with("(Z)") {
+                return true;
+            }
+            let mut status = 0;
+            // SAFETY: waiting, without blocking, for one process of this test's own
+            // session: a zombie that is our child (see `adopt_orphans`), or not ours (then
+            // waitpid fails and it is reported as left).
+            unsafe { libc::waitpid(*pid, &mut status, libc::WNOHANG) != *pid }
+        })
+        .collect()
+}
+
 /// Kill every process of session `sid`, and wait (up to 10 s) until none is left.
 fn kill_session(sid: i32) -> Vec<(i32, String)> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let left = session_members(sid);
+        let left = reap_zombies(session_members(sid));
         if left.is_empty() || Instant::now() >= deadline {
             return left;
         }
@@ -113,6 +144,7 @@ fn mpirun(ranks: u32, exe: &str, args: &[&str]) -> MpiRun {
             Ok(())
         });
     }
+    adopt_orphans();
     let started = Instant::now();
     let mut child = cmd
         .spawn()
@@ -137,13 +169,15 @@ fn mpirun(ranks: u32, exe: &str, args: &[&str]) -> MpiRun {
         std::thread::sleep(Duration::from_millis(10));
     };
     let left = match status {
-        // Whatever of the session is still there once mpirun has gone was left behind.
+        // Whatever of the session is still there once mpirun has gone was left behind. A
+        // rank that mpirun's abort killed may outlive its parent as a zombie: it comes to
+        // us (a subreaper), and we reap it.
         Some(_) => {
             let deadline = Instant::now() + Duration::from_secs(10);
-            let mut left = session_members(sid);
+            let mut left = reap_zombies(session_members(sid));
             while !left.is_empty() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
-                left = session_members(sid);
+                left = reap_zombies(session_members(sid));
             }
             left
         }
