@@ -263,6 +263,14 @@ fn a_panicking_task_reports_its_message_and_the_pool_stays_usable() {
     );
 }
 
+/// A pool of `n` whose workers have two events to gate tasks on, `(started, release)`
+/// (see `block_until`).
+fn gated_pool(n: usize) -> (Pool, (Event, Event)) {
+    let gates = (Event::new(), Event::new());
+    let pool = builder(n).share(gates.clone()).build().unwrap();
+    (pool, gates)
+}
+
 fn block_until(events: (Event, Event)) -> u32 {
     let (started, release) = events;
     started.set();
@@ -354,11 +362,7 @@ fn parent_of_worker(_: ()) -> u32 {
 }
 
 fn a_dead_server_fails_pending_tasks_and_breaks_the_pool() {
-    let (started, release) = (Event::new(), Event::new());
-    let pool = builder(2)
-        .share((started.clone(), release.clone()))
-        .build()
-        .unwrap();
+    let (pool, (started, release)) = gated_pool(2);
     let server = pool.apply(parent_of_worker, ()).unwrap();
     let r = pool
         .apply_async(block_until, (started.clone(), release.clone()))
@@ -508,11 +512,7 @@ fn close_then_join_finishes_queued_work() {
 }
 
 fn terminate_fails_unfinished_calls() {
-    let (started, release) = (Event::new(), Event::new());
-    let pool = builder(2)
-        .share((started.clone(), release.clone()))
-        .build()
-        .unwrap();
+    let (pool, (started, release)) = gated_pool(2);
     let r = pool
         .apply_async(block_until, (started.clone(), release))
         .unwrap();
@@ -794,11 +794,7 @@ fn a_dead_start_server_fails_a_served_pools_pending_tasks() {
     if method() == StartMethod::Fork {
         return;
     }
-    let (started, release) = (Event::new(), Event::new());
-    let pool = builder(2)
-        .share((started.clone(), release.clone()))
-        .build()
-        .unwrap();
+    let (pool, (started, release)) = gated_pool(2);
     let server = pool.apply(parent_of_worker, ()).unwrap();
     let start_server = parent_of(server);
     assert_ne!(start_server, std::process::id(), "served: not our child");
@@ -820,11 +816,7 @@ fn a_dead_start_server_fails_a_served_pools_pending_tasks() {
 /// `wait_any` sleeps until an outcome or a wake-up: a wake-up given before the wait is kept,
 /// one from another thread ends a wait in progress, and a finished task ends it too.
 fn wait_any_returns_on_an_outcome_or_a_wake_up_from_another_thread() {
-    let (started, release) = (Event::new(), Event::new());
-    let pool = builder(1)
-        .share((started.clone(), release.clone()))
-        .build()
-        .unwrap();
+    let (pool, (started, release)) = gated_pool(1);
     let waker = pool.waker();
     waker.wake().unwrap();
     assert!(pool.wait_any(Some(LONG)), "a wake-up given before the wait");
