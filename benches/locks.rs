@@ -21,6 +21,7 @@ fn uncontended(c: &mut Criterion) {
     ] {
         let m = raw::shared_mutex(robust);
         g.bench_function(name, |b| {
+            // SAFETY: `m` is an initialised process-shared mutex in shared memory that lives for the bench.
             b.iter(|| unsafe {
                 libc::pthread_mutex_lock(black_box(m));
                 libc::pthread_mutex_unlock(m);
@@ -62,6 +63,7 @@ fn increments(c: &mut Criterion) {
                 .map(|_| {
                     let m = raw::shared_mutex(false) as usize;
                     let counter = raw::shared_bytes(8) as usize;
+                    // SAFETY: `m` and `counter` point to shared memory mapped for the whole bench; the counter is touched only under the mutex.
                     let t = two_processes(per, move |n| unsafe {
                         let (m, c) = (m as *mut libc::pthread_mutex_t, counter as *mut u64);
                         for _ in 0..n {
@@ -70,6 +72,7 @@ fn increments(c: &mut Criterion) {
                             libc::pthread_mutex_unlock(m);
                         }
                     });
+                    // SAFETY: both processes have ended; `counter` points to 8 mapped bytes.
                     assert_eq!(unsafe { *(counter as *const u64) }, 2 * per);
                     t
                 })
@@ -99,11 +102,13 @@ fn increments(c: &mut Criterion) {
                 .map(|_| {
                     let counter = raw::shared_bytes(8) as usize;
                     let t = two_processes(per, move |n| {
+                        // SAFETY: `counter` points to 8 mapped, 8-aligned bytes that live for the bench.
                         let c = unsafe { &*(counter as *const AtomicU64) };
                         for _ in 0..n {
                             c.fetch_add(1, Ordering::SeqCst);
                         }
                     });
+                    // SAFETY: both processes have ended; `counter` points to 8 mapped bytes.
                     assert_eq!(unsafe { *(counter as *const u64) }, 2 * per);
                     t
                 })
@@ -121,6 +126,7 @@ fn barrier(c: &mut Criterion) {
             let bar = raw::shared_barrier(2) as usize;
             two_processes(iters, move |n| {
                 for _ in 0..n {
+                    // SAFETY: `bar` is an initialised process-shared barrier that lives for the bench.
                     unsafe { libc::pthread_barrier_wait(bar as *mut libc::pthread_barrier_t) };
                 }
             })

@@ -95,7 +95,7 @@ fn run(args: Args) -> multiproc::Result<()> {
         });
         let sums = pool.chunksize(1).map(add_range, tasks)?;
         sums.into_iter()
-            .map(|r| r.map_err(multiproc::Error::Invalid))
+            .map(|r| r.map_err(|e| multiproc::Error::Io(std::io::Error::other(e))))
             .collect()
     });
     let shared_partials = shared_partials?;

@@ -132,9 +132,9 @@ fn run(args: Args) -> multiproc::Result<()> {
         stop_latency.as_secs_f64() * 1e3
     );
     if code != 0 {
-        return Err(multiproc::Error::Invalid(format!(
+        return Err(multiproc::Error::Io(std::io::Error::other(format!(
             "the e process exited with {code}"
-        )));
+        ))));
     }
     Ok(())
 }

@@ -101,7 +101,9 @@ fn with_processes(dir: &Path, interval: Duration) -> multiproc::Result<(DirInfo,
                 if !processes[0].is_alive() && dir_result.empty() {
                     exit_event.set();
                     multiproc::join_all(&mut processes)?; // names the failed process
-                    return Err(Error::Invalid("dir_info ended without a result".into()));
+                    return Err(multiproc::Error::Io(std::io::Error::other(
+                        "dir_info ended without a result",
+                    )));
                 }
             }
             Err(e) => return Err(e),

@@ -32,7 +32,7 @@
 
 use clap::Parser;
 use kit::snapshots::Snapshots;
-use multiproc::{Array, Barrier, Error, Event, Lock, Process};
+use multiproc::{Array, Barrier, Event, Lock, Process};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -217,7 +217,9 @@ fn run(args: Args) -> multiproc::Result<()> {
     );
     if !seed_design {
         if inconsistent > 0 || deadlock {
-            return Err(Error::Invalid("the fixed design failed: a bug".into()));
+            return Err(multiproc::Error::Io(std::io::Error::other(
+                "the fixed design failed: a bug",
+            )));
         }
         return Ok(());
     }

@@ -71,7 +71,7 @@ fn run(args: Args) -> multiproc::Result<()> {
     let tasks = bands.len();
     let (filled, pool_time) = timed(|| pool.chunksize(1).map(fill_rows, bands));
     for band in filled? {
-        band.map_err(Error::Invalid)?;
+        band.map_err(|e| Error::Io(std::io::Error::other(e)))?;
     }
     pool.close()?;
     pool.join()?;

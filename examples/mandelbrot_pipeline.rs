@@ -124,10 +124,10 @@ fn fill_canvas(
                 progress.set(i);
             }
             Err(Error::Empty) if finished() && result.empty() => {
-                return Err(Error::Invalid(format!(
+                return Err(multiproc::Error::Io(std::io::Error::other(format!(
                     "the consumers ended with {} of {total} points computed",
                     thousands(i)
-                )));
+                ))));
             }
             Err(Error::Empty) => {}
             Err(e) => return Err(e),
@@ -231,7 +231,9 @@ fn run(args: Args) -> multiproc::Result<()> {
         path.display()
     );
     if !equal {
-        return Err(Error::Invalid("the canvases differ".into()));
+        return Err(multiproc::Error::Io(std::io::Error::other(
+            "the canvases differ",
+        )));
     }
     Ok(())
 }

@@ -139,9 +139,9 @@ fn make_work(
     s: &Setup,
 ) -> multiproc::Result<()> {
     if makers_left.load() <= 0 {
-        return Err(Error::Invalid(
-            "maker just starting, but makers_left <= 0".into(),
-        ));
+        return Err(multiproc::Error::Io(std::io::Error::other(
+            "maker just starting, but makers_left <= 0",
+        )));
     }
     let mut rng = rng_for(s.seed, u64::from(k));
     let mut probability = 1.0f64;
@@ -175,9 +175,11 @@ fn make_work(
     if s.verbosity >= 1 {
         pid_print("make_work finished");
     }
-    *makers_left
-        .lock()
-        .map_err(|_| Error::Invalid("a maker died holding the count's lock".into()))? -= 1;
+    *makers_left.lock().map_err(|_| {
+        multiproc::Error::Io(std::io::Error::other(
+            "a maker died holding the count's lock",
+        ))
+    })? -= 1;
     Ok(())
 }
 
@@ -335,12 +337,14 @@ fn run(args: Args) -> multiproc::Result<()> {
         makers_left.load()
     );
     if !failed.is_empty() {
-        return Err(Error::Invalid(failed.join("; ")));
+        return Err(multiproc::Error::Io(std::io::Error::other(
+            failed.join("; "),
+        )));
     }
     if duplicates + missing + unknown + wrong_digest > 0 {
-        return Err(Error::Invalid(
-            "some item was not processed exactly once".into(),
-        ));
+        return Err(multiproc::Error::Io(std::io::Error::other(
+            "some item was not processed exactly once",
+        )));
     }
     Ok(())
 }

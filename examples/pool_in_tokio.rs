@@ -159,7 +159,7 @@ async fn client(
 
 /// The error when the pool's thread has ended (or panicked) before answering.
 fn gone() -> Error {
-    Error::Invalid("the pool's thread has ended".into())
+    multiproc::Error::Io(std::io::Error::other("the pool's thread has ended"))
 }
 
 /// What clients got: (row, pid, orbits) for each job.
@@ -194,7 +194,10 @@ fn run(args: Args) -> multiproc::Result<()> {
         drop(to_pool);
         let mut all = Vec::new();
         for task in tasks {
-            all.extend(task.await.map_err(|e| Error::Invalid(e.to_string()))??);
+            all.extend(
+                task.await
+                    .map_err(|e| multiproc::Error::Io(std::io::Error::other(e.to_string())))??,
+            );
         }
         Ok(all)
     });
@@ -222,9 +225,9 @@ fn run(args: Args) -> multiproc::Result<()> {
     if results_ok && !owner_served && !pids.is_empty() {
         Ok(())
     } else {
-        Err(Error::Invalid(
-            "a row was wrong, or computed in this process".into(),
-        ))
+        Err(multiproc::Error::Io(std::io::Error::other(
+            "a row was wrong, or computed in this process",
+        )))
     }
 }
 

@@ -82,7 +82,9 @@ fn run(args: Args) -> multiproc::Result<()> {
         }
     }
     if !failed.is_empty() {
-        return Err(multiproc::Error::Invalid(failed.join("; ")));
+        return Err(multiproc::Error::Io(std::io::Error::other(
+            failed.join("; "),
+        )));
     }
     println!("We're done");
     Ok(())

@@ -182,7 +182,9 @@ fn run(args: Args) -> multiproc::Result<()> {
     }
     println!("Records missing in all: missing={missing}");
     if torn + wrong_pid + missing > 0 {
-        return Err(Error::Invalid("the shared log file is not intact".into()));
+        return Err(multiproc::Error::Io(std::io::Error::other(
+            "the shared log file is not intact",
+        )));
     }
     Ok(())
 }

@@ -46,7 +46,7 @@ fn try_method(
 ) -> (multiproc::Result<u64>, Duration, Duration) {
     let mut first = None;
     let mut best = Duration::MAX;
-    let mut last = Err(multiproc::Error::Invalid("not run".into()));
+    let mut last = Err(multiproc::Error::Io(std::io::Error::other("not run")));
     for _ in 0..repeat {
         let t = Instant::now();
         last = method.start(sum_to, n).and_then(|mut child| child.join());
@@ -126,7 +126,9 @@ fn run(args: Args) -> multiproc::Result<()> {
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(multiproc::Error::Invalid(failed.join("; ")))
+        Err(multiproc::Error::Io(std::io::Error::other(
+            failed.join("; "),
+        )))
     }
 }
 

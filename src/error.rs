@@ -32,11 +32,17 @@ pub enum Error {
     /// A message could not be encoded or decoded (Python: a pickling error).
     #[doc(alias = "PicklingError")]
     Codec(String),
-    /// The call is not valid in the object's current state, e.g. releasing a semaphore past
-    /// its bound, `task_done` called too often, `join` on a process never started
-    /// (Python: `ValueError` / `AssertionError` / `RuntimeError`).
+    /// The call is not valid with these arguments or in the object's current state, e.g.
+    /// releasing a semaphore past its bound, `task_done` called too often, `join` on a
+    /// process never started (Python: `ValueError` / `AssertionError` / `RuntimeError`).
+    /// Match on `kind` ([`InvalidKind`]); `message` is for people.
     #[doc(alias("ValueError", "RuntimeError", "AssertionError"))]
-    Invalid(String),
+    Invalid {
+        /// Which rule the call broke.
+        kind: InvalidKind,
+        /// What happened, in words.
+        message: String,
+    },
     /// A barrier was aborted, reset or timed out while this process waited on it
     /// (Python: `threading.BrokenBarrierError`).
     #[doc(alias = "BrokenBarrierError")]
@@ -69,7 +75,7 @@ impl fmt::Display for Error {
             Error::Full => f.write_str("queue is full"),
             Error::Closed => f.write_str("the other end is closed"),
             Error::Codec(m) => write!(f, "message encoding failed: {m}"),
-            Error::Invalid(m) => f.write_str(m),
+            Error::Invalid { message, .. } => f.write_str(message),
             Error::BrokenBarrier => f.write_str("barrier is broken"),
             Error::TaskPanicked(m) => write!(f, "task panicked: {m}"),
             Error::WorkerDied(m) => write!(f, "pool worker died: {m}"),
@@ -82,6 +88,77 @@ impl fmt::Display for Error {
                  with threads: StartMethod::ForkServer or StartMethod::Spawn (see \
                  multiproc::start)"
             ),
+        }
+    }
+}
+
+/// Which rule an [`Error::Invalid`] call broke (Python raises `ValueError`,
+/// `RuntimeError` or `AssertionError` for all of these, told apart only by their text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InvalidKind {
+    /// An argument out of range: zero processes, a chunksize of 0, a range outside a
+    /// buffer, an unknown start-method name (Python: `ValueError`).
+    Argument,
+    /// A two-way setting given both ways, or one a start method cannot honour: an
+    /// `initializer` and an `initializer_with`; an initializer closure for a served pool.
+    Conflict,
+    /// Started already: a `Process` started twice (Python: `AssertionError: cannot start a
+    /// process twice`).
+    AlreadyStarted,
+    /// Not started yet: `join` or `kill` before `start`.
+    NotStarted,
+    /// Taken already: a result handed over, a child joined (Python: results can be read
+    /// again; here they move out once).
+    AlreadyTaken,
+    /// Only the process that created the object may do this (a fork's copy of a `Pool` or
+    /// a `start::Child`; Python: `AssertionError: can only join a child process`).
+    NotOwner,
+    /// The pool was closed or terminated: no new work (Python: `ValueError: Pool not
+    /// running`).
+    PoolClosed,
+    /// `join` on a pool that was neither closed nor terminated (Python: `ValueError`).
+    PoolOpen,
+    /// Released more often than acquired: an `RLock` this thread does not hold, a
+    /// `BoundedSemaphore` past its bound, `task_done` too often, leaving an `Occupancy`
+    /// nobody is in, a count that would overflow.
+    OverReleased,
+    /// A `SharedBuffer` range already claimed by a live process or thread, or a buffer
+    /// frozen while a claim is live.
+    Claimed,
+    /// A `SharedBuffer` frozen already: it takes no more claims.
+    Frozen,
+    /// A fixed limit reached: a queue's window, the claims of a `SharedBuffer`, the
+    /// workers of a pool.
+    Limit,
+    /// A start method needs [`start::init`](crate::start::init) first in `main`.
+    NeedsInit,
+    /// Code that cannot be named to another process: a function outside the program's
+    /// executable, or a start request from another executable or naming code outside it.
+    NotInExecutable,
+    /// A process the call needed could not be started or ended before it was ready: the
+    /// start server, a pool's server.
+    StartFailed,
+    /// A child process exited with a non-zero code ([`join_all`](crate::join_all)).
+    ChildFailed,
+    /// Another logger was installed in this process first.
+    LoggerInstalled,
+}
+
+impl Error {
+    /// An [`Error::Invalid`] of `kind`.
+    pub(crate) fn invalid(kind: InvalidKind, message: impl Into<String>) -> Error {
+        Error::Invalid {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The kind of an [`Error::Invalid`], `None` for every other variant.
+    pub fn invalid_kind(&self) -> Option<InvalidKind> {
+        match self {
+            Error::Invalid { kind, .. } => Some(*kind),
+            _ => None,
         }
     }
 }

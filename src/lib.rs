@@ -16,7 +16,6 @@
 //! enum, [`Error`]; Python's exceptions map onto its variants.
 
 #![deny(missing_docs)]
-#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod array;
 pub mod barrier;
@@ -48,7 +47,7 @@ pub mod value;
 pub use array::{Array, ArrayGuard};
 pub use barrier::Barrier;
 pub use condition::{Condition, ConditionGuard};
-pub use error::{Error, Result};
+pub use error::{Error, InvalidKind, Result};
 pub use event::Event;
 pub use lock::{Lock, LockError, LockGuard, LockResult, OwnerDied, TryLockError, TryLockResult};
 pub use occupancy::{Occupancy, Occupant};

@@ -56,7 +56,7 @@
 //! assert!(text.contains(" myapp MainProcess[") && text.contains("hello from the parent"));
 //! ```
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidKind, Result};
 use crate::process::current_process;
 use log::{LevelFilter, Log, Metadata, Record};
 use serde::{Deserialize, Serialize};
@@ -199,8 +199,9 @@ fn install() -> Result<()> {
     if std::ptr::addr_eq(installed, &raw const DISPATCHER) {
         Ok(())
     } else {
-        Err(Error::Invalid(
-            "another logger was installed in this process before multiproc::logging".into(),
+        Err(Error::invalid(
+            InvalidKind::LoggerInstalled,
+            "another logger was installed in this process before multiproc::logging",
         ))
     }
 }

@@ -11,7 +11,7 @@
 //! example through [`OwnerDied`](crate::OwnerDied) from the lock that guards the section)
 //! takes it out with [`Occupancy::leave`].
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidKind, Result};
 use crate::shm::{SharedState, Shm, Zeroed};
 use std::fmt;
 use std::sync::Arc;
@@ -89,7 +89,7 @@ impl Occupancy {
             .inside
             .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
             .map(|_| ())
-            .map_err(|_| Error::Invalid("nobody is inside to leave".into()))
+            .map_err(|_| Error::invalid(InvalidKind::OverReleased, "nobody is inside to leave"))
     }
 
     /// How many are inside now.

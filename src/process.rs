@@ -29,7 +29,7 @@
 //! [`Process::start_unchecked`] is the `unsafe` way for a caller who can prove the
 //! precondition. The `forkserver` and `spawn` start methods ([`crate::start`]) work with threads.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidKind, Result};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, getppid};
@@ -320,7 +320,10 @@ impl Process {
     /// it cannot read them.
     pub fn start(&mut self) -> Result<()> {
         if self.target.is_none() {
-            return Err(Error::Invalid("cannot start a process twice".into()));
+            return Err(Error::invalid(
+                InvalidKind::AlreadyStarted,
+                "cannot start a process twice",
+            ));
         }
         ensure_single_threaded()?;
         // SAFETY: this thread is the process's only one (checked just above), and only a
@@ -341,10 +344,9 @@ impl Process {
     /// threads that exist but are known to be blocked outside any such lock); with threads
     /// that allocate or print, it is in general impossible to prove: use `start`.
     pub unsafe fn start_unchecked(&mut self) -> Result<()> {
-        let target = self
-            .target
-            .take()
-            .ok_or_else(|| Error::Invalid("cannot start a process twice".into()))?;
+        let target = self.target.take().ok_or_else(|| {
+            Error::invalid(InvalidKind::AlreadyStarted, "cannot start a process twice")
+        })?;
         // SAFETY: the caller's promise above is `fork_child`'s precondition.
         let child = unsafe { fork_child(&self.name, &self.identity, target) }?;
         self.pid = Some(child);
@@ -352,8 +354,9 @@ impl Process {
     }
 
     fn started_pid(&self) -> Result<Pid> {
-        self.pid
-            .ok_or_else(|| Error::Invalid("the process has not been started".into()))
+        self.pid.ok_or_else(|| {
+            Error::invalid(InvalidKind::NotStarted, "the process has not been started")
+        })
     }
 
     fn record(&mut self, status: WaitStatus) -> Option<i32> {
@@ -485,7 +488,7 @@ pub fn join_all(processes: &mut [Process]) -> Result<()> {
             failure = Some(format!("{} exited with {code}", p.get_name()));
         }
     }
-    failure.map_or(Ok(()), |f| Err(Error::Invalid(f)))
+    failure.map_or(Ok(()), |f| Err(Error::invalid(InvalidKind::ChildFailed, f)))
 }
 
 impl Drop for Process {

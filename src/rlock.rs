@@ -14,7 +14,7 @@
 //! explicit `acquire()` / `release()` pair.
 
 use crate::deadline::Deadline;
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidKind, Result};
 use crate::handle::Handle;
 use crate::lock::{LockError, LockResult, OwnerDied, TryLockError, TryLockResult};
 use crate::raw_mutex::{Acquired, RawMutex};
@@ -174,8 +174,9 @@ impl RLock {
             0
         };
         if levels == 0 {
-            return Err(Error::Invalid(
-                "cannot release an RLock this thread does not hold".into(),
+            return Err(Error::invalid(
+                InvalidKind::OverReleased,
+                "cannot release an RLock this thread does not hold",
             ));
         }
         s.count.store(levels - 1, Relaxed);

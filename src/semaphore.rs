@@ -12,7 +12,7 @@
 //!   `ValueError`).
 
 use crate::deadline::Deadline;
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidKind, Result};
 use crate::futex;
 use crate::handle::Handle;
 use crate::shm::{SharedState, Shm, Zeroed};
@@ -86,10 +86,13 @@ impl SemShm {
         let mut cur = s.value.load(SeqCst);
         loop {
             if cur >= s.bound {
-                return Err(Error::Invalid(format!(
-                    "BoundedSemaphore released too many times (its bound is {})",
-                    s.bound
-                )));
+                return Err(Error::invalid(
+                    InvalidKind::OverReleased,
+                    format!(
+                        "BoundedSemaphore released too many times (its bound is {})",
+                        s.bound
+                    ),
+                ));
             }
             let next = cur + 1;
             match s.value.compare_exchange_weak(cur, next, SeqCst, SeqCst) {

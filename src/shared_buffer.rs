@@ -39,7 +39,7 @@
 //! exists and none can be made, so nothing writes any more and a plain `&[T]` is sound; the
 //! writers' last stores happen-before it through the header's mutex.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidKind, Result};
 use crate::handle::Handle;
 use crate::plain::Plain;
 use crate::raw_mutex::{Acquired, RawMutex};
@@ -257,10 +257,13 @@ impl<T: Plain> SharedBuffer<T> {
     /// is taken back on the way (see [`abandoned`](SharedBuffer::abandoned)).
     pub fn claim(&self, range: Range<usize>) -> Result<RangeMut<'_, T>> {
         if range.start > range.end || range.end > self.len() {
-            return Err(Error::Invalid(format!(
-                "cannot claim {range:?} of a SharedBuffer of length {}",
-                self.len()
-            )));
+            return Err(Error::invalid(
+                InvalidKind::Argument,
+                format!(
+                    "cannot claim {range:?} of a SharedBuffer of length {}",
+                    self.len()
+                ),
+            ));
         }
         // The epoch must count every fork from now on, whatever way this process got the
         // buffer (created here, inherited, or received by a process started otherwise).
@@ -270,8 +273,9 @@ impl<T: Plain> SharedBuffer<T> {
         // previous holder's death needs no repair (see `reap`).
         let (_guard, _) = h.lock.guard();
         if h.frozen.load(Relaxed) {
-            return Err(Error::Invalid(
-                "this SharedBuffer is frozen: it cannot be claimed any more".into(),
+            return Err(Error::invalid(
+                InvalidKind::Frozen,
+                "this SharedBuffer is frozen: it cannot be claimed any more",
             ));
         }
         for slot in &h.slots {
@@ -280,10 +284,13 @@ impl<T: Plain> SharedBuffer<T> {
             }
             let theirs = slot.start.load(Relaxed)..slot.end.load(Relaxed);
             if overlaps(&range, &theirs) && !reap(h, slot) {
-                return Err(Error::Invalid(format!(
-                    "cannot claim {range:?}: it overlaps {theirs:?}, claimed by a live \
+                return Err(Error::invalid(
+                    InvalidKind::Claimed,
+                    format!(
+                        "cannot claim {range:?}: it overlaps {theirs:?}, claimed by a live \
                      process or thread"
-                )));
+                    ),
+                ));
             }
         }
         for (index, slot) in h.slots.iter().enumerate() {
@@ -306,9 +313,12 @@ impl<T: Plain> SharedBuffer<T> {
                 _not_send: PhantomData,
             });
         }
-        Err(Error::Invalid(format!(
-            "cannot claim {range:?}: {MAX_CLAIMS} claims are live, the most a SharedBuffer holds"
-        )))
+        Err(Error::invalid(
+            InvalidKind::Limit,
+            format!(
+                "cannot claim {range:?}: {MAX_CLAIMS} claims are live, the most a SharedBuffer holds"
+            ),
+        ))
     }
 
     /// Freeze, once no claim is live, and read the data as a plain slice. Final: afterwards
@@ -321,10 +331,13 @@ impl<T: Plain> SharedBuffer<T> {
             if !h.frozen.load(Relaxed) {
                 for slot in &h.slots {
                     if slot.active.load(Relaxed) && !reap(h, slot) {
-                        return Err(Error::Invalid(format!(
-                            "cannot freeze: {:?} is still claimed by a live process or thread",
-                            slot.start.load(Relaxed)..slot.end.load(Relaxed)
-                        )));
+                        return Err(Error::invalid(
+                            InvalidKind::Claimed,
+                            format!(
+                                "cannot freeze: {:?} is still claimed by a live process or thread",
+                                slot.start.load(Relaxed)..slot.end.load(Relaxed)
+                            ),
+                        ));
                     }
                 }
                 h.frozen.store(true, Relaxed);

@@ -11,8 +11,8 @@
 
 use harness::checks;
 use multiproc::{
-    Array, ArrayGuard, Condition, ConditionGuard, Error, Event, Lock, LockError, LockGuard,
-    LockResult, Process, RLock, TryLockError, TryLockResult, Value, ValueGuard,
+    Array, ArrayGuard, Condition, ConditionGuard, Error, Event, InvalidKind, Lock, LockError,
+    LockGuard, LockResult, Process, RLock, TryLockError, TryLockResult, Value, ValueGuard,
 };
 use std::time::{Duration, Instant};
 
@@ -218,7 +218,10 @@ fn not_owned(r: &RLock) -> Result<(), String> {
         return Err(format!("held_count() = {}", r.held_count()));
     }
     match r.release() {
-        Err(Error::Invalid(_)) => Ok(()),
+        Err(Error::Invalid {
+            kind: InvalidKind::OverReleased,
+            ..
+        }) => Ok(()),
         other => Err(format!("release() = {other:?}")),
     }
 }

@@ -1,7 +1,9 @@
 //! Library checks for `Pipe` and the queues that fork (see forked_process.rs).
 
 use harness::checks;
-use multiproc::{Error, Event, JoinableQueue, Pipe, Process, Queue, SimpleQueue, Value};
+use multiproc::{
+    Error, Event, InvalidKind, JoinableQueue, Pipe, Process, Queue, SimpleQueue, Value,
+};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -292,7 +294,13 @@ fn joinable_queue_counts_unfinished_tasks() {
         assert_eq!(p.join().unwrap(), 0);
     }
     assert!(
-        matches!(q.task_done(), Err(Error::Invalid(_))),
+        matches!(
+            q.task_done(),
+            Err(Error::Invalid {
+                kind: InvalidKind::OverReleased,
+                ..
+            })
+        ),
         "one too many"
     );
 }

@@ -7,7 +7,7 @@ use harness::checks;
 use kit::workloads::{SEED_POINT_ORBITS, SEED_POINTS, mandelbrot};
 use multiproc::pool::PoolBuilder;
 use multiproc::start::StartMethod;
-use multiproc::{Error, Event, Pool, Value};
+use multiproc::{Error, Event, InvalidKind, Pool, Value};
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -179,7 +179,13 @@ fn every_variant_gives_the_same_results() {
             .all(|h| h.ready() && h.successful() == Some(true))
     );
     assert!(
-        matches!(handles[0].get(), Err(Error::Invalid(_))),
+        matches!(
+            handles[0].get(),
+            Err(Error::Invalid {
+                kind: InvalidKind::AlreadyTaken,
+                ..
+            })
+        ),
         "a result is handed over once"
     );
 }
@@ -208,7 +214,10 @@ fn empty_input_gives_empty_results() {
     assert!(pool.map_async(square, Vec::<u64>::new()).unwrap().ready());
     assert!(matches!(
         pool.chunksize(0).map(square, [1u64]),
-        Err(Error::Invalid(_))
+        Err(Error::Invalid {
+            kind: InvalidKind::Argument,
+            ..
+        })
     ));
 }
 
@@ -428,7 +437,7 @@ fn initializer_runs_in_every_worker() {
     } else {
         let refused = builder(1).initializer(|| {}).build();
         assert!(
-            matches!(&refused, Err(Error::Invalid(m)) if m.contains("initializer_with")),
+            matches!(&refused, Err(Error::Invalid { kind: InvalidKind::Conflict, message }) if message.contains("initializer_with")),
             "a closure cannot reach a {} pool's workers: {refused:?}",
             method()
         );
@@ -448,7 +457,16 @@ fn initializer_runs_in_every_worker() {
         .initializer(|| {})
         .initializer_with(count_start, count.clone())
         .build();
-    assert!(matches!(both, Err(Error::Invalid(_))), "one initializer");
+    assert!(
+        matches!(
+            both,
+            Err(Error::Invalid {
+                kind: InvalidKind::Conflict,
+                ..
+            })
+        ),
+        "one initializer"
+    );
 }
 
 fn my_pid(_: u32) -> u32 {
@@ -500,7 +518,13 @@ fn close_then_join_finishes_queued_work() {
     let r = pool.chunksize(1).map_async(square, 0..50).unwrap();
     pool.close().unwrap();
     assert!(
-        matches!(pool.apply(square, 1), Err(Error::Invalid(_))),
+        matches!(
+            pool.apply(square, 1),
+            Err(Error::Invalid {
+                kind: InvalidKind::PoolClosed,
+                ..
+            })
+        ),
         "closed to new work"
     );
     pool.join().unwrap();
@@ -523,7 +547,13 @@ fn terminate_fails_unfinished_calls() {
 }
 
 fn zero_processes_is_an_error() {
-    assert!(matches!(builder(0).build(), Err(Error::Invalid(_))));
+    assert!(matches!(
+        builder(0).build(),
+        Err(Error::Invalid {
+            kind: InvalidKind::Argument,
+            ..
+        })
+    ));
 }
 
 fn imap_reports_a_failed_chunk_and_goes_on() {
@@ -563,11 +593,17 @@ fn imap_streams_every_result_once_in_order_or_not() {
     }
     assert!(matches!(
         pool.in_flight(0).imap(square, 0..3),
-        Err(Error::Invalid(_))
+        Err(Error::Invalid {
+            kind: InvalidKind::Argument,
+            ..
+        })
     ));
     assert!(matches!(
         pool.chunksize(0).imap(square, 0..3),
-        Err(Error::Invalid(_))
+        Err(Error::Invalid {
+            kind: InvalidKind::Argument,
+            ..
+        })
     ));
 }
 

@@ -200,17 +200,21 @@ fn dropping_a_daemon_terminates_it() {
 
 fn panic_message_reaches_stderr() {
     let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
     let (r, w) = (fds[0], fds[1]);
     let mut p = Process::new(move || -> () {
+        // SAFETY: the child points its stderr at the pipe's write end, which it inherited.
         unsafe { libc::dup2(w, 2) };
         panic!("the answer is {}", 42)
     })
     .name("panicky");
     p.start().unwrap();
+    // SAFETY: the parent closes its copy of the write end, which nothing else owns.
     unsafe { libc::close(w) };
     assert_eq!(p.join().unwrap(), 1);
     let mut text = String::new();
+    // SAFETY: `r` is the pipe's read end, owned by nothing else; the File takes it over.
     unsafe { std::fs::File::from_raw_fd(r) }
         .read_to_string(&mut text)
         .unwrap();

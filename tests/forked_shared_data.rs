@@ -7,7 +7,8 @@
 
 use harness::checks;
 use multiproc::{
-    Array, Barrier, Error, Event, Pipe, Pool, Process, SharedBuffer, SharedSlice, Value,
+    Array, Barrier, Error, Event, InvalidKind, Pipe, Pool, Process, SharedBuffer, SharedSlice,
+    Value,
 };
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -246,7 +247,13 @@ fn overlapping_claims_in_one_process_are_refused() {
     let first = b.claim(2..5).unwrap();
     for bad in [0..3, 4..6, 2..5, 3..4, 0..10] {
         assert!(
-            matches!(b.claim(bad.clone()), Err(Error::Invalid(_))),
+            matches!(
+                b.claim(bad.clone()),
+                Err(Error::Invalid {
+                    kind: InvalidKind::Claimed,
+                    ..
+                })
+            ),
             "{bad:?} overlaps 2..5"
         );
     }

@@ -2,8 +2,8 @@
 
 use harness::checks;
 use multiproc::{
-    Array, Barrier, BoundedSemaphore, Condition, Error, Event, Lock, Occupancy, Process, RLock,
-    Semaphore, TryLockError, Value,
+    Array, Barrier, BoundedSemaphore, Condition, Error, Event, InvalidKind, Lock, Occupancy,
+    Process, RLock, Semaphore, TryLockError, Value,
 };
 use std::time::{Duration, Instant};
 
@@ -56,7 +56,13 @@ fn rlock_is_reentrant_and_only_the_owner_releases() {
     let rc = r.clone();
     let mut p = Process::spawn(move || {
         let busy = matches!(rc.try_lock(), Err(TryLockError::WouldBlock));
-        let release_refused = matches!(rc.release(), Err(Error::Invalid(_)));
+        let release_refused = matches!(
+            rc.release(),
+            Err(Error::Invalid {
+                kind: InvalidKind::OverReleased,
+                ..
+            })
+        );
         (busy && release_refused) as i32
     })
     .unwrap();
@@ -64,7 +70,13 @@ fn rlock_is_reentrant_and_only_the_owner_releases() {
     r.release().unwrap();
     r.release().unwrap();
     assert!(
-        matches!(r.release(), Err(Error::Invalid(_))),
+        matches!(
+            r.release(),
+            Err(Error::Invalid {
+                kind: InvalidKind::OverReleased,
+                ..
+            })
+        ),
         "one release too many"
     );
     let rc = r.clone();
@@ -340,7 +352,13 @@ fn bounded_semaphore_over_release_is_an_error() {
     let p = b.acquire();
     assert_eq!(b.value(), 1);
     drop(p);
-    assert!(matches!(b.release(), Err(Error::Invalid(_))));
+    assert!(matches!(
+        b.release(),
+        Err(Error::Invalid {
+            kind: InvalidKind::OverReleased,
+            ..
+        })
+    ));
     assert_eq!(b.value(), 2);
     b.acquire().forget();
     let bc = b.clone();
@@ -353,7 +371,13 @@ fn bounded_semaphore_over_release_is_an_error() {
     let zero = BoundedSemaphore::new(0);
     assert!(zero.try_acquire().is_none());
     assert!(
-        matches!(zero.release(), Err(Error::Invalid(_))),
+        matches!(
+            zero.release(),
+            Err(Error::Invalid {
+                kind: InvalidKind::OverReleased,
+                ..
+            })
+        ),
         "Python: ValueError"
     );
 }
@@ -614,7 +638,13 @@ fn occupancy_of_a_process_killed_inside_is_taken_out_with_leave() {
     occupancy.leave().unwrap();
     assert_eq!(occupancy.current(), 0);
     assert!(
-        matches!(occupancy.leave(), Err(Error::Invalid(_))),
+        matches!(
+            occupancy.leave(),
+            Err(Error::Invalid {
+                kind: InvalidKind::OverReleased,
+                ..
+            })
+        ),
         "nobody left to take out"
     );
 }

@@ -14,6 +14,7 @@ pub fn fork(body: impl FnOnce()) -> libc::pid_t {
     check(pid, "fork");
     if pid == 0 {
         body();
+        // SAFETY: ends the forked child at once; it runs nothing of the parent's.
         unsafe { libc::_exit(0) };
     }
     pid
@@ -51,6 +52,7 @@ pub fn shared_bytes(len: usize) -> *mut u8 {
 /// A process-shared pthread mutex in shared memory; `robust` adds PTHREAD_MUTEX_ROBUST.
 pub fn shared_mutex(robust: bool) -> *mut libc::pthread_mutex_t {
     let m = shared_bytes(std::mem::size_of::<libc::pthread_mutex_t>()).cast();
+    // SAFETY: `m` points to fresh shared memory big enough for a mutex; the attribute is initialised before use and destroyed after.
     unsafe {
         let mut attr = std::mem::MaybeUninit::uninit();
         libc::pthread_mutexattr_init(attr.as_mut_ptr());
@@ -66,6 +68,7 @@ pub fn shared_mutex(robust: bool) -> *mut libc::pthread_mutex_t {
 /// A process-shared pthread barrier for `n`.
 pub fn shared_barrier(n: u32) -> *mut libc::pthread_barrier_t {
     let b = shared_bytes(std::mem::size_of::<libc::pthread_barrier_t>()).cast();
+    // SAFETY: `b` points to fresh shared memory big enough for a barrier; the attribute is initialised before use and destroyed after.
     unsafe {
         let mut attr = std::mem::MaybeUninit::uninit();
         libc::pthread_barrierattr_init(attr.as_mut_ptr());
@@ -81,6 +84,7 @@ pub fn shared_barrier(n: u32) -> *mut libc::pthread_barrier_t {
 /// A pipe: (read end, write end).
 pub fn pipe() -> (libc::c_int, libc::c_int) {
     let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
     check(unsafe { libc::pipe(fds.as_mut_ptr()) }, "pipe");
     (fds[0], fds[1])
 }
@@ -89,6 +93,7 @@ pub fn pipe() -> (libc::c_int, libc::c_int) {
 pub fn seqpacket() -> (libc::c_int, libc::c_int) {
     let mut fds = [0; 2];
     check(
+        // SAFETY: `fds` has room for the two descriptors socketpair(2) writes.
         unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0, fds.as_mut_ptr()) },
         "socketpair",
     );
@@ -96,11 +101,13 @@ pub fn seqpacket() -> (libc::c_int, libc::c_int) {
 }
 
 pub fn close(fd: libc::c_int) {
+    // SAFETY: closing a descriptor this baseline owns.
     unsafe { libc::close(fd) };
 }
 
 pub fn write_all(fd: libc::c_int, mut buf: &[u8]) {
     while !buf.is_empty() {
+        // SAFETY: `buf` is readable for `buf.len()` bytes.
         let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
         check(n as i32, "write");
         buf = &buf[n as usize..];
@@ -109,6 +116,7 @@ pub fn write_all(fd: libc::c_int, mut buf: &[u8]) {
 
 pub fn read_exact(fd: libc::c_int, mut buf: &mut [u8]) {
     while !buf.is_empty() {
+        // SAFETY: `buf` is writable for `buf.len()` bytes.
         let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         check(n as i32, "read");
         assert!(n > 0, "unexpected end of pipe");
@@ -134,6 +142,7 @@ pub fn stream(
         let msg = vec![7u8; size];
         for _ in 0..count {
             if packet {
+                // SAFETY: `msg` is readable for `size` bytes.
                 let n = unsafe { libc::send(w, msg.as_ptr().cast(), size, 0) };
                 check(n as i32, "send");
             } else {
@@ -148,6 +157,7 @@ pub fn stream(
     write_all(go_w, &[1]);
     for _ in 0..count {
         if packet {
+            // SAFETY: `buf` is writable for `size` bytes (its length).
             let n = unsafe { libc::recv(r, buf.as_mut_ptr().cast(), size, 0) };
             assert_eq!(n as usize, size, "short packet");
         } else {
@@ -256,6 +266,7 @@ impl RawPool {
                     });
                 }
             }
+            // SAFETY: `fds` is a valid array of `fds.len()` pollfds.
             unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as _, -1) };
             for pfd in &fds {
                 if pfd.revents == 0 {

@@ -95,7 +95,10 @@ impl Canvas {
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         let png_error = |e: png::EncodingError| {
-            Error::Invalid(format!("writing the PNG {}: {e}", path.display()))
+            multiproc::Error::Io(std::io::Error::other(format!(
+                "writing the PNG {}: {e}",
+                path.display()
+            )))
         };
         let mut writer = encoder.write_header().map_err(png_error)?;
         writer.write_image_data(&self.rgb()).map_err(png_error)?;

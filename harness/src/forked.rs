@@ -194,6 +194,7 @@ fn run_one(check: &Check, after: fn(), output: Option<&Capture>) -> Outcome {
         unsafe { libc::_exit(if ok { 0 } else { 101 }) };
     }
     // Also from this side, so the group exists before we could signal it.
+    // SAFETY: a plain syscall on our own child's pid; no memory is passed.
     unsafe { libc::setpgid(pid, pid) };
     let deadline = Instant::now() + check.timeout;
     let status = loop {
@@ -216,6 +217,7 @@ fn run_one(check: &Check, after: fn(), output: Option<&Capture>) -> Outcome {
         let uncleared = group::kill_and_reap(pid, Duration::from_secs(5));
         if status.is_none() {
             let mut s = 0;
+            // SAFETY: reaping our own (killed) child into a local status word.
             unsafe { libc::waitpid(pid, &mut s, 0) };
             return Outcome::Failed(format!(
                 "timed out after {:?}; killed its process group{}",

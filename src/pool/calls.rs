@@ -9,7 +9,7 @@ use super::Pool;
 use super::result::{AsyncResult, ImapIter, Pull};
 use super::task::{self, Trampoline};
 use crate::codec::encode;
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidKind, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -288,7 +288,10 @@ impl Pool {
             .chunksize
             .unwrap_or_else(|| default_chunksize(items.len(), self.processes));
         if size == 0 {
-            return Err(Error::Invalid("chunksize must be at least 1".into()));
+            return Err(Error::invalid(
+                InvalidKind::Argument,
+                "chunksize must be at least 1",
+            ));
         }
         let chunks = items.chunks(size).map(encode).collect::<Result<_>>()?;
         let job = self.start_job(call, func, chunks)?;
@@ -318,10 +321,16 @@ impl Pool {
             .in_flight
             .unwrap_or(IN_FLIGHT_PER_WORKER * self.processes);
         if size == 0 {
-            return Err(Error::Invalid("chunksize must be at least 1".into()));
+            return Err(Error::invalid(
+                InvalidKind::Argument,
+                "chunksize must be at least 1",
+            ));
         }
         if bound == 0 {
-            return Err(Error::Invalid("in_flight must be at least 1".into()));
+            return Err(Error::invalid(
+                InvalidKind::Argument,
+                "in_flight must be at least 1",
+            ));
         }
         self.usable()?;
         let job = self.jobs.borrow_mut().begin();

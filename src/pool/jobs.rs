@@ -7,7 +7,7 @@
 //! order from 0; a streaming `imap` adds them as it reads its input.
 
 use super::task::Outcome;
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidKind, Result};
 use std::collections::HashMap;
 
 /// One chunk not handed over yet.
@@ -62,7 +62,10 @@ impl Jobs {
             return Some(Error::WorkerDied(format!("the pool is broken: {reason}")));
         }
         if self.closed || self.terminated {
-            return Some(Error::Invalid("the pool is closed".into()));
+            return Some(Error::invalid(
+                InvalidKind::PoolClosed,
+                "the pool is closed",
+            ));
         }
         None
     }
@@ -198,7 +201,9 @@ impl Jobs {
             .jobs
             .get_mut(&job)
             .filter(|j| !j.taken)
-            .ok_or_else(|| Error::Invalid("the result was already taken".into()))?;
+            .ok_or_else(|| {
+                Error::invalid(InvalidKind::AlreadyTaken, "the result was already taken")
+            })?;
         j.taken = true;
         let mut chunks = std::mem::take(&mut j.chunks);
         let mut parts = Vec::with_capacity(j.added);
@@ -231,10 +236,9 @@ impl Jobs {
         job: u64,
         want: Option<usize>,
     ) -> Result<Option<(usize, Result<Vec<u8>>)>> {
-        let j = self
-            .jobs
-            .get_mut(&job)
-            .ok_or_else(|| Error::Invalid("the results were already taken".into()))?;
+        let j = self.jobs.get_mut(&job).ok_or_else(|| {
+            Error::invalid(InvalidKind::AlreadyTaken, "the results were already taken")
+        })?;
         let ready = |c: &Chunk| !matches!(c, Chunk::Pending(_));
         let found = match want {
             Some(i) => j.chunks.get(&i).is_some_and(ready).then_some(i),
@@ -306,7 +310,7 @@ mod tests {
         assert_eq!(book.succeeded(job), Some(true));
         assert_eq!(book.take_all(job).unwrap(), [[0], [1], [2]]);
         assert!(
-            matches!(book.take_all(job), Err(Error::Invalid(_))),
+            matches!(book.take_all(job), Err(Error::Invalid { .. })),
             "handed over once"
         );
         assert_eq!(book.succeeded(job), Some(true), "the outcome stays");
@@ -362,7 +366,7 @@ mod tests {
         let mut book = Jobs::default();
         assert!(book.close());
         assert!(!book.close());
-        assert!(matches!(book.refusal(), Some(Error::Invalid(_))));
+        assert!(matches!(book.refusal(), Some(Error::Invalid { .. })));
         assert!(book.terminate());
         assert!(!book.terminate());
         assert!(book.is_closed() && book.is_terminated());
@@ -396,7 +400,10 @@ mod tests {
         assert_eq!(book.take_chunk(job, Some(3)).unwrap().unwrap().0, 3);
         assert_eq!(book.in_flight(job), 0);
         book.forget(job);
-        assert!(matches!(book.take_chunk(job, None), Err(Error::Invalid(_))));
+        assert!(matches!(
+            book.take_chunk(job, None),
+            Err(Error::Invalid { .. })
+        ));
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub use calls::{Chunked, default_chunksize};
 pub use result::{AsyncResult, ImapIter};
 
 use crate::deadline::Deadline;
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidKind, Result};
 use crate::queue::buffer::RawQueue;
 use crate::shm::Shm;
 use crate::start::StartMethod;
@@ -268,12 +268,16 @@ impl PoolBuilder {
     pub unsafe fn build_unchecked(mut self) -> Result<Pool> {
         let processes = self.processes.unwrap_or_else(crate::cpu::default_pool_size);
         if processes == 0 {
-            return Err(Error::Invalid("a pool needs at least one process".into()));
+            return Err(Error::invalid(
+                InvalidKind::Argument,
+                "a pool needs at least one process",
+            ));
         }
         if processes > MAX_WORKERS {
-            return Err(Error::Invalid(format!(
-                "a pool has at most {MAX_WORKERS} processes"
-            )));
+            return Err(Error::invalid(
+                InvalidKind::Limit,
+                format!("a pool has at most {MAX_WORKERS} processes"),
+            ));
         }
         let method = self.method.unwrap_or(StartMethod::Fork);
         if method != StartMethod::Fork {
@@ -281,15 +285,19 @@ impl PoolBuilder {
         }
         let fork_init = self.shared.as_mut().and_then(|s| s.fork_init.take());
         if self.initializer.is_some() && fork_init.is_some() {
-            return Err(Error::Invalid(
-                "a pool has one initializer: initializer or initializer_with, not both".into(),
+            return Err(Error::invalid(
+                InvalidKind::Conflict,
+                "a pool has one initializer: initializer or initializer_with, not both",
             ));
         }
         if method != StartMethod::Fork && self.initializer.is_some() {
-            return Err(Error::Invalid(format!(
-                "a {method} pool cannot run an initializer closure: its workers do not share \
+            return Err(Error::invalid(
+                InvalidKind::Conflict,
+                format!(
+                    "a {method} pool cannot run an initializer closure: its workers do not share \
                  the owner's memory (use initializer_with, whose fn and argument travel)"
-            )));
+                ),
+            ));
         }
         // Private: plain `Arc`s, never registered, so they have no serde form and no id a
         // message could name. (A served pool's server gets them as memfds: `Passed`.)
@@ -447,8 +455,9 @@ impl Pool {
 
     fn owner_only(&self) -> Result<()> {
         if std::process::id() != self.owner {
-            return Err(Error::Invalid(
-                "a Pool can only be used by the process that created it".into(),
+            return Err(Error::invalid(
+                InvalidKind::NotOwner,
+                "a Pool can only be used by the process that created it",
             ));
         }
         Ok(())
@@ -494,8 +503,9 @@ impl Pool {
     pub fn join(&self) -> Result<()> {
         self.owner_only()?;
         if !self.jobs.borrow().is_closed() {
-            return Err(Error::Invalid(
-                "close() or terminate() the pool before join()".into(),
+            return Err(Error::invalid(
+                InvalidKind::PoolOpen,
+                "close() or terminate() the pool before join()",
             ));
         }
         self.server.borrow_mut().join()?;

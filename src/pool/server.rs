@@ -21,7 +21,7 @@
 
 use super::task::{Outcome, TaskMsg, Trampoline};
 use crate::codec::decode;
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidKind, Result};
 use crate::handle::Passed;
 use crate::process::{Process, fork_child};
 use crate::queue::buffer::RawQueue;
@@ -217,15 +217,19 @@ where
 fn wait_started(mut server: ServerProcess, started: &crate::event::Event) -> Result<ServerProcess> {
     while !started.wait_timeout(POLL) {
         if let Some(code) = server.exitcode() {
-            return Err(Error::Invalid(format!(
-                "the pool's server process exited (code {code}) before starting its workers"
-            )));
+            return Err(Error::invalid(
+                InvalidKind::StartFailed,
+                format!(
+                    "the pool's server process exited (code {code}) before starting its workers"
+                ),
+            ));
         }
     }
     if let Some(code) = server.join_timeout(Duration::ZERO)? {
-        return Err(Error::Invalid(format!(
-            "the pool's server could not start its workers (exit code {code})"
-        )));
+        return Err(Error::invalid(
+            InvalidKind::StartFailed,
+            format!("the pool's server could not start its workers (exit code {code})"),
+        ));
     }
     Ok(server)
 }

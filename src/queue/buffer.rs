@@ -29,7 +29,7 @@
 //! no item is lost or delivered twice because of a death inside the queue.
 
 use crate::deadline::Deadline;
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidKind, Result};
 use crate::futex;
 use crate::raw_mutex::{Acquired, RawGuard, RawMutex};
 use nix::sys::mman::{MapFlags, ProtFlags};
@@ -570,11 +570,14 @@ impl RawQueue {
             .max(cap * 2)
             .max(RANGE_MIN);
         if new_cap > WINDOW {
-            return Err(Error::Invalid(format!(
-                "queue full: {} bytes of unread messages plus {need} more exceed its {} GiB window",
-                live,
-                WINDOW >> 30
-            )));
+            return Err(Error::invalid(
+                InvalidKind::Limit,
+                format!(
+                    "queue full: {} bytes of unread messages plus {need} more exceed its {} GiB window",
+                    live,
+                    WINDOW >> 30
+                ),
+            ));
         }
         // Map the larger view first: if that fails, nothing has changed.
         self.map_view(new_cap)?;
@@ -760,8 +763,9 @@ impl RawQueue {
         let guard = self.lock();
         let left = h.unfinished.load(Relaxed);
         if left == 0 {
-            return Err(Error::Invalid(
-                "task_done() called more times than there were items put".into(),
+            return Err(Error::invalid(
+                InvalidKind::OverReleased,
+                "task_done() called more times than there were items put",
             ));
         }
         h.unfinished.store(left - 1, Relaxed);

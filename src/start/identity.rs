@@ -8,7 +8,7 @@
 //! start requests (`StartMethod::start`) and by the pool's tasks, whose workers may be
 //! forks of a server that was re-executed (`forkserver`, `spawn`).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidKind, Result};
 
 /// The anchor that offsets are taken from.
 static ANCHOR: u8 = 0;
@@ -31,10 +31,10 @@ fn anchor() -> usize {
 pub(crate) fn offset_of(addr: usize) -> Result<i64> {
     let base = object_base(anchor());
     if base.is_none() || object_base(addr) != base {
-        return Err(Error::Invalid(
+        return Err(Error::invalid(
+            InvalidKind::NotInExecutable,
             "this function is not part of the program's executable (a shared library or \
-             dlopen'ed code): only the executable's own functions can be started"
-                .into(),
+             dlopen'ed code): only the executable's own functions can be started",
         ));
     }
     Ok(addr as i64 - anchor() as i64)

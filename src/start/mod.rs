@@ -111,7 +111,7 @@ mod wire;
 use identity::{exe_identity, offset_of, resolve};
 
 use crate::codec::{decode, encode};
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidKind, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
@@ -186,9 +186,10 @@ impl std::str::FromStr for StartMethod {
             .into_iter()
             .find(|m| m.name() == s)
             .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "unknown start method {s:?}: fork, forkserver or spawn"
-                ))
+                Error::invalid(
+                    InvalidKind::Argument,
+                    format!("unknown start method {s:?}: fork, forkserver or spawn"),
+                )
             })
     }
 }
@@ -254,9 +255,12 @@ pub(crate) fn require_init(method: StartMethod) -> Result<()> {
     if INITIALISED.load(Ordering::Relaxed) {
         Ok(())
     } else {
-        Err(Error::Invalid(format!(
-            "the {method} start method needs multiproc::start::init() called first in main"
-        )))
+        Err(Error::invalid(
+            InvalidKind::NeedsInit,
+            format!(
+                "the {method} start method needs multiproc::start::init() called first in main"
+            ),
+        ))
     }
 }
 
@@ -340,13 +344,15 @@ fn run_task(sock: &UnixStream) -> Result<Outcome> {
     let (bytes, fds) = wire::recv_frame(sock)?.ok_or(Error::Closed)?;
     let task: Task = decode(&bytes)?;
     if task.exe != exe_identity()? {
-        return Err(Error::Invalid(
-            "the request comes from another executable file".into(),
+        return Err(Error::invalid(
+            InvalidKind::NotInExecutable,
+            "the request comes from another executable file",
         ));
     }
     let (Some(call), Some(func)) = (resolve(task.call), resolve(task.func)) else {
-        return Err(Error::Invalid(
-            "the request names code outside this executable".into(),
+        return Err(Error::invalid(
+            InvalidKind::NotInExecutable,
+            "the request names code outside this executable",
         ));
     };
     crate::process::rename(&task.name, Some(task.parent));
@@ -514,7 +520,10 @@ where
     let mut pid = [0u8; 4];
     let mut pidfd = Vec::new();
     if !wire::recv_with_fds(&status, &mut pid, &mut pidfd)? {
-        return Err(Error::Invalid("the start server ended".into()));
+        return Err(Error::invalid(
+            InvalidKind::StartFailed,
+            "the start server ended",
+        ));
     }
     let pid = i32::from_le_bytes(pid);
     let Some(pidfd) = pidfd.pop().filter(|_| pid > 0) else {
@@ -608,7 +617,10 @@ impl<R: DeserializeOwned> Child<R> {
     pub fn join(&mut self) -> Result<R> {
         self.owner_only()?;
         if self.code.is_some() {
-            return Err(Error::Invalid("this child was joined already".into()));
+            return Err(Error::invalid(
+                InvalidKind::AlreadyTaken,
+                "this child was joined already",
+            ));
         }
         let outcome = match wire::recv_frame(&self.task) {
             Ok(Some((bytes, _))) => Some(decode::<Outcome>(&bytes)),
@@ -661,8 +673,9 @@ impl<R> Child<R> {
         if std::process::id() == self.owner {
             Ok(())
         } else {
-            Err(Error::Invalid(
-                "only the process that started a child can join or signal it".into(),
+            Err(Error::invalid(
+                InvalidKind::NotOwner,
+                "only the process that started a child can join or signal it",
             ))
         }
     }
