@@ -42,6 +42,7 @@ pub mod shared_buffer;
 pub mod shared_slice;
 mod shm;
 pub mod start;
+mod sys;
 pub mod value;
 
 pub use array::{Array, ArrayGuard};

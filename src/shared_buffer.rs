@@ -48,8 +48,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Range;
-use std::sync::Once;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// How many claims may be live at once in one buffer, over all processes.
 pub const MAX_CLAIMS: usize = 64;
@@ -118,22 +117,10 @@ impl<T: Plain> crate::handle::Travel for BufferShm<T> {
     }
 }
 
-/// Bumped in every forked child (`pthread_atfork`): a claim made before a fork belongs to
-/// the parent, and the child's copy of its guard must not write.
-static FORK_EPOCH: AtomicU64 = AtomicU64::new(0);
-
-extern "C" fn forked_child() {
-    FORK_EPOCH.fetch_add(1, SeqCst);
-}
-
-fn watch_forks() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: `forked_child` only does an atomic add, which is async-signal-safe, as a
-        // child handler must be. Registering handlers has no other precondition.
-        let rc = unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
-        assert_eq!(rc, 0, "pthread_atfork failed");
-    });
+/// This process's fork epoch (see `sys::atfork`): a claim made before a fork belongs to
+/// the parent, and the child's copy of its `RangeMut` must neither write nor release.
+fn epoch() -> u64 {
+    crate::sys::atfork::child_epoch()
 }
 
 /// `len` `Plain` values in shared memory, written by claimants of disjoint ranges, then
@@ -197,7 +184,6 @@ impl<T: Plain> SharedBuffer<T> {
             assert!(std::mem::size_of::<T>() == std::mem::size_of::<T::Atomic>());
             assert!(std::mem::align_of::<T>() <= std::mem::align_of::<T::Atomic>());
         }
-        watch_forks();
         let bytes = len
             .checked_mul(std::mem::size_of::<T::Atomic>())
             .and_then(|b| b.checked_add(data_offset::<T>()))
@@ -267,7 +253,6 @@ impl<T: Plain> SharedBuffer<T> {
         }
         // The epoch must count every fork from now on, whatever way this process got the
         // buffer (created here, inherited, or received by a process started otherwise).
-        watch_forks();
         let h = self.header();
         // Every path below leaves the header consistent even if we die half-way, so a
         // previous holder's death needs no repair (see `reap`).
@@ -309,7 +294,7 @@ impl<T: Plain> SharedBuffer<T> {
                 buffer: self,
                 slot: index,
                 range,
-                epoch: FORK_EPOCH.load(SeqCst),
+                epoch: epoch(),
                 _not_send: PhantomData,
             });
         }
@@ -425,7 +410,7 @@ impl<T: Plain> RangeMut<'_, T> {
     /// must never write (its parent may still be writing, or reading a frozen view).
     fn check_process(&self) {
         assert!(
-            FORK_EPOCH.load(Relaxed) == self.epoch,
+            epoch() == self.epoch,
             "a SharedBuffer claim cannot be used in a process forked while it was held"
         );
     }
@@ -474,7 +459,7 @@ impl<T: Plain> RangeMut<'_, T> {
 
 impl<T: Plain> Drop for RangeMut<'_, T> {
     fn drop(&mut self) {
-        if FORK_EPOCH.load(Relaxed) != self.epoch {
+        if epoch() != self.epoch {
             // A forked child's copy: the claim is its parent's thread's, not ours.
             return;
         }

@@ -21,7 +21,7 @@
 
 use std::num::NonZeroUsize;
 use std::ops::Deref;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -94,7 +94,7 @@ impl<S: SharedState> Shm<S> {
         let len = len.max(std::mem::size_of::<S>()).max(1);
         let fd = MEMFD
             .load(Ordering::Relaxed)
-            .then(|| sealed_memfd(&memfd_name::<S>(), len))
+            .then(|| crate::sys::memfd::create_sealed(&memfd_name::<S>(), len as u64))
             .transpose()
             .unwrap_or_else(|e| panic!("memfd of {len} bytes of shared memory failed: {e}"));
         let ptr = match &fd {
@@ -130,21 +130,14 @@ impl<S: SharedState> Shm<S> {
     /// holds an initialised `S`: it was created and initialised by `with_len` in another
     /// process before its fd could be sent), its size is sealed and at least an `S`.
     pub(crate) fn import(fd: OwnedFd) -> std::io::Result<Shm<S>> {
-        let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string());
-        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
-        let expected = format!("/memfd:{} (deleted)", memfd_name::<S>());
-        if link.as_os_str() != expected.as_str() {
-            return Err(bad("the received memory is not shared state of this type"));
-        }
-        // SAFETY: `fd` is a valid descriptor we own; F_GET_SEALS only reads.
-        let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
-        let want = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
-        if seals < 0 || seals & want != want {
-            return Err(bad("the received memory is not sealed"));
-        }
-        let len = std::fs::File::from(fd.try_clone()?).metadata()?.len() as usize;
+        let size =
+            crate::sys::memfd::check(&fd, &memfd_name::<S>(), crate::sys::memfd::SIZE_SEALS)?;
+        let len = usize::try_from(size).unwrap_or(usize::MAX);
         if len < std::mem::size_of::<S>().max(1) {
-            return Err(bad("the received memory is too small for its type"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the received memory is too small for its type",
+            ));
         }
         let ptr = map_fd(&fd, len)?.cast::<S>();
         Ok(Shm {
@@ -181,26 +174,6 @@ impl<S: SharedState> Shm<S> {
         );
         self.ptr.as_ptr().cast::<u8>().wrapping_add(offset)
     }
-}
-
-/// A sealed memfd of `len` zero bytes named `name` (close on exec).
-fn sealed_memfd(name: &str, len: usize) -> std::io::Result<OwnedFd> {
-    let name = std::ffi::CString::new(name).expect("no NUL in a memfd name");
-    // SAFETY: a NUL-terminated name and plain flags; on success the fd is ours.
-    let raw =
-        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-    if raw < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `raw` was just created and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    std::fs::File::from(fd.try_clone()?).set_len(len as u64)?;
-    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
-    // SAFETY: `fd` is a valid memfd we own; adding seals changes no memory.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(fd)
 }
 
 /// Map `len` bytes of `fd`, shared, read-write.
@@ -247,5 +220,5 @@ impl<S: SharedState> Drop for Shm<S> {
 /// process would send for an `S`, for tests of `import` (zero bytes are a valid `S`).
 #[cfg(test)]
 pub(crate) fn memfd_for<S: Zeroed>(len: usize) -> OwnedFd {
-    sealed_memfd(&memfd_name::<S>(), len).expect("memfd_create")
+    crate::sys::memfd::create_sealed(&memfd_name::<S>(), len as u64).expect("memfd_create")
 }

@@ -37,8 +37,8 @@ use std::cell::UnsafeCell;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// File offsets reserved per queue: the most its unread messages may occupy.
@@ -67,23 +67,13 @@ fn frame_len(payload: usize) -> u64 {
     FRAME_HEADER + (payload as u64).next_multiple_of(8)
 }
 
-/// Bumped in the parent and in the child by every `fork` (pthread_atfork): a slab made in an
-/// earlier epoch may be shared with other processes, so its slots are never recycled.
-static FORK_EPOCH: AtomicU64 = AtomicU64::new(0);
 /// The slab new queues come from, in this process.
 static CURRENT: Mutex<Option<Arc<Slab>>> = Mutex::new(None);
 
-extern "C" fn forked() {
-    FORK_EPOCH.fetch_add(1, SeqCst);
-}
-
-fn watch_forks() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: `forked` only does an atomic add, which is async-signal-safe, as the
-        // child handler must be.
-        unsafe { libc::pthread_atfork(None, Some(forked), Some(forked)) };
-    });
+/// Forks seen so far: a slab made in an earlier count may be shared with other
+/// processes, so its slots are never recycled.
+fn fork_count() -> u64 {
+    crate::sys::atfork::forks()
 }
 
 /// The memfd name of a slab holding one queue, the only kind that travels.
@@ -285,7 +275,7 @@ impl Drop for RawQueue {
         }
         // No fork since the slab was made: no other process has this queue, so its slot
         // can be recycled (unless a thread of ours still holds its mutex).
-        if self.slab.epoch == FORK_EPOCH.load(SeqCst) && !self.h().lock.held_in_this_process() {
+        if self.slab.epoch == fork_count() && !self.h().lock.held_in_this_process() {
             self.slab.punch(
                 self.slab.data_offset(self.index),
                 self.h().capacity.load(Relaxed),
@@ -303,7 +293,6 @@ impl RawQueue {
     /// After [`crate::start::init`] every queue gets a slab of its own, whose fd can travel
     /// to forkserver and spawn children; before it, queues share slabs of 256.
     pub(crate) fn new(maxsize: usize) -> Result<RawQueue> {
-        watch_forks();
         let own = crate::shm::memfd_enabled();
         RawQueue::create(maxsize, own)
     }
@@ -314,7 +303,7 @@ impl RawQueue {
             (Arc::new(Slab::new_own()?), 0)
         } else {
             let mut current = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
-            let epoch = FORK_EPOCH.load(SeqCst);
+            let epoch = fork_count();
             match current
                 .as_ref()
                 .filter(|s| s.epoch == epoch)
@@ -368,7 +357,6 @@ impl RawQueue {
         if len != OWN_HEADERS + WINDOW {
             return Err(bad("the received queue has the wrong size"));
         }
-        watch_forks();
         let slab = Slab::map(fd, OWN_HEADERS, 1, NEVER_RECYCLED).map_err(std::io::Error::other)?;
         Ok(RawQueue {
             slab: Arc::new(slab),

@@ -783,25 +783,8 @@ impl<R> Child<R> {
 
 /// Whether `fd` becomes readable (or hung up) before `deadline`.
 fn poll_readable(fd: BorrowedFd<'_>, deadline: &crate::deadline::Deadline) -> bool {
-    loop {
-        // Rounded up, so a wait never ends before the deadline.
-        let ms = deadline
-            .remaining()
-            .as_nanos()
-            .div_ceil(1_000_000)
-            .min(i32::MAX as u128) as i32;
-        let mut p = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        match unsafe { libc::poll(&mut p, 1, ms) } {
-            1 => return true,
-            0 if deadline.expired() => return false,
-            _ => continue, // EINTR, or woken early: wait for what is left
-        }
-    }
+    // An error of poll itself (no memory for its table) reads as "not yet".
+    crate::sys::poll::readable(fd, Some(deadline)).unwrap_or(false)
 }
 
 impl<R> Drop for Child<R> {

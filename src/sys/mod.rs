@@ -1,0 +1,11 @@
+//! The platform layer: every operating-system call the library makes that is more than a
+//! one-liner, each written once, on rustix's safe calls where it has them.
+//!
+//! The rest of the crate asks this module for sealed memory ([`memfd`]), for a wait on a
+//! descriptor ([`poll`]) and for the fork counters ([`atfork`]); the modules that start,
+//! wait for and signal processes live here too. `unsafe` that talks to the kernel belongs
+//! here, each block with the reason it is sound.
+
+pub(crate) mod atfork;
+pub(crate) mod memfd;
+pub(crate) mod poll;

@@ -1,0 +1,28 @@
+//! Waiting for a descriptor: one `poll` loop for every wait on a socket, a pipe end or a
+//! pidfd, with absolute deadlines on `CLOCK_MONOTONIC` (see `deadline.rs`).
+
+use crate::deadline::Deadline;
+use rustix::event::{PollFd, PollFlags};
+use rustix::io::Errno;
+use std::io;
+use std::os::fd::BorrowedFd;
+
+/// Block until `fd` is readable (or hung up, or in error) or `deadline` passes (`None`:
+/// no limit); whether it became ready. Interrupted waits go on for what is left, and a wait
+/// never ends before its deadline.
+pub(crate) fn readable(fd: BorrowedFd<'_>, deadline: Option<&Deadline>) -> io::Result<bool> {
+    loop {
+        let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
+        let left = deadline.map(|d| d.remaining());
+        let timeout = left.map(|l| rustix::event::Timespec {
+            tv_sec: l.as_secs().min(i64::MAX as u64 / 2) as i64,
+            tv_nsec: l.subsec_nanos().into(),
+        });
+        match rustix::event::poll(&mut fds, timeout.as_ref()) {
+            Ok(0) if deadline.is_some_and(Deadline::expired) => return Ok(false),
+            Ok(0) | Err(Errno::INTR) => continue,
+            Ok(_) => return Ok(true),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
