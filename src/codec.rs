@@ -31,6 +31,17 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     bincode::deserialize(bytes).map_err(|e| Error::Codec(e.to_string()))
 }
 
+/// Decode `bytes` as exactly one `T`: bytes left over are an error, not ignored (the
+/// same wire format as [`decode`]).
+pub(crate) fn decode_exact<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    use bincode::Options;
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .reject_trailing_bytes()
+        .deserialize(bytes)
+        .map_err(|e| Error::Codec(e.to_string()))
+}
+
 /// The encoded size of `value`, to reserve room for [`encode_into`].
 pub(crate) fn encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize> {
     bincode::serialized_size(value)

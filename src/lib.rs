@@ -25,6 +25,7 @@ pub mod cpu;
 mod deadline;
 pub mod error;
 pub mod event;
+mod framed;
 mod futex;
 mod handle;
 pub mod lock;

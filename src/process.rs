@@ -606,6 +606,12 @@ impl Drop for ExitOnUnwind {
 /// No other thread of this process may hold, or be taking, a lock the child will need
 /// (see [`Process::start_unchecked`]); certain when the caller is the only thread.
 pub(crate) unsafe fn fork_child(name: &str, identity: &[u32], target: Target) -> Result<Pid> {
+    // A start server or served child (and their forks) never forks beside a thread, whatever
+    // its caller promised: the program was re-executed up to `start::init`, and whatever
+    // threads it had started by then run here too.
+    if crate::start::is_served() {
+        ensure_single_threaded()?;
+    }
     install_panic_banner();
     let me = Me {
         name: name.to_string(),
@@ -636,6 +642,8 @@ pub(crate) unsafe fn fork_child(name: &str, identity: &[u32], target: Target) ->
             if let Some(os_name) = &os_name {
                 let _ = nix::sys::prctl::set_name(os_name);
             }
+            // The start server's life is its owner's, not its forks'.
+            crate::start::close_inherited_control();
             {
                 let mut guard = ME.lock().unwrap_or_else(|e| e.into_inner());
                 // The parent's identity stays allocated: freeing it would only dirty pages.
@@ -685,12 +693,7 @@ fn os_name(name: &str) -> Option<std::ffi::CString> {
     std::ffi::CString::new(short).ok()
 }
 
-/// A pidfd for `pid`: readable once the process has exited. `None` where the kernel lacks
-/// `pidfd_open`.
-fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
-    let pid = rustix::process::Pid::from_raw(pid.as_raw())?;
-    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
-}
+use crate::sys::child::pidfd_open;
 
 /// Block until `fd` is readable or `timeout` has passed.
 pub(crate) fn wait_readable(fd: &OwnedFd, timeout: Duration) -> Result<()> {

@@ -22,6 +22,7 @@
 use super::task::{Outcome, TaskMsg, Trampoline};
 use crate::codec::decode;
 use crate::error::{Error, InvalidKind, Result};
+use crate::framed::Framed;
 use crate::handle::Passed;
 use crate::process::{Process, fork_child};
 use crate::queue::buffer::RawQueue;
@@ -135,10 +136,14 @@ impl ServerProcess {
 /// What a forkserver or spawn pool's server receives: the private queues and slots travel
 /// as their memfds ([`Passed`]), the start event as a travelling handle.
 #[derive(Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "T: Serialize",
+    deserialize = "T: serde::de::DeserializeOwned"
+))]
 struct ServedSetup<T> {
     /// The objects of [`PoolBuilder::share`](super::PoolBuilder::share): decoded (and so
     /// registered) in the server before it forks the workers, kept alive while it runs.
-    shared: T,
+    shared: Framed<T>,
     /// The offset of the `fn(T)` of [`PoolBuilder::initializer_with`](super::PoolBuilder::initializer_with),
     /// run with a clone of `shared` in every worker.
     init: Option<i64>,
@@ -154,6 +159,12 @@ struct ServedSetup<T> {
 /// The body of a forkserver or spawn pool's server: a fresh single-threaded process.
 fn served_main<T: Clone + 'static>(s: ServedSetup<T>) -> i32 {
     crate::process::rename(&s.worker_name.replace("Worker", "Server"), None);
+    // Only the initializer the owner's request recorded (never an offset from a user's
+    // bytes: `shared` is a blob of its own, decoded to its exact length).
+    if s.init != crate::start::child::recorded_init() {
+        return 1;
+    }
+    let shared = s.shared.0;
     let initializer = match s.init.map(crate::start::identity::resolve) {
         None => None,
         // Not in this executable: refuse to call it.
@@ -162,10 +173,11 @@ fn served_main<T: Clone + 'static>(s: ServedSetup<T>) -> i32 {
             // SAFETY: the address of a `fn(T)` for this very `T`: `PoolBuilder` stored the
             // offset of the `init: fn(T)` it was given beside an argument of type `T`, and
             // this server was started by `start_served::<T>` with `served_main::<T>`; the
-            // offset resolves inside this executable (checked above), the same file as the
-            // owner's (the start request checks its device and inode).
+            // offset is the one the owner's request recorded (checked above), and resolves
+            // inside this executable, the same file as the owner's (the start request checks
+            // its device and inode).
             let init: fn(T) = unsafe { std::mem::transmute::<usize, fn(T)>(addr) };
-            let arg = s.shared.clone();
+            let arg = shared.clone();
             Some(Box::new(move || init(arg.clone())) as Box<dyn Fn()>)
         }
     };
@@ -179,7 +191,7 @@ fn served_main<T: Clone + 'static>(s: ServedSetup<T>) -> i32 {
         worker_name: s.worker_name,
     };
     let code = serve(setup, s.workers);
-    drop(s.shared);
+    drop(shared);
     code
 }
 
@@ -199,7 +211,7 @@ where
     let init = init.map(crate::start::identity::offset_of).transpose()?;
     let started = setup.started.clone();
     let served = ServedSetup {
-        shared,
+        shared: Framed(shared),
         init,
         tasks: Passed(setup.tasks),
         results: Passed(setup.results),
@@ -209,7 +221,7 @@ where
         workers,
         worker_name: setup.worker_name,
     };
-    let child = crate::start::start_served(method, served_main::<T>, served)?;
+    let child = crate::start::start_served(method, served_main::<T>, served, init)?;
     wait_started(ServerProcess::Served(child), &started)
 }
 
@@ -217,6 +229,13 @@ where
 fn wait_started(mut server: ServerProcess, started: &crate::event::Event) -> Result<ServerProcess> {
     while !started.wait_timeout(POLL) {
         if let Some(code) = server.exitcode() {
+            // A served server that refused its setup (a shared object, a share() value
+            // that does not decode to its own length) says why.
+            if let ServerProcess::Served(c) = &mut server
+                && let Err(e) = c.join()
+            {
+                return Err(e);
+            }
             return Err(Error::invalid(
                 InvalidKind::StartFailed,
                 format!(

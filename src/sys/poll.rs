@@ -26,3 +26,22 @@ pub(crate) fn readable(fd: BorrowedFd<'_>, deadline: Option<&Deadline>) -> io::R
         }
     }
 }
+
+/// Block until at least one of `fds` is readable (or hung up, or in error); the indices of
+/// the ready ones. An interrupted wait returns none (the caller loops).
+pub(crate) fn any_readable(fds: &[BorrowedFd<'_>]) -> io::Result<Vec<usize>> {
+    let mut polled: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|&fd| PollFd::from_borrowed_fd(fd, PollFlags::IN))
+        .collect();
+    match rustix::event::poll(&mut polled, None) {
+        Ok(_) => Ok(polled
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.revents().is_empty())
+            .map(|(i, _)| i)
+            .collect()),
+        Err(Errno::INTR) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
