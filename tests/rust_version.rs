@@ -54,3 +54,57 @@ fn declared_rust_version_covers_every_locked_dependency() {
         too_new.join(", ")
     );
 }
+
+/// Language features the workspace's own code uses, with the Rust that first accepts
+/// them: clippy's `incompatible_msrv` checks library APIs, not syntax, so the syntax is
+/// looked for here. Each entry: what, the text that marks it (outside comments), since.
+const SYNTAX: &[(&str, &str, &str)] = &[
+    // `if let A = a && let B = b` (edition 2024).
+    ("let chains", "&& let ", "1.88"),
+];
+
+fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() && !path.ends_with("target") {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn declared_rust_version_covers_the_syntax_our_code_uses() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let ours = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .map(|v| v.trim_matches('"').to_string())
+        .expect("Cargo.toml declares a rust-version");
+    let mut files = Vec::new();
+    for dir in ["src", "tests", "benches", "examples", "harness"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    assert!(files.len() > 20, "found the sources: {}", files.len());
+    let mut problems = Vec::new();
+    for (what, marker, since) in SYNTAX {
+        let used = files.iter().find(|f| {
+            std::fs::read_to_string(f).unwrap().lines().any(|l| {
+                let code = l.split("//").next().unwrap_or("");
+                code.contains(marker)
+            })
+        });
+        if let Some(file) = used
+            && version(since) > version(&ours)
+        {
+            problems.push(format!("{what} (in {}) need {since}", file.display()));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "Cargo.toml declares rust-version = \"{ours}\", but {}; raise rust-version",
+        problems.join(", ")
+    );
+}
