@@ -494,3 +494,45 @@ impl<'de, T: Travel> Deserialize<'de> for Passed<T> {
         T::import(d).map(Passed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::codec::decode;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(128))]
+
+        /// A travel record (type hash, id, descriptor indices) of random bytes, with a
+        /// memfd of random content and size attached or none: every public type that travels
+        /// refuses it or maps memory the kernel vouched for; nothing panics.
+        #[test]
+        fn random_travel_records_are_refused_without_a_crash(
+            record in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            content in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            attach in proptest::prelude::any::<bool>(),
+        ) {
+            let fds = if attach {
+                let fd = crate::sys::memfd::create("multiproc-forged", content.len() as u64)
+                    .unwrap();
+                rustix::io::pwrite(&fd, &content, 0).unwrap();
+                vec![fd]
+            } else {
+                vec![]
+            };
+            // Half the records claim the right type, so the checks behind the hash run too.
+            let claimed = |hash: u64| {
+                let mut r = record.clone();
+                if record.first().is_some_and(|b| b % 2 == 0) {
+                    r.splice(0..0, hash.to_le_bytes());
+                }
+                r
+            };
+            let fds2: Vec<_> = fds.iter().map(|f| f.try_clone().unwrap()).collect();
+            let value = claimed(super::type_hash::<crate::Value<u64>>());
+            let _ = super::import(fds, || decode::<crate::Value<u64>>(&value));
+            let queue = claimed(super::type_hash::<crate::Queue<u32>>());
+            let _ = super::import(fds2, || decode::<crate::Queue<u32>>(&queue));
+            let _ = super::import(vec![], || decode::<(crate::Lock, crate::Event)>(&record));
+        }
+    }
+}

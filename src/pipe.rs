@@ -505,4 +505,38 @@ mod tests {
         let (_r, w) = Pipe::one_way();
         assert!(import(w.fd).is_ok());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(128))]
+
+        /// Any datagram a peer writes on the socket (any tag, any bytes, a memfd or a
+        /// socket attached or not) is a message, an error or the end: never a panic, and a
+        /// typed `recv` of random bytes is an error or a value.
+        #[test]
+        fn any_datagram_is_a_message_or_an_error(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            attach in 0u8..3,
+        ) {
+            let (r, w) = Pipe::one_way();
+            let memfd = memfd_with(b"shared bytes").unwrap();
+            let (sock, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+            let fds: Vec<std::os::fd::RawFd> = match attach {
+                0 => vec![],
+                1 => vec![memfd.as_raw_fd()],
+                _ => vec![sock.as_raw_fd()],
+            };
+            let iov = [std::io::IoSlice::new(&bytes)];
+            let rights = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+            let cmsgs: &[nix::sys::socket::ControlMessage<'_>] =
+                if fds.is_empty() { &[] } else { &rights };
+            nix::sys::socket::sendmsg::<()>(
+                w.fd.as_raw_fd(), &iov, cmsgs, nix::sys::socket::MsgFlags::empty(), None,
+            ).unwrap();
+            let _ = r.recv_bytes();
+            nix::sys::socket::sendmsg::<()>(
+                w.fd.as_raw_fd(), &iov, &[], nix::sys::socket::MsgFlags::empty(), None,
+            ).unwrap();
+            let _ = r.recv::<(u64, String, Vec<u32>)>();
+        }
+    }
 }

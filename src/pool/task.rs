@@ -132,3 +132,38 @@ pub(crate) fn starmap_call<A: DeserializeOwned, B: DeserializeOwned, R: Serializ
     let out: Vec<R> = chunk.into_iter().map(|(a, b)| f(a, b)).collect();
     encode(&out).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
+        /// Task and outcome messages, truncated or random: an error or a message, no panic;
+        /// the arguments stay a blob of their own (a trampoline decodes them, to an error).
+        #[test]
+        fn task_and_outcome_messages_refuse_bad_bytes(
+            args in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            cut in 0usize..80,
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+        ) {
+            let bytes = encode(&TaskRef { id: 9, call: -1, func: 2, args: &args }).unwrap();
+            let back: TaskMsg = decode(&bytes).unwrap();
+            proptest::prop_assert_eq!((back.id, back.call, back.func), (9, -1, 2));
+            proptest::prop_assert_eq!(&back.args, &args);
+            if cut < bytes.len() {
+                proptest::prop_assert!(decode::<TaskMsg>(&bytes[..cut]).is_err());
+            }
+            let _ = decode::<TaskMsg>(&noise);
+            let _ = decode::<Outcome>(&noise);
+            // Random argument bytes reach a trampoline as an error, not a call.
+            fn never(_: (u64, String)) -> u8 {
+                0
+            }
+            if let Ok(out) = apply_call::<(u64, String), u8>(never as usize, &noise) {
+                proptest::prop_assert_eq!(decode::<u8>(&out).unwrap(), 0);
+            }
+        }
+    }
+}

@@ -211,4 +211,46 @@ mod tests {
         bad[5] = 1;
         assert_eq!(Request::from_bytes(&bad), None);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
+        /// Any bytes on the control socket are a request `to_bytes` wrote, or none.
+        #[test]
+        fn any_request_bytes_decode_to_what_encodes_them_or_nothing(
+            bytes in proptest::array::uniform30(proptest::prelude::any::<u8>())
+        ) {
+            if let Some(r) = Request::from_bytes(&bytes) {
+                proptest::prop_assert_eq!(r.to_bytes(), bytes);
+            }
+        }
+
+        /// A task, an outcome, truncated, shifted or random: an error, never a panic.
+        #[test]
+        fn task_and_outcome_frames_refuse_bad_bytes(
+            args in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            cut in 0usize..120,
+            shift in 0usize..3,
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+        ) {
+            let task = Task {
+                name: "SpawnProcess-1".into(),
+                parent: ("MainProcess".into(), 1),
+                exe: (2, 3),
+                call: -4,
+                func: 5,
+                args,
+            };
+            let bytes = encode(&task).unwrap();
+            let back: Task = decode(&bytes).unwrap();
+            proptest::prop_assert_eq!(back.args, task.args);
+            let cut = cut.min(bytes.len());
+            if cut < bytes.len() {
+                proptest::prop_assert!(decode::<Task>(&bytes[..cut]).is_err());
+            }
+            let _ = decode::<Task>(&bytes[shift.min(bytes.len())..]);
+            let _ = decode::<Task>(&noise);
+            let _ = decode::<Outcome>(&noise);
+        }
+    }
 }

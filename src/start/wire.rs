@@ -109,6 +109,9 @@ pub(crate) fn send_frame(sock: &UnixStream, bytes: &[u8], fds: &[RawFd]) -> io::
     send_all(sock, &bytes[sent.saturating_sub(len.len())..])
 }
 
+/// How much of a frame is allocated ahead of its bytes.
+const CHUNK: usize = 1 << 20;
+
 /// Receive one frame and its descriptors; `None` at a clean end of stream.
 pub(crate) fn recv_frame(sock: &UnixStream) -> io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
     let mut len = [0u8; 8];
@@ -116,15 +119,22 @@ pub(crate) fn recv_frame(sock: &UnixStream) -> io::Result<Option<(Vec<u8>, Vec<O
     if !recv_with_fds(sock, &mut len, &mut fds)? {
         return Ok(None);
     }
-    let len = u64::from_le_bytes(len) as usize;
+    let len = usize::try_from(u64::from_le_bytes(len))
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "a frame longer than memory"))?;
+    // Grow with what arrives, a chunk at a time: a length the peer lied about costs no
+    // more memory than the bytes it really sent.
     let mut bytes = Vec::new();
-    bytes.try_reserve_exact(len).map_err(io::Error::other)?;
-    bytes.resize(len, 0);
-    let mut extra = Vec::new();
-    if len > 0 && !recv_with_fds(sock, &mut bytes, &mut extra)? {
-        return Err(io::ErrorKind::UnexpectedEof.into());
+    while bytes.len() < len {
+        let start = bytes.len();
+        let chunk = (len - start).min(CHUNK);
+        bytes.try_reserve_exact(chunk).map_err(io::Error::other)?;
+        bytes.resize(start + chunk, 0);
+        let mut extra = Vec::new();
+        if !recv_with_fds(sock, &mut bytes[start..], &mut extra)? {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        fds.extend(extra);
     }
-    fds.extend(extra);
     Ok(Some((bytes, fds)))
 }
 
@@ -151,5 +161,29 @@ mod tests {
         writer.join().unwrap();
         assert!(recv_frame(&b).unwrap().is_none(), "end of stream");
         drop(small);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+        /// Whatever a peer writes, a frame read ends in a frame, an error or the end: no
+        /// panic, no hang, and no more memory than it sent (a length of 2^62 with three
+        /// bytes behind it is an end-of-stream error, not an allocation).
+        #[test]
+        fn any_stream_reads_as_frames_or_an_error(
+            len in proptest::prelude::any::<u64>(),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            cut in 0usize..72,
+        ) {
+            let (a, b) = UnixStream::pair().unwrap();
+            let mut stream = len.to_le_bytes().to_vec();
+            stream.extend(&tail);
+            stream.truncate(cut.min(stream.len()));
+            send_all(&a, &stream).unwrap();
+            drop(a);
+            while let Ok(Some((bytes, _))) = recv_frame(&b) {
+                proptest::prop_assert!(bytes.len() <= stream.len());
+            }
+        }
     }
 }
