@@ -1020,7 +1020,7 @@ impl QueueRig {
             let item = make_item(i * self.producers as u64 + p as u64);
             self.attempt.store(p, i + 1);
             // Alternate blocking puts with timed ones that may find the queue full.
-            let put = if i % 3 == 0 {
+            let put = if i.is_multiple_of(3) {
                 loop {
                     match self.q.put_timeout(&item, Duration::from_millis(1)) {
                         Err(Error::Full) => continue,

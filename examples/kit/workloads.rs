@@ -18,7 +18,7 @@ pub fn calculate_e(exit: &Event) -> f64 {
     let mut k = 1.0f64;
     let mut e_value = 0.0f64;
     let mut iteration = 0u64;
-    while iteration % 1000 != 0 || !exit.is_set() {
+    while !iteration.is_multiple_of(1000) || !exit.is_set() {
         e_value += 1.0 / k;
         k *= (iteration + 1) as f64;
         iteration += 1;

@@ -161,7 +161,7 @@ mod tests {
             fn never(_: (u64, String)) -> u8 {
                 0
             }
-            if let Ok(out) = apply_call::<(u64, String), u8>(never as usize, &noise) {
+            if let Ok(out) = apply_call::<(u64, String), u8>(never as fn((u64, String)) -> u8 as usize, &noise) {
                 proptest::prop_assert_eq!(decode::<u8>(&out).unwrap(), 0);
             }
         }
