@@ -17,9 +17,9 @@
 //! Run: `just run process_logging` (or `cargo run --release --bin process_logging`)
 
 use clap::Parser;
-use kit::log_line::LogLine;
 use log::LevelFilter;
 use multiproc::logging::LogConfig;
+use multiproc::logging::LogLine;
 use multiproc::{Error, Event, Process, current_process};
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -24,6 +24,8 @@
 //!
 //! No check here starts a thread: every process is forked from a single-threaded parent.
 
+mod support;
+
 use harness::checks;
 use harness::forked::Check;
 use multiproc::{
@@ -35,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+use support::{block_reporting_pid, rss_kib, square_but_die_on_7, start_waiters};
 
 fn main() -> ExitCode {
     let kills = count("MULTIPROC_FAULT_KILLS", 100);
@@ -181,15 +184,6 @@ fn fd_count() -> usize {
         .count()
 }
 
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status")
-}
-
 // ----- processes ------------------------------------------------------------------------
 
 fn child_exit_codes_for_panic_sigkill_abort_and_segfault() {
@@ -220,14 +214,6 @@ fn squares(range: std::ops::Range<u64>) -> Vec<u64> {
     range.map(square).collect()
 }
 
-/// Kills the worker running it when given 7.
-fn square_but_die_on_7(x: u64) -> u64 {
-    if x == 7 {
-        let _ = raise(Signal::SIGKILL);
-    }
-    x * x
-}
-
 fn expect_worker_died<T: std::fmt::Debug>(r: multiproc::Result<T>, signal: &str) {
     match r {
         Err(Error::WorkerDied(what)) => assert!(what.contains(signal), "{signal}? {what}"),
@@ -254,14 +240,6 @@ fn a_worker_killing_itself_inside_a_blocking_map_fails_the_map_and_the_pool_goes
     );
     pool.close().unwrap();
     pool.join().unwrap();
-}
-
-fn block_reporting_pid(shared: (Event, Event, Value<u32>)) -> u32 {
-    let (started, release, running) = shared;
-    running.store(std::process::id());
-    started.set();
-    release.wait();
-    std::process::id()
 }
 
 fn a_worker_killed_by_another_process_during_a_blocking_map_fails_the_map() {
@@ -720,35 +698,6 @@ impl LockLoop {
 
 // ----- conditions and barriers ----------------------------------------------------------
 
-/// `n` processes wait on `cond`, each counted in `arrived` under the lock before it waits
-/// and in `woke` after it wakes; returns them once all `n` are asleep in `wait`.
-fn start_waiters(cond: &Condition, n: u32, woke: &Value<u32>) -> Vec<Process> {
-    let arrivals = Condition::with_lock(cond.get_lock());
-    let arrived = Value::new(0u32);
-    let ps = (0..n)
-        .map(|_| {
-            let (c, ar, a, w) = (
-                cond.clone(),
-                arrivals.clone(),
-                arrived.clone(),
-                woke.clone(),
-            );
-            Process::spawn(move || {
-                let (mut g, _) = acquire(c.lock());
-                a.store(a.load() + 1);
-                ar.notify_all(&g);
-                g.wait().unwrap();
-                w.store(w.load() + 1);
-            })
-            .unwrap()
-        })
-        .collect();
-    let (mut g, _) = acquire(arrivals.lock());
-    // Each waiter released the lock inside `wait`: once all are counted, all are asleep.
-    assert!(g.wait_for(|| arrived.load() == n, Some(LONG)).unwrap());
-    ps
-}
-
 /// (The case of a waiter killed after it was notified, before it retook the lock, is in
 /// forked_sync.rs.)
 fn condition_waiters_killed_asleep_do_not_stop_the_live_ones_waking() {
@@ -756,7 +705,7 @@ fn condition_waiters_killed_asleep_do_not_stop_the_live_ones_waking() {
     let woke = Value::new(0u32);
     // Started one after the other, so they wait in this order; 0 and 2 die in their sleep.
     let mut w: Vec<Process> = (0..4)
-        .map(|_| start_waiters(&cond, 1, &woke).remove(0))
+        .map(|_| start_waiters(&cond, 1, &woke).0.remove(0))
         .collect();
     for i in [0, 2] {
         w[i].kill().unwrap();

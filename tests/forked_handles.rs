@@ -5,6 +5,8 @@
 //! guard is never unmapped. Runs each check in its own forked process group (see
 //! forked_process.rs).
 
+mod support;
+
 use harness::checks;
 use multiproc::{
     Array, Event, JoinableQueue, Lock, Pipe, Pool, Process, Queue, RLock, SimpleQueue, Value,
@@ -12,6 +14,7 @@ use multiproc::{
 use serde::{Deserialize, Serialize};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
+use support::rss_kib;
 
 fn main() -> std::process::ExitCode {
     harness::forked::run(checks![
@@ -232,15 +235,6 @@ fn private_pool_queues_cannot_be_sent_or_reached() {
         pool.map(square, 0..100).unwrap().iter().sum::<u64>(),
         328_350
     );
-}
-
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("VmRSS in /proc/self/status");
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 fn one_cycle(i: usize) {

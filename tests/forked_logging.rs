@@ -2,9 +2,9 @@
 //! run under harness::forked).
 
 use harness::checks;
-use kit::log_line::LogLine;
 use log::LevelFilter;
 use multiproc::logging::LogConfig;
+use multiproc::logging::LogLine;
 use multiproc::{Event, Process, Queue, current_process};
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;

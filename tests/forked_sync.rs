@@ -1,11 +1,14 @@
 //! Library checks for the synchronisation primitives that fork (see forked_process.rs).
 
+mod support;
+
 use harness::checks;
 use multiproc::{
     Array, Barrier, BoundedSemaphore, Condition, Error, Event, InvalidKind, Lock, Occupancy,
     Process, RLock, Semaphore, TryLockError, Value,
 };
 use std::time::{Duration, Instant};
+use support::start_waiters;
 
 fn main() -> std::process::ExitCode {
     harness::forked::run(checks![
@@ -110,38 +113,6 @@ fn rlock_held_by_a_dead_process_is_reported() {
     );
     drop(g);
     assert_eq!(r.held_count(), 0);
-}
-
-/// `n` processes wait on `cond`; each first counts itself in `arrived` and tells the parent
-/// through `arrivals`, a second condition on the same lock, so waiters never wake each
-/// other; once woken, each counts itself in `woke` and tells the parent the same way.
-/// Returns once all `n` are waiting, with the `arrivals` condition.
-fn start_waiters(cond: &Condition, n: u32, woke: &Value<u32>) -> (Vec<Process>, Condition) {
-    let arrivals = Condition::with_lock(cond.get_lock());
-    let arrived = Value::new(0u32);
-    let ps = (0..n)
-        .map(|_| {
-            let (c, ar, a, w) = (
-                cond.clone(),
-                arrivals.clone(),
-                arrived.clone(),
-                woke.clone(),
-            );
-            Process::spawn(move || {
-                let mut g = c.lock().unwrap();
-                a.store(a.load() + 1);
-                ar.notify_all(&g);
-                g.wait().unwrap();
-                w.store(w.load() + 1);
-                ar.notify_all(&g);
-            })
-            .unwrap()
-        })
-        .collect();
-    let mut g = arrivals.lock().unwrap();
-    assert!(g.wait_for(|| arrived.load() == n, Some(LONG)).unwrap());
-    drop(g);
-    (ps, arrivals)
 }
 
 fn notify_n_wakes_exactly_n() {

@@ -5,7 +5,7 @@
 mod words;
 
 use harness::example;
-use kit::log_line::LogLine;
+use multiproc::logging::LogLine;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,12 +1,13 @@
-//! Reading back the lines `multiproc::logging` writes, so tests can check every record is
-//! whole and tagged with the process that wrote it:
+//! Reading back the lines this module writes, so a program (or its tests) can check that
+//! every record is whole and tagged with the process that wrote it:
 //!
 //! ```text
 //! 2025-06-01T12:34:56.789Z INFO  myapp worker-2[41872] process_logging: record 3 of 10
 //! ^ UTC time               ^level ^app ^process name and pid      ^target  ^message
 //! ```
 
-/// One line of a log file written by `multiproc::logging`, taken apart.
+/// One line of a log file written by [`LogConfig`](super::LogConfig)'s logger, taken apart
+/// (Python has no parser of its own: a `logging.Formatter` only writes).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLine<'a> {
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, UTC.

@@ -4,6 +4,8 @@
 //! workers, as the seed does, and chunks read from a shared `Array`).
 //! Target: processes at least 1.7x serial on 2 cores, and within 10% of threads.
 
+// The benches' shared baselines and sizes live with the library's benches.
+#[path = "../../benches/common/mod.rs"]
 mod common;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

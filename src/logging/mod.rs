@@ -26,7 +26,7 @@
 //!   child that leaves with `_exit` loses nothing. Newlines inside a message are written as
 //!   `\n`, so every line of the file is exactly one record.
 //!
-//! The line format (the test harness reads it back with `kit::log_line::LogLine`):
+//! The line format ([`LogLine::parse`] reads it back):
 //!
 //! ```text
 //! 2025-06-01T12:34:56.789Z INFO  myapp worker-2[41872] process_logging: record 3 of 10
@@ -55,6 +55,10 @@
 //! assert!(text.contains(" myapp worker-1[") && text.contains("hello from the child"));
 //! assert!(text.contains(" myapp MainProcess[") && text.contains("hello from the parent"));
 //! ```
+
+mod line;
+
+pub use line::LogLine;
 
 use crate::error::{Error, InvalidKind, Result};
 use crate::process::current_process;
@@ -288,7 +292,6 @@ fn utc_timestamp(when: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kit::log_line::LogLine;
     use std::time::Duration;
 
     #[test]
