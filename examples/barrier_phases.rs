@@ -14,7 +14,8 @@
 //! Run: `just run barrier_phases` (or `cargo run --release --bin barrier_phases`)
 
 use clap::Parser;
-use multiproc::{Array, Barrier, Process, Value, fresh_rng};
+use kit::rng::fresh_rng;
+use multiproc::{Array, Barrier, Process, Value};
 use rand::RngExt;
 use std::process::ExitCode;
 use std::time::Duration;

@@ -10,7 +10,8 @@
 //! Run: `just run global_state` (or `cargo run --release --bin global_state`)
 
 use clap::Parser;
-use multiproc::{Process, fresh_rng};
+use kit::rng::fresh_rng;
+use multiproc::Process;
 use rand::RngExt;
 use std::process::ExitCode;
 use std::sync::Mutex;

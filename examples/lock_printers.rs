@@ -20,7 +20,8 @@
 //! Run: `just run lock_printers` (or `cargo run --release --bin lock_printers`)
 
 use clap::Parser;
-use multiproc::{Array, Event, Lock, LockGuard, Occupancy, Process, fresh_rng};
+use kit::rng::fresh_rng;
+use multiproc::{Array, Event, Lock, LockGuard, Occupancy, Process};
 use rand::RngExt;
 use std::process::ExitCode;
 use std::time::Duration;

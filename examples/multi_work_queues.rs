@@ -17,7 +17,8 @@
 //! Run: `just run multi_work_queues` (or `cargo run --release --bin multi_work_queues`)
 
 use clap::Parser;
-use multiproc::{Error, Process, Queue, Value, fresh_rng};
+use kit::rng::fresh_rng;
+use multiproc::{Error, Process, Queue, Value};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};

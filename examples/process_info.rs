@@ -11,7 +11,8 @@
 //! Run: `just run process_info` (or `cargo run --release --bin process_info`)
 
 use clap::Parser;
-use multiproc::{Event, Process, fresh_rng};
+use kit::rng::fresh_rng;
+use multiproc::{Event, Process};
 use rand::RngExt;
 use std::process::ExitCode;
 

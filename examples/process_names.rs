@@ -11,7 +11,8 @@
 //! Run: `just run process_names` (or `cargo run --release --bin process_names`)
 
 use clap::Parser;
-use multiproc::{Process, current_process, fresh_rng};
+use kit::rng::fresh_rng;
+use multiproc::{Process, current_process};
 use rand::RngExt;
 use std::process::ExitCode;
 

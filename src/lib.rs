@@ -30,6 +30,7 @@ mod futex;
 mod handle;
 pub mod lock;
 pub mod logging;
+#[cfg(feature = "instruments")]
 pub mod occupancy;
 pub mod pipe;
 pub mod plain;
@@ -52,13 +53,13 @@ pub use condition::{Condition, ConditionGuard};
 pub use error::{Error, InvalidKind, Result};
 pub use event::Event;
 pub use lock::{Lock, LockError, LockGuard, LockResult, OwnerDied, TryLockError, TryLockResult};
+#[cfg(feature = "instruments")]
 pub use occupancy::{Occupancy, Occupant};
 pub use pipe::{Connection, Pipe, PipeReceiver, PipeSender};
 pub use plain::Plain;
 pub use pool::{AsyncResult, ImapIter, Pool, PoolBuilder};
 pub use process::{
-    ChildOutcome, Process, ProcessInfo, current_process, exit, fresh_rng, join_all, parent_process,
-    start_all,
+    ChildOutcome, Process, ProcessInfo, current_process, exit, join_all, parent_process, start_all,
 };
 pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use rlock::{RLock, RLockGuard};

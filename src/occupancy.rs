@@ -1,6 +1,7 @@
 //! `Occupancy`: how many processes are inside a section of code right now, and the most
 //! that ever were at once.
 //!
+//! Only with the cargo feature `instruments` (off by default; the examples turn it on).
 //! Not a Python name: it is the tape measure examples and tests put around a critical
 //! section to *show* what a `Lock` or a `Semaphore` guarantees (peak 1 under a lock, at most
 //! `N` under `Semaphore(N)`). Python programs do it with a `Value` and its lock, in two

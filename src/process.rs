@@ -189,15 +189,6 @@ pub fn exit(code: i32) -> ! {
     std::process::exit(code)
 }
 
-/// A random-number generator seeded from the operating system, for use inside a child.
-///
-/// rand's `rand::rng()` (the thread RNG) is not reseeded after `fork` (since rand 0.9): two
-/// children of a parent that had used it draw the same numbers. Seed each child its own.
-pub fn fresh_rng() -> rand::rngs::StdRng {
-    use rand::SeedableRng;
-    rand::rngs::StdRng::try_from_rng(&mut rand::rngs::SysRng).expect("OS entropy is available")
-}
-
 /// A child's body, run once. The parent drops it (and what it captured) after `fork`; the
 /// child runs it from a bitwise copy and never touches the box again (see `fork_child`), so
 /// running it writes nothing to the heap pages the child shares with the parent.
