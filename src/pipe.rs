@@ -23,13 +23,12 @@
 use crate::codec::{decode, encode};
 use crate::error::{Error, Result};
 use crate::handle::{RecvFd, SendFd};
-use nix::sys::socket::{
-    AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, sendmsg, socketpair,
-};
+use crate::sys::fdpass;
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::io::{IoSlice, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
@@ -42,24 +41,10 @@ const SHARED: u8 = 1;
 
 /// A sealed memfd holding `bytes` (close on exec), for a message too big to go inline.
 fn memfd_with(bytes: &[u8]) -> std::io::Result<OwnedFd> {
-    // SAFETY: a NUL-terminated name and plain flags; on success the fd is ours.
-    let raw = unsafe {
-        libc::memfd_create(
-            c"multiproc:pipe".as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-        )
-    };
-    if raw < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `raw` was just created and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    use crate::sys::memfd;
+    let fd = memfd::create("multiproc:pipe", 0)?;
     std::fs::File::from(fd.try_clone()?).write_all(bytes)?;
-    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
-    // SAFETY: `fd` is a valid memfd we own; adding seals changes no memory.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    memfd::seal(&fd, memfd::SIZE_SEALS | rustix::fs::SealFlags::WRITE)?;
     Ok(fd)
 }
 
@@ -165,20 +150,10 @@ pub struct Connection {
     rx: PipeReceiver,
 }
 
-/// Retry `f` while it is interrupted by a signal.
-fn retry<T>(mut f: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
-    loop {
-        match f() {
-            Err(nix::errno::Errno::EINTR) => continue,
-            r => return r,
-        }
-    }
-}
-
-fn send_error(e: nix::errno::Errno) -> Error {
-    match e {
-        nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET => Error::Closed,
-        e => Error::Io(e.into()),
+fn send_error(e: std::io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::EPIPE | libc::ECONNRESET) => Error::Closed,
+        _ => Error::Io(e),
     }
 }
 
@@ -198,25 +173,14 @@ impl PipeSender {
     }
 
     fn send_datagram(&self, bytes: &[u8], fds: &[RawFd]) -> Result<()> {
-        let iov = [IoSlice::new(bytes)];
-        let rights = [ControlMessage::ScmRights(fds)];
-        let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
-        retry(|| {
-            sendmsg::<()>(
-                self.fd.as_raw_fd(),
-                &iov,
-                cmsgs,
-                MsgFlags::MSG_NOSIGNAL,
-                None,
-            )
-        })
-        .map(drop)
-        .map_err(send_error)
+        fdpass::send(self.fd.as_fd(), &[IoSlice::new(bytes)], fds)
+            .map(drop)
+            .map_err(send_error)
     }
 
     fn send_datagram_parts(&self, tag: &[u8], bytes: &[u8]) -> Result<()> {
         let iov = [IoSlice::new(tag), IoSlice::new(bytes)];
-        retry(|| sendmsg::<()>(self.fd.as_raw_fd(), &iov, &[], MsgFlags::MSG_NOSIGNAL, None))
+        fdpass::send(self.fd.as_fd(), &iov, &[])
             .map(drop)
             .map_err(send_error)
     }
@@ -271,67 +235,14 @@ impl PipeReceiver {
     /// zeros per message cost more than the message itself.
     #[allow(clippy::type_complexity)]
     fn recv_datagram(&self) -> Result<(u8, Vec<u8>, usize, bool, Vec<OwnedFd>)> {
-        const MAX_FDS: usize = 4;
-        let mut tag = 0u8;
-        let mut buf: Vec<u8> = Vec::with_capacity(INLINE_MAX);
-        // u64s: aligned for `cmsghdr`; room for one SCM_RIGHTS of MAX_FDS descriptors.
-        let mut control = [0u64; 8];
-        // SAFETY: CMSG_SPACE only computes a size.
-        let needed = unsafe { libc::CMSG_SPACE((MAX_FDS * size_of::<RawFd>()) as u32) } as usize;
-        assert!(needed <= size_of_val(&control));
-        let mut iov = [
-            libc::iovec {
-                iov_base: (&raw mut tag).cast(),
-                iov_len: 1,
-            },
-            libc::iovec {
-                iov_base: buf.as_mut_ptr().cast(),
-                iov_len: INLINE_MAX,
-            },
-        ];
-        // SAFETY: `msghdr` is plain data; zeroed is a valid empty header.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = iov.as_mut_ptr();
-        msg.msg_iovlen = iov.len() as _;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = needed as _;
-        let n = loop {
-            // SAFETY: every pointer in `msg` is to a live buffer of the length given with
-            // it (`buf`'s capacity is INLINE_MAX: the kernel writes at most that much there,
-            // and `set_len` below covers only what it wrote).
-            let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-            if n >= 0 {
-                break n as usize;
-            }
-            let e = std::io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::ECONNRESET) => return Err(Error::Closed),
-                _ => return Err(Error::Io(e)),
-            }
+        let mut tag = [0u8];
+        let mut buf: Vec<u8> = Vec::new();
+        let got = match fdpass::recv(self.fd.as_fd(), &mut tag, &mut buf, INLINE_MAX, 4) {
+            Ok(got) => got,
+            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => return Err(Error::Closed),
+            Err(e) => return Err(Error::Io(e)),
         };
-        // SAFETY: the kernel wrote `n - 1` bytes after the tag into `buf` (n <= 1 + its
-        // capacity, the iovecs' total).
-        unsafe { buf.set_len(n.saturating_sub(1)) };
-        let mut fds = Vec::new();
-        // SAFETY: walking the control buffer the kernel filled, with the libc macros, within
-        // `msg_controllen`; each SCM_RIGHTS payload is an array of descriptors it installed.
-        unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(&msg);
-            while !c.is_null() {
-                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                    let data = libc::CMSG_DATA(c).cast::<RawFd>();
-                    let count =
-                        ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / size_of::<RawFd>();
-                    for i in 0..count {
-                        fds.push(OwnedFd::from_raw_fd(data.add(i).read_unaligned()));
-                    }
-                }
-                c = libc::CMSG_NXTHDR(&msg, c);
-            }
-        }
-        let truncated = msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0;
-        Ok((tag, buf, n, truncated, fds))
+        Ok((tag[0], buf, got.bytes, got.truncated, got.fds))
     }
 
     /// Whether a message is ready, waiting at most `timeout` for one (Python:
@@ -526,16 +437,9 @@ mod tests {
                 _ => vec![sock.as_raw_fd()],
             };
             let iov = [std::io::IoSlice::new(&bytes)];
-            let rights = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
-            let cmsgs: &[nix::sys::socket::ControlMessage<'_>] =
-                if fds.is_empty() { &[] } else { &rights };
-            nix::sys::socket::sendmsg::<()>(
-                w.fd.as_raw_fd(), &iov, cmsgs, nix::sys::socket::MsgFlags::empty(), None,
-            ).unwrap();
+            fdpass::send(w.fd.as_fd(), &iov, &fds).unwrap();
             let _ = r.recv_bytes();
-            nix::sys::socket::sendmsg::<()>(
-                w.fd.as_raw_fd(), &iov, &[], nix::sys::socket::MsgFlags::empty(), None,
-            ).unwrap();
+            fdpass::send(w.fd.as_fd(), &iov, &[]).unwrap();
             let _ = r.recv::<(u64, String, Vec<u32>)>();
         }
     }

@@ -2,13 +2,12 @@
 //! `SCM_RIGHTS`, frames as a little-endian `u64` length then the bytes. Every send uses
 //! `MSG_NOSIGNAL`: a peer that died is an error, never a `SIGPIPE`.
 
-use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
-use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use crate::sys::fdpass;
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
-/// The kernel's limit on descriptors in one message (`SCM_MAX_FD`).
-pub(crate) const MAX_FDS: usize = 253;
+pub(crate) use crate::sys::fdpass::MAX_FDS;
 
 /// Send `bytes` (non-empty) with `fds` attached to their first byte.
 pub(crate) fn send_with_fds(sock: &UnixStream, bytes: &[u8], fds: &[RawFd]) -> io::Result<()> {
@@ -25,14 +24,7 @@ fn sendmsg_once(sock: &UnixStream, iov: &[IoSlice<'_>], fds: &[RawFd]) -> io::Re
             fds.len()
         )));
     }
-    let rights = [ControlMessage::ScmRights(fds)];
-    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
-    loop {
-        match sendmsg::<()>(sock.as_raw_fd(), iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            r => return Ok(r?),
-        }
-    }
+    fdpass::send(sock.as_fd(), iov, fds)
 }
 
 /// Send all of `bytes`.
@@ -66,26 +58,15 @@ pub(crate) fn recv_with_fds(
     buf: &mut [u8],
     fds: &mut Vec<OwnedFd>,
 ) -> io::Result<bool> {
-    let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
     let mut got = 0;
     while got < buf.len() {
-        let mut iov = [IoSliceMut::new(&mut buf[got..])];
-        let msg = match recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            r => r?,
-        };
-        for cmsg in msg.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(received) = cmsg {
-                for fd in received {
-                    // SAFETY: the kernel just installed `fd` in this process for us.
-                    fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
-                }
-            }
+        let msg = fdpass::recv(sock.as_fd(), &mut buf[got..], &mut Vec::new(), 0, MAX_FDS)?;
+        fds.extend(msg.fds);
+        if msg.truncated {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "more descriptors than one message can carry",
+            ));
         }
         if msg.bytes == 0 {
             if got == 0 {
