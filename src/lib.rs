@@ -16,6 +16,7 @@
 //! enum, [`Error`]; Python's exceptions map onto its variants.
 
 #![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
 
 pub mod array;
 pub mod barrier;

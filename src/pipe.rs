@@ -91,6 +91,7 @@ fn is_pipe_socket(fd: &OwnedFd) -> bool {
 /// // Every copy of the other end is closed now: EOFError in Python.
 /// assert!(matches!(parent_end.recv::<String>(), Err(Error::Closed)));
 /// ```
+#[derive(Debug)]
 pub struct Pipe;
 
 impl Pipe {
@@ -131,6 +132,7 @@ impl Pipe {
 /// `spawn` or `forkserver` child as (part of) the argument of
 /// [`StartMethod::start`](crate::start::StartMethod::start); this process's copy closes
 /// when the argument is dropped, after the child got its own.
+#[derive(Debug)]
 pub struct PipeSender {
     fd: OwnedFd,
 }
@@ -138,6 +140,7 @@ pub struct PipeSender {
 /// The receiving end of a one-way pipe (Python: the first `Connection` of
 /// `Pipe(duplex=False)`; here it has no `send`). Passed to served children as
 /// [`PipeSender`] is.
+#[derive(Debug)]
 pub struct PipeReceiver {
     fd: OwnedFd,
 }
@@ -145,6 +148,7 @@ pub struct PipeReceiver {
 /// One end of a duplex pipe: sends to, and receives from, the other end (Python:
 /// `multiprocessing.connection.Connection`; dropping it closes this process's copy, as
 /// Python's `close()` does). Passed to served children as [`PipeSender`] is.
+#[derive(Debug)]
 pub struct Connection {
     tx: PipeSender,
     rx: PipeReceiver,

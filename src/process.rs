@@ -244,6 +244,7 @@ impl Process {
     /// A process that will run `target` once started. Its default name follows Python:
     /// `Process-1`, `Process-2`, ... in the main process, `Process-1:1`, ... in a child.
     #[doc(alias = "target")]
+    #[must_use = "a process runs nothing until `.start()`"]
     pub fn new<F, R>(target: F) -> Process
     where
         F: FnOnce() -> R + 'static,
@@ -276,6 +277,7 @@ impl Process {
 
     /// Set the name (Python: `Process(name=...)`). The child also gets it as its OS-visible
     /// name (`/proc/<pid>/comm`, `ps`), cut to the kernel's 15 bytes.
+    #[must_use = "a process runs nothing until `.start()`"]
     pub fn name(mut self, name: impl Into<String>) -> Process {
         self.name = name.into();
         self
@@ -283,6 +285,7 @@ impl Process {
 
     /// A daemon is terminated, not waited for, when its handle is dropped
     /// (Python: `daemon=True`, terminated at exit).
+    #[must_use = "a process runs nothing until `.start()`"]
     pub fn daemon(mut self, daemon: bool) -> Process {
         self.daemon = daemon;
         self

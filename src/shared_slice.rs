@@ -189,6 +189,7 @@ impl<T: Plain> fmt::Debug for SharedSlice<T> {
 /// It is ordinary process memory: a process forked while a builder exists gets its own
 /// copy of it (copy-on-write), so neither sees the other's writes, and only a slice frozen
 /// *before* a process was forked can be handed to that process.
+#[must_use = "nothing is shared until `.freeze()`"]
 pub struct SharedSliceBuilder<T: Plain> {
     data: Vec<T>,
 }

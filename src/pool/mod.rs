@@ -69,6 +69,7 @@ const POLL: Duration = Duration::from_millis(100);
 
 /// Builds a [`Pool`] (Python: `Pool(processes, initializer, initargs, maxtasksperchild)`).
 #[derive(Default)]
+#[must_use = "a builder makes no pool until `.build()`"]
 pub struct PoolBuilder {
     processes: Option<usize>,
     initializer: Option<Box<dyn Fn()>>,
@@ -650,6 +651,18 @@ impl PoolWaker {
     /// Wake the owner's current or next [`Pool::wait_any`].
     pub fn wake(&self) -> Result<()> {
         self.results.put_value(&Outcome::Wake, None)
+    }
+}
+
+impl fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("processes", &self.processes)
+            .field("initializer", &self.initializer.is_some())
+            .field("maxtasksperchild", &self.max_tasks)
+            .field("start_method", &self.method)
+            .field("shared", &self.shared.is_some())
+            .finish()
     }
 }
 

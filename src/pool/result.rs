@@ -229,3 +229,21 @@ impl<R> Drop for ImapIter<'_, R> {
         self.pool.jobs.borrow_mut().forget(self.job);
     }
 }
+
+impl<T> std::fmt::Debug for AsyncResult<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncResult")
+            .field("job", &self.job)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R> std::fmt::Debug for ImapIter<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImapIter")
+            .field("job", &self.job)
+            .field("ordered", &self.ordered)
+            .field("in_flight_bound", &self.bound)
+            .finish_non_exhaustive()
+    }
+}

@@ -108,3 +108,9 @@ impl<T> Deref for JoinableQueue<T> {
         &self.queue
     }
 }
+
+impl<T> std::fmt::Debug for JoinableQueue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("JoinableQueue").field(&self.queue).finish()
+    }
+}

@@ -79,3 +79,9 @@ impl<T: Serialize + DeserializeOwned + 'static> SimpleQueue<T> {
         self.queue.close()
     }
 }
+
+impl<T> std::fmt::Debug for SimpleQueue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SimpleQueue").field(&self.queue).finish()
+    }
+}
