@@ -8,7 +8,7 @@ default:
 
 # Run one example, optimised: `just run bank_account --rounds 10`.
 run name *args:
-    @cargo run -q --release --bin "$1" -- "${@:2}"
+    @cargo run -q --release --features full --bin "$1" -- "${@:2}"
 
 # Run an MPI example on N ranks of this machine, optimised: `just mpi mpi_reduction 2`,
 # `just mpi mpi_mandelbrot 2 --pixdim 800`. Needs Open MPI (README: "When one machine is not

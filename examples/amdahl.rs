@@ -13,7 +13,7 @@
 //! law at P = 2 and the flat line after it, and nothing about how the curve bends at 8 or 64
 //! cores.
 //!
-//! Run: `just run amdahl` (or `cargo run --release --bin amdahl`)
+//! Run: `just run amdahl` (or `cargo run --release --features progress --bin amdahl`)
 
 use clap::Parser;
 use kit::progress::Progress;

@@ -19,10 +19,11 @@
 //! walked faster than the e process starts gives e = 0: the seed's `calculate_e` looks at
 //! the exit event before its first term.
 //!
-//! Run: `just run dir_info_and_e` (or `cargo run --release --bin dir_info_and_e`)
+//! Run: `just run dir_info_and_e` (or `cargo run --release --features walk --bin dir_info_and_e`)
 
 use clap::{Parser, ValueEnum};
-use kit::workloads::{DirInfo, WalkProgress, calculate_e, dir_info, toolchain_dir};
+use kit::dir_walk::{DirInfo, WalkProgress, dir_info, toolchain_dir};
+use kit::workloads::calculate_e;
 use multiproc::{Error, Event, Pool, Process, Queue};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

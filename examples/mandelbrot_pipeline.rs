@@ -14,7 +14,7 @@
 //! all points are queued (its `sleep(0.5)` only makes that less likely). Here the producer
 //! `close`s the todo queue when done, and consumers stop when it is closed and drained.
 //!
-//! Run: `just run mandelbrot_pipeline` (or `cargo run --release --bin mandelbrot_pipeline`)
+//! Run: `just run mandelbrot_pipeline` (or `cargo run --release --features canvas,progress --bin mandelbrot_pipeline`)
 
 use clap::Parser;
 use kit::canvas::{Canvas, PngFile, ViewArgs, thousands};

@@ -16,7 +16,7 @@
 //! `Pool::wait_any` while jobs are in flight; a client wakes it (`PoolWaker::wake`, which
 //! any thread may call) after sending a request, so nothing polls.
 //!
-//! Run: `just run pool_in_tokio` (or `cargo run --release --bin pool_in_tokio`)
+//! Run: `just run pool_in_tokio` (or `cargo run --release --features canvas,tokio --bin pool_in_tokio`)
 
 use clap::Parser;
 use clap::builder::{PossibleValuesParser, TypedValueParser};

@@ -17,7 +17,7 @@
 //! fooize (the seed leaves it abstract): each item becomes a record of its position, the
 //! item itself, and the item with `foo_` in front and in upper case (`spam` -> `FOO_SPAM`).
 //!
-//! Run: `just run task_parallel` (or `cargo run --release --bin task_parallel`)
+//! Run: `just run task_parallel` (or `cargo run --release --features json --bin task_parallel`)
 
 use clap::Parser;
 use multiproc::{Pipe, PipeReceiver, Pool, Process};
