@@ -25,7 +25,7 @@ impl<T: Serialize> Serialize for Framed<T> {
 impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Framed<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let bytes = serde_bytes::ByteBuf::deserialize(d)?;
-        crate::codec::decode_exact(&bytes).map(Framed).map_err(|e| {
+        crate::codec::decode(&bytes).map(Framed).map_err(|e| {
             D::Error::custom(format!(
                 "a value's Deserialize does not read back what its Serialize wrote ({e}); \
                  the frame is refused"

@@ -19,6 +19,7 @@
 //! Create the queue before forking the processes that use it.
 
 pub(crate) mod buffer;
+mod frame;
 mod joinable;
 mod simple;
 
