@@ -138,3 +138,68 @@ pub(crate) mod liars {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::liars::{CountsOtherThanItWrites, WritesMoreThanItReads};
+    use super::*;
+    use proptest::prelude::any;
+    use proptest::{prop_assert, prop_assert_eq};
+
+    type Sample = (u32, String, Option<Vec<u64>>, Vec<(u8, bool)>);
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
+        /// Random, truncated, oversized or shifted bytes: a value or an error, never a
+        /// crash; only the exact encoding decodes, and to what was encoded.
+        #[test]
+        fn bad_bytes_decode_to_an_error_or_a_value(
+            value in any::<Sample>(),
+            cut in any::<usize>(),
+            extra in proptest::collection::vec(any::<u8>(), 1..16),
+            shift in 1usize..8,
+            noise in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let bytes = encode(&value).unwrap();
+            prop_assert_eq!(decode::<Sample>(&bytes).unwrap(), value.clone());
+            let cut = cut % bytes.len();
+            prop_assert!(decode::<Sample>(&bytes[..cut]).is_err(), "truncated");
+            let mut long = bytes.clone();
+            long.extend_from_slice(&extra);
+            prop_assert!(decode::<Sample>(&long).is_err(), "trailing bytes");
+            let _ = decode::<Sample>(&bytes[shift.min(bytes.len())..]);
+            let _ = decode::<Sample>(&noise);
+            let _ = decode::<Vec<String>>(&noise);
+            let _ = decode::<WritesMoreThanItReads>(&noise);
+        }
+
+        /// A value whose Serialize writes more than its Deserialize reads never decodes.
+        #[test]
+        fn a_value_reading_less_than_it_wrote_is_refused(a in any::<u32>(), b in any::<u64>()) {
+            let bytes = encode(&WritesMoreThanItReads { a, b }).unwrap();
+            prop_assert!(decode::<WritesMoreThanItReads>(&bytes).is_err());
+        }
+
+        /// Whatever a Serialize counts and writes, `encode_into` fills its slice exactly
+        /// or fails, and touches nothing outside it.
+        #[test]
+        fn a_lying_size_is_an_error_and_writes_only_its_slice(
+            counted in 0usize..3000,
+            written in 0usize..3000,
+        ) {
+            let liar = CountsOtherThanItWrites::new(counted, written);
+            let len = encoded_len(&liar).unwrap();
+            prop_assert_eq!(len, counted);
+            let mut buf = vec![0xa5u8; len + 64];
+            let r = encode_into(&liar, &mut buf[32..32 + len]);
+            prop_assert!(buf[..32].iter().chain(&buf[32 + len..]).all(|&b| b == 0xa5));
+            if counted == written {
+                prop_assert!(r.is_ok());
+                prop_assert!(buf[32..32 + len].iter().enumerate().all(|(i, &b)| b == i as u8));
+            } else {
+                prop_assert!(matches!(r, Err(Error::Codec(_))), "{:?}", r);
+            }
+        }
+    }
+}

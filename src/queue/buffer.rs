@@ -1014,4 +1014,97 @@ mod tests {
         assert_eq!(sealed, 0);
         assert!(RawQueue::import(forged).is_err(), "too small");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+        /// Whatever a Serialize counts and writes, inline or in the queue's range: the item
+        /// goes in whole or not at all, the queue's own items and its neighbour's are
+        /// intact, and the queue works on.
+        #[test]
+        fn lying_sizes_never_write_outside_the_frame(
+            before in proptest::collection::vec(0usize..70_000, 0..4),
+            counted in 0usize..140_000,
+            written in 0usize..140_000,
+        ) {
+            let (q, next) = neighbours();
+            let big = vec![5u8; 100_000];
+            next.put_value(&7u64, None).unwrap();
+            next.put_value(&big, None).unwrap();
+            for &n in &before {
+                q.put_value(&vec![n as u8; n], None).unwrap();
+            }
+            let r = q.put_value(&CountsOtherThanItWrites::new(counted, written), None);
+            proptest::prop_assert_eq!(r.is_ok(), counted == written, "{:?}", r);
+            if let Err(e) = &r {
+                proptest::prop_assert!(matches!(e, Error::Codec(_)), "{:?}", e);
+            }
+            q.put_value(&u64::MAX, None).unwrap();
+            for &n in &before {
+                proptest::prop_assert!(q.get_value::<Vec<u8>>(None).unwrap() == vec![n as u8; n]);
+            }
+            if r.is_ok() {
+                let back = q.get_with(None, <[u8]>::to_vec).unwrap();
+                proptest::prop_assert!(back.iter().enumerate().all(|(i, &b)| b == i as u8));
+                proptest::prop_assert_eq!(back.len(), written);
+            }
+            proptest::prop_assert_eq!(q.get_value::<u64>(None).unwrap(), u64::MAX);
+            proptest::prop_assert_eq!(q.len(), 0);
+            intact(&next, &big);
+        }
+
+        /// Frames of random, truncated or oversized bytes: each get is a value or an error
+        /// and consumes its frame; never a crash.
+        #[test]
+        fn bad_frames_decode_to_an_error_or_a_value_and_are_consumed(
+            value in proptest::prelude::any::<(u16, String, Vec<u32>)>(),
+            cut in proptest::prelude::any::<usize>(),
+            extra in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..16),
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+        ) {
+            type T = (u16, String, Vec<u32>);
+            let q = RawQueue::create(0, false).unwrap();
+            let put = |bytes: &[u8]| {
+                q.put_with(bytes.len(), None, |buf| {
+                    buf.copy_from_slice(bytes);
+                    Ok(())
+                })
+                .unwrap()
+            };
+            let bytes = crate::codec::encode(&value).unwrap();
+            let mut long = bytes.clone();
+            long.extend_from_slice(&extra);
+            put(&bytes[..cut % bytes.len()]);
+            put(&long);
+            put(&noise);
+            put(&bytes);
+            proptest::prop_assert!(q.get_value::<T>(None).is_err(), "truncated");
+            proptest::prop_assert!(q.get_value::<T>(None).is_err(), "oversized");
+            let _ = q.get_value::<T>(None);
+            proptest::prop_assert_eq!(q.get_value::<T>(None).unwrap(), value);
+            proptest::prop_assert_eq!(q.len(), 0);
+        }
+
+        /// Any sequence with 13s among it: every item but the 13s comes out, in order; each
+        /// 13 panics once, in the get that takes it.
+        #[test]
+        fn panicking_items_are_consumed_in_order(
+            items in proptest::collection::vec(proptest::sample::select(vec![1u64, 2, 13, 1 << 40]), 0..20),
+        ) {
+            let q = RawQueue::create(0, false).unwrap();
+            for &n in &items {
+                q.put_value(&PanicsOn13(n), None).unwrap();
+            }
+            for &n in &items {
+                let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    q.get_value::<PanicsOn13>(Some(Duration::ZERO))
+                }));
+                match got {
+                    Ok(v) => proptest::prop_assert_eq!(v.unwrap(), PanicsOn13(n)),
+                    Err(_) => proptest::prop_assert_eq!(n, 13),
+                }
+            }
+            proptest::prop_assert_eq!(q.len(), 0);
+        }
+    }
 }
