@@ -14,6 +14,7 @@ pub(super) const HEADER: u64 = 8;
 
 /// The bytes a frame of `payload` bytes occupies in a log, if it fits in `window` bytes;
 /// else an `Invalid` error of kind `Limit`.
+#[inline]
 pub(super) fn len(payload: usize, window: u64) -> Result<u64> {
     u64::try_from(payload)
         .ok()
@@ -32,17 +33,20 @@ pub(super) fn len(payload: usize, window: u64) -> Result<u64> {
 }
 
 /// The bytes a frame whose header says `payload` occupies: `None` if that overflows.
+#[inline]
 fn stored(payload: u64) -> Option<u64> {
     payload.checked_next_multiple_of(8)?.checked_add(HEADER)
 }
 
 /// Where a frame that starts at `pos` and whose header says `payload` ends, if that is
 /// at most `end` (no sum overflows).
+#[inline]
 pub(super) fn end_of(pos: u64, payload: u64, end: u64) -> Option<u64> {
     pos.checked_add(stored(payload)?).filter(|&e| e <= end)
 }
 
 /// `at + len`, if that is at most `end`.
+#[inline]
 pub(super) fn fits(at: u64, len: u64, end: u64) -> Option<u64> {
     at.checked_add(len).filter(|&e| e <= end)
 }
