@@ -25,6 +25,7 @@ fn main() -> std::process::ExitCode {
         queue_new_reports_enomem_as_an_error,
         a_queue_grows_while_another_process_reads_it,
         a_producer_killed_while_putting_loses_duplicates_and_tears_nothing,
+        an_item_whose_deserialize_panics_is_consumed_for_every_process,
     ])
 }
 
@@ -509,4 +510,54 @@ fn a_producer_killed_while_putting_loses_duplicates_and_tears_nothing() {
     q.put((7, serde_bytes::ByteBuf::from(vec![1u8; 3])))
         .unwrap();
     assert_eq!(q.get().unwrap().1.len(), 3);
+}
+
+/// A `u64` whose `Deserialize` panics when the value is 13 (a user's serde impl is
+/// untrusted code).
+#[derive(serde::Serialize, Debug, PartialEq)]
+struct PanicsOn13(u64);
+
+impl<'de> serde::Deserialize<'de> for PanicsOn13 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = <u64 as serde::Deserialize>::deserialize(d)?;
+        assert_ne!(n, 13, "13 does not decode");
+        Ok(PanicsOn13(n))
+    }
+}
+
+/// One `get` of at most 30 s: the item, or `None` if decoding it panicked.
+fn get_or_panicked(q: &Queue<PanicsOn13>) -> Option<u64> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        q.get_timeout(Duration::from_secs(30))
+    }))
+    .ok()
+    .map(|got| got.unwrap().0)
+}
+
+fn an_item_whose_deserialize_panics_is_consumed_for_every_process() {
+    // Items 1, 13, 2, 3, 13, 4: each 13 panics in the process that takes it, and the panic
+    // reaches that process's caller; the item is gone, and every other item comes out once,
+    // in order, to whichever process gets next.
+    let q: Queue<PanicsOn13> = Queue::new().unwrap();
+    for n in [1, 13, 2, 3, 13, 4] {
+        q.put(PanicsOn13(n)).unwrap();
+    }
+    let seen: Queue<Option<u64>> = Queue::new().unwrap();
+    let (qc, sc) = (q.clone(), seen.clone());
+    let mut child = Process::spawn(move || {
+        for _ in 0..3 {
+            sc.put(get_or_panicked(&qc)).unwrap();
+        }
+    })
+    .unwrap();
+    let in_child: Vec<Option<u64>> = (0..3)
+        .map(|_| seen.get_timeout(Duration::from_secs(30)).unwrap())
+        .collect();
+    assert_eq!(child.join().unwrap(), 0);
+    assert_eq!(in_child, [Some(1), None, Some(2)], "the child's gets");
+    assert_eq!(q.qsize(), 3);
+    let in_parent: Vec<Option<u64>> = (0..3).map(|_| get_or_panicked(&q)).collect();
+    assert_eq!(in_parent, [Some(3), None, Some(4)], "the parent's gets");
+    assert!(q.empty());
+    assert!(matches!(q.get_nowait(), Err(Error::Empty)));
 }

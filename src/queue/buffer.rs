@@ -18,7 +18,9 @@
 //! process once it has forked (other processes may hold its queues); before that, a dropped
 //! queue's slot is recycled.
 //!
-//! Layout of the log: frames `[u64 length][bytes, padded to 8]` between `head` and `tail`.
+//! Layout of the log: frames `[u64 length][bytes, padded to 8]` between `head` and `tail`
+//! (see `frame.rs`: every sum on a length is checked, since lengths come from a user's
+//! `Serialize`).
 //! `get` takes the frame at `head`; when the log empties both go back to 0, and when the
 //! free space is at the front the live frames are copied down (only when the copy cannot
 //! overlap, so a process killed mid-copy destroys nothing).
@@ -28,6 +30,7 @@
 //! detected by the next one to lock it, which repairs the header ([`RawQueue::recover`]):
 //! no item is lost or delivered twice because of a death inside the queue.
 
+use super::frame;
 use crate::deadline::Deadline;
 use crate::error::{Error, InvalidKind, Result};
 use crate::futex;
@@ -59,13 +62,8 @@ const RANGE_MIN: u64 = 64 << 10;
 /// inline); below it, the pages stay, so a stream of large messages does not fault them in
 /// again each time.
 const SHRINK_ABOVE: u64 = 64 << 20;
-const FRAME_HEADER: u64 = 8;
 
 const _: () = assert!(std::mem::size_of::<Header>() <= HEADER_SPACE);
-
-fn frame_len(payload: usize) -> u64 {
-    FRAME_HEADER + (payload as u64).next_multiple_of(8)
-}
 
 /// The slab new queues come from, in this process.
 static CURRENT: Mutex<Option<Arc<Slab>>> = Mutex::new(None);
@@ -318,23 +316,32 @@ impl RawQueue {
                 }
             }
         };
+        // SAFETY: the slot was just taken from the slab: see `in_slot`.
+        Ok(unsafe { RawQueue::in_slot(slab, index, maxsize) })
+    }
+
+    /// A new, empty queue in slot `index` of `slab`.
+    ///
+    /// # Safety
+    /// `index < slab.queues`, and the slot is ours alone: fresh, or recycled by a queue of
+    /// this process that no other process knows (see `Drop`) and no thread holds.
+    unsafe fn in_slot(slab: Arc<Slab>, index: usize, maxsize: usize) -> RawQueue {
         let h = slab.header(index);
-        // SAFETY: the slot is ours alone: fresh, or recycled by a queue of this process that
-        // no other process knows (see `Drop`) and no thread holds.
+        // SAFETY: the slot is ours alone (the caller's promise).
         unsafe {
             std::ptr::write_bytes(h.cast::<u8>(), 0, HEADER_SPACE);
             (*h).lock.init();
             (*h).capacity.store(INLINE, Relaxed);
             (*h).maxsize = maxsize as u64;
         }
-        Ok(RawQueue {
+        RawQueue {
             slab,
             index,
             view: UnsafeCell::new(View {
                 ptr: std::ptr::null_mut(),
                 len: 0,
             }),
-        })
+        }
     }
 
     /// The queue whose own slab another process sent (see [`Slab::new_own`]). Checked
@@ -483,7 +490,8 @@ impl RawQueue {
     }
 
     /// Put one message of `len` bytes that `write` produces straight into the shared buffer
-    /// (no intermediate copy). If `write` fails, nothing is published. `timeout`: `None`
+    /// (no intermediate copy). If `write` fails or panics, nothing is published. A `len`
+    /// no queue can hold is refused before anything is locked or written. `timeout`: `None`
     /// blocks while full, `Some(ZERO)` never blocks.
     pub(crate) fn put_with(
         &self,
@@ -491,6 +499,7 @@ impl RawQueue {
         timeout: Option<Duration>,
         write: impl FnOnce(&mut [u8]) -> Result<()>,
     ) -> Result<()> {
+        let need = frame::len(len, WINDOW)?;
         let h = self.h();
         let deadline = Deadline::from_timeout(timeout);
         let mut guard = self.lock();
@@ -507,20 +516,24 @@ impl RawQueue {
             guard = self.sleep_on(guard, &h.get_seq, &h.putters, deadline.as_ref());
         }
         self.ready()?;
-        let need = frame_len(len);
         self.make_room(need)?;
         let tail = h.tail.load(Relaxed);
-        // SAFETY: `make_room` guaranteed `tail + need <= capacity` and mapped it; we hold the
-        // lock, and nobody reads past `tail`.
+        // Checked again here, whatever `make_room` did: the frame ends inside the log.
+        let end = frame::fits(tail, need, h.capacity.load(Relaxed))
+            .ok_or_else(|| Self::beyond_window(tail, need))?;
+        // SAFETY: `tail + need <= capacity` (just checked; `need >= HEADER + len`), and
+        // `ready`/`make_room` mapped `capacity` bytes; we hold the lock, and nobody reads
+        // past `tail`. The slice is the `len` bytes after the header, so `write` (safe
+        // code) can touch nothing else.
         unsafe {
             self.at(tail).cast::<u64>().write(len as u64);
             write(std::slice::from_raw_parts_mut(
-                self.at(tail + FRAME_HEADER),
+                self.at(tail + frame::HEADER),
                 len,
             ))?;
         }
         // The frame is complete before it becomes visible through `tail`.
-        h.tail.store(tail + need, Relaxed);
+        h.tail.store(end, Relaxed);
         h.count.fetch_add(1, Relaxed);
         h.unfinished.fetch_add(1, Relaxed);
         h.put_seq.fetch_add(1, Relaxed);
@@ -532,6 +545,18 @@ impl RawQueue {
         Ok(())
     }
 
+    /// The error for a frame of `need` bytes that does not fit in the window after `live`.
+    fn beyond_window(live: u64, need: u64) -> Error {
+        Error::invalid(
+            InvalidKind::Limit,
+            format!(
+                "queue full: {live} bytes of unread messages plus {need} more exceed its {} GiB \
+                 window",
+                WINDOW >> 30
+            ),
+        )
+    }
+
     /// Make `tail + need <= capacity`, compacting or growing the log. Lock held.
     fn make_room(&self, need: u64) -> Result<()> {
         let h = self.h();
@@ -540,11 +565,17 @@ impl RawQueue {
             h.tail.load(Relaxed),
             h.capacity.load(Relaxed),
         );
-        if tail + need <= cap {
+        let end = tail
+            .checked_add(need)
+            .ok_or_else(|| Self::beyond_window(tail, need))?;
+        if end <= cap {
             return Ok(());
         }
-        let live = tail - head;
-        if head > live && live + need <= cap {
+        // `head <= tail` under the lock once `ready` has repaired the header.
+        let live = tail
+            .checked_sub(head)
+            .ok_or_else(|| Self::beyond_window(tail, need))?;
+        if head > live && frame::fits(live, need, cap).is_some() {
             // Non-overlapping copy to the front; `tail` first, so a death between the two
             // stores leaves `head > tail`, which `recover` reads as "copy done".
             // SAFETY: both ranges are inside the log and disjoint (`head > live`).
@@ -553,20 +584,12 @@ impl RawQueue {
             h.head.store(0, Relaxed);
             return Ok(());
         }
-        let new_cap = (tail + need)
-            .next_power_of_two()
-            .max(cap * 2)
-            .max(RANGE_MIN);
-        if new_cap > WINDOW {
-            return Err(Error::invalid(
-                InvalidKind::Limit,
-                format!(
-                    "queue full: {} bytes of unread messages plus {need} more exceed its {} GiB window",
-                    live,
-                    WINDOW >> 30
-                ),
-            ));
-        }
+        // `cap <= WINDOW`, so doubling it cannot overflow; the sum and its power of two can.
+        let new_cap = end
+            .checked_next_power_of_two()
+            .map(|c| c.max(cap.saturating_mul(2)).max(RANGE_MIN))
+            .filter(|&c| c <= WINDOW)
+            .ok_or_else(|| Self::beyond_window(live, need))?;
         // Map the larger view first: if that fails, nothing has changed.
         self.map_view(new_cap)?;
         if cap <= INLINE {
@@ -659,14 +682,27 @@ impl RawQueue {
         }
         self.ready()?;
         let head = h.head.load(Relaxed);
-        // SAFETY: `count > 0`, so a complete frame starts at `head`; we hold the lock.
-        let bytes = unsafe {
-            let len = self.at(head).cast::<u64>().read() as usize;
-            std::slice::from_raw_parts(self.at(head + FRAME_HEADER), len)
-        };
-        let len = bytes.len();
-        let msg = read(bytes);
-        h.head.store(head + frame_len(len), Relaxed);
+        // SAFETY: `count > 0`, so a complete frame starts at `head`, below `tail`; we hold
+        // the lock.
+        let len = unsafe { self.at(head).cast::<u64>().read() };
+        // Written by `put_with`, so inside the log; checked all the same, since the slice
+        // below is made from it.
+        let end = frame::end_of(head, len, h.tail.load(Relaxed))
+            .filter(|_| usize::try_from(len).is_ok())
+            .ok_or_else(|| {
+                Error::Codec(format!(
+                    "the frame at {head} of a queue's log claims {len} bytes, past the log's end"
+                ))
+            })?;
+        // SAFETY: `head + HEADER + len <= end <= tail <= capacity` (just checked), the
+        // frame is complete, and we hold the lock.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(self.at(head + frame::HEADER), len as usize) };
+        // A panicking `Deserialize` (untrusted code) must not leave its frame at the head,
+        // where every later get would panic on it again: consume it, then let the panic
+        // go on to the caller.
+        let msg = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(bytes)));
+        h.head.store(end, Relaxed);
         if h.count.fetch_sub(1, Relaxed) == 1 {
             // Empty: back to the start (`tail` first, see `make_room`), and give memory
             // back after a burst of large messages.
@@ -685,7 +721,10 @@ impl RawQueue {
         if wake {
             futex::wake(&h.get_seq, 1);
         }
-        Ok(msg)
+        match msg {
+            Ok(msg) => Ok(msg),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 
     /// Repair the header after a process died holding the lock (lock held).
@@ -701,13 +740,12 @@ impl RawQueue {
         tail = tail.min(cap);
         // Recount the complete frames; anything after the last one was never published.
         let (mut pos, mut count) = (head, 0u64);
-        while pos + FRAME_HEADER <= tail {
-            // SAFETY: inside the log, lock held.
+        while frame::fits(pos, frame::HEADER, tail).is_some() {
+            // SAFETY: `pos + HEADER <= tail <= capacity`: inside the log, lock held.
             let len = unsafe { self.at(pos).cast::<u64>().read() };
-            let next = pos.saturating_add(frame_len(len.min(WINDOW) as usize));
-            if next > tail {
+            let Some(next) = frame::end_of(pos, len, tail) else {
                 break;
-            }
+            };
             pos = next;
             count += 1;
         }
@@ -790,7 +828,138 @@ impl RawQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::liars::{CountsOtherThanItWrites, PanicsOn13, WritesMoreThanItReads};
     use std::time::Duration;
+
+    /// Two queues side by side in a slab of their own: whatever is done to the first, the
+    /// second (its header right after the first's inline log) must come out intact.
+    fn neighbours() -> (RawQueue, RawQueue) {
+        let slab = Arc::new(Slab::new(fork_count()).unwrap());
+        // SAFETY: slots 0 and 1 of a fresh slab, taken by nobody else.
+        unsafe {
+            (
+                RawQueue::in_slot(slab.clone(), 0, 0),
+                RawQueue::in_slot(slab, 1, 0),
+            )
+        }
+    }
+
+    fn intact(next: &RawQueue, big: &[u8]) {
+        assert_eq!(next.len(), 2);
+        assert_eq!(next.get_value::<u64>(None).unwrap(), 7);
+        assert!(next.get_value::<Vec<u8>>(None).unwrap() == big);
+    }
+
+    #[test]
+    fn a_length_beyond_any_queue_is_refused_before_anything_is_written() {
+        let (q, next) = neighbours();
+        let big = vec![5u8; 100_000];
+        next.put_value(&7u64, None).unwrap();
+        next.put_value(&big, None).unwrap();
+        q.put_value(&1u64, None).unwrap();
+        for len in [
+            usize::MAX,
+            usize::MAX - 7,
+            usize::MAX - 15,
+            (1 << 63) + 1,
+            1 << 63,
+            (1 << 62) + 1,
+            WINDOW as usize,
+        ] {
+            let r = q.put_with(len, Some(Duration::ZERO), |_| {
+                panic!("nothing may be written for a frame of {len} bytes")
+            });
+            assert_eq!(
+                r.as_ref().err().and_then(Error::invalid_kind),
+                Some(InvalidKind::Limit),
+                "a frame of {len} bytes: {r:?}"
+            );
+        }
+        // The same after the log has moved to the queue's range.
+        q.put_value(&big, None).unwrap();
+        let r = q.put_with(usize::MAX - 7, None, |_| panic!("nothing may be written"));
+        assert_eq!(
+            r.err().and_then(|e| e.invalid_kind()),
+            Some(InvalidKind::Limit)
+        );
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.get_value::<u64>(None).unwrap(), 1);
+        assert!(q.get_value::<Vec<u8>>(None).unwrap() == big);
+        intact(&next, &big);
+    }
+
+    #[test]
+    fn a_serialize_writing_other_than_it_counted_is_a_codec_error() {
+        let (q, next) = neighbours();
+        let big = vec![5u8; 100_000];
+        next.put_value(&7u64, None).unwrap();
+        next.put_value(&big, None).unwrap();
+        // Inline, past the inline log, and once the log is in the queue's range.
+        for (counted, written) in [
+            (64, 8),
+            (8, 64),
+            (0, 1),
+            (1, 0),
+            (300, 1000),
+            (1000, 300),
+            (100, 100_000),
+            (100_000, 100),
+            (200_000, 199_999),
+        ] {
+            let r = q.put_value(&CountsOtherThanItWrites::new(counted, written), None);
+            assert!(
+                matches!(r, Err(Error::Codec(_))),
+                "counted {counted} bytes, wrote {written}: {r:?}"
+            );
+            assert_eq!(q.len(), 0, "nothing published");
+        }
+        // An honest one is a frame of exactly what it wrote.
+        for n in [0, 5, 1000, 100_000] {
+            q.put_value(&CountsOtherThanItWrites::new(n, n), None)
+                .unwrap();
+            let back = q.get_with(None, <[u8]>::to_vec).unwrap();
+            assert!(back == (0..n).map(|i| i as u8).collect::<Vec<_>>());
+        }
+        intact(&next, &big);
+    }
+
+    #[test]
+    fn a_frame_holding_more_than_its_deserialize_reads_is_a_codec_error() {
+        let q = RawQueue::create(0, false).unwrap();
+        q.put_value(&WritesMoreThanItReads { a: 1, b: 2 }, None)
+            .unwrap();
+        q.put_value(&3u32, None).unwrap();
+        let r = q.get_value::<WritesMoreThanItReads>(None);
+        assert!(matches!(r, Err(Error::Codec(_))), "{r:?}");
+        assert_eq!(q.len(), 1, "the refused frame is consumed");
+        assert_eq!(q.get_value::<u32>(None).unwrap(), 3);
+    }
+
+    #[test]
+    fn a_panicking_deserialize_consumes_its_item() {
+        let q = RawQueue::create(0, false).unwrap();
+        for n in [1, 13, 2, 3] {
+            q.put_value(&PanicsOn13(n), None).unwrap();
+        }
+        assert_eq!(q.get_value::<PanicsOn13>(None).unwrap(), PanicsOn13(1));
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            q.get_value::<PanicsOn13>(Some(Duration::ZERO))
+        }));
+        let payload = panicked.expect_err("the user's panic reaches the caller");
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or_default();
+        assert!(message.contains("13 does not decode"), "{message:?}");
+        assert_eq!(q.len(), 2, "13 is consumed");
+        // The lock was released: puts and gets go on.
+        q.put_value(&PanicsOn13(4), None).unwrap();
+        for n in [2, 3, 4] {
+            let got = q.get_value::<PanicsOn13>(Some(Duration::ZERO)).unwrap();
+            assert_eq!(got, PanicsOn13(n));
+        }
+        assert_eq!(q.len(), 0);
+    }
 
     fn own_fd(q: &RawQueue) -> OwnedFd {
         q.memfd()
@@ -844,5 +1013,98 @@ mod tests {
         let sealed = unsafe { libc::fcntl(forged.as_raw_fd(), libc::F_ADD_SEALS, seals) };
         assert_eq!(sealed, 0);
         assert!(RawQueue::import(forged).is_err(), "too small");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+        /// Whatever a Serialize counts and writes, inline or in the queue's range: the item
+        /// goes in whole or not at all, the queue's own items and its neighbour's are
+        /// intact, and the queue works on.
+        #[test]
+        fn lying_sizes_never_write_outside_the_frame(
+            before in proptest::collection::vec(0usize..70_000, 0..4),
+            counted in 0usize..140_000,
+            written in 0usize..140_000,
+        ) {
+            let (q, next) = neighbours();
+            let big = vec![5u8; 100_000];
+            next.put_value(&7u64, None).unwrap();
+            next.put_value(&big, None).unwrap();
+            for &n in &before {
+                q.put_value(&vec![n as u8; n], None).unwrap();
+            }
+            let r = q.put_value(&CountsOtherThanItWrites::new(counted, written), None);
+            proptest::prop_assert_eq!(r.is_ok(), counted == written, "{:?}", r);
+            if let Err(e) = &r {
+                proptest::prop_assert!(matches!(e, Error::Codec(_)), "{:?}", e);
+            }
+            q.put_value(&u64::MAX, None).unwrap();
+            for &n in &before {
+                proptest::prop_assert!(q.get_value::<Vec<u8>>(None).unwrap() == vec![n as u8; n]);
+            }
+            if r.is_ok() {
+                let back = q.get_with(None, <[u8]>::to_vec).unwrap();
+                proptest::prop_assert!(back.iter().enumerate().all(|(i, &b)| b == i as u8));
+                proptest::prop_assert_eq!(back.len(), written);
+            }
+            proptest::prop_assert_eq!(q.get_value::<u64>(None).unwrap(), u64::MAX);
+            proptest::prop_assert_eq!(q.len(), 0);
+            intact(&next, &big);
+        }
+
+        /// Frames of random, truncated or oversized bytes: each get is a value or an error
+        /// and consumes its frame; never a crash.
+        #[test]
+        fn bad_frames_decode_to_an_error_or_a_value_and_are_consumed(
+            value in proptest::prelude::any::<(u16, String, Vec<u32>)>(),
+            cut in proptest::prelude::any::<usize>(),
+            extra in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..16),
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+        ) {
+            type T = (u16, String, Vec<u32>);
+            let q = RawQueue::create(0, false).unwrap();
+            let put = |bytes: &[u8]| {
+                q.put_with(bytes.len(), None, |buf| {
+                    buf.copy_from_slice(bytes);
+                    Ok(())
+                })
+                .unwrap()
+            };
+            let bytes = crate::codec::encode(&value).unwrap();
+            let mut long = bytes.clone();
+            long.extend_from_slice(&extra);
+            put(&bytes[..cut % bytes.len()]);
+            put(&long);
+            put(&noise);
+            put(&bytes);
+            proptest::prop_assert!(q.get_value::<T>(None).is_err(), "truncated");
+            proptest::prop_assert!(q.get_value::<T>(None).is_err(), "oversized");
+            let _ = q.get_value::<T>(None);
+            proptest::prop_assert_eq!(q.get_value::<T>(None).unwrap(), value);
+            proptest::prop_assert_eq!(q.len(), 0);
+        }
+
+        /// Any sequence with 13s among it: every item but the 13s comes out, in order; each
+        /// 13 panics once, in the get that takes it.
+        #[test]
+        fn panicking_items_are_consumed_in_order(
+            items in proptest::collection::vec(proptest::sample::select(vec![1u64, 2, 13, 1 << 40]), 0..20),
+        ) {
+            let q = RawQueue::create(0, false).unwrap();
+            for &n in &items {
+                q.put_value(&PanicsOn13(n), None).unwrap();
+            }
+            for &n in &items {
+                let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    q.get_value::<PanicsOn13>(Some(Duration::ZERO))
+                }));
+                match got {
+                    Ok(v) => proptest::prop_assert_eq!(v.unwrap(), PanicsOn13(n)),
+                    Err(_) => proptest::prop_assert_eq!(n, 13),
+                }
+            }
+            proptest::prop_assert_eq!(q.len(), 0);
+        }
     }
 }

@@ -15,10 +15,16 @@
 //!   takes address space only for what it holds, so a process can have 100,000 of them.
 //! - A process killed in the middle of a `put` or `get` loses nothing: the next process to
 //!   touch the queue repairs it.
+//! - An item's `Serialize` and `Deserialize` are not trusted: a `put` whose `Serialize`
+//!   writes other than it counted is an [`Error::Codec`](crate::Error::Codec) and puts
+//!   nothing; a `get` whose bytes `Deserialize` does not read to the end is a `Codec` error;
+//!   a `get` whose `Deserialize` panics removes the item, then the panic goes on to the
+//!   caller (as Python's `get` raises an unpickling error and the item is gone).
 //!
 //! Create the queue before forking the processes that use it.
 
 pub(crate) mod buffer;
+mod frame;
 mod joinable;
 mod simple;
 
