@@ -204,7 +204,7 @@ impl Barrier {
     /// (Python: `wait(timeout)`).
     #[doc(alias = "wait")]
     pub fn wait_timeout(&self, timeout: Duration) -> Result<u32> {
-        self.wait_until(Some(Deadline::after(timeout)))
+        self.wait_until(Deadline::after(timeout))
     }
 
     fn wait_until(&self, deadline: Option<Deadline>) -> Result<u32> {

@@ -220,7 +220,7 @@ impl ConditionGuard<'_> {
     /// passed first (Python: `wait(timeout)`).
     #[doc(alias = "wait")]
     pub fn wait_timeout(&mut self, timeout: Duration) -> LockResult<bool> {
-        self.wait_until(Some(Deadline::after(timeout)))
+        self.wait_until(Deadline::after(timeout))
     }
 
     /// Wait until `predicate()` holds, checked with the lock held, for at most `timeout`
@@ -279,7 +279,7 @@ impl ConditionGuard<'_> {
             }
             let slice = match &deadline {
                 Some(d) if d.remaining() <= POLL => None,
-                _ => Some(Deadline::after(POLL)),
+                _ => Some(Deadline::step(POLL)),
             };
             futex::wait(&s.state, WAITING, slice.as_ref().or(deadline.as_ref()));
             if s.state.load(SeqCst) == WAITING && cond.has_orphan() {

@@ -198,7 +198,7 @@ pub(crate) fn timed_acquire<'a, G>(
         mutex.try_lock().ok_or(TryLockError::WouldBlock)?
     } else {
         mutex
-            .lock_until(&Deadline::after(timeout))
+            .lock_until(Deadline::after(timeout).as_ref())
             .ok_or(TryLockError::TimedOut)?
     };
     match how {

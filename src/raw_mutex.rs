@@ -133,7 +133,7 @@ impl RawMutex {
                 Outcome::HeldByThisThread => return Err(HeldByThisThread),
                 // Never one unbounded sleep: a wake-up meant for us may be lost for good
                 // (module docs).
-                Outcome::Busy => outcome = self.clocklock(&Deadline::after(RECHECK)),
+                Outcome::Busy => outcome = self.clocklock(&Deadline::step(RECHECK)),
             }
         }
     }
@@ -157,21 +157,27 @@ impl RawMutex {
         }
     }
 
-    /// Acquire, blocking at most until `deadline`. When this thread holds it already, nobody
-    /// can release it before the deadline: wait the deadline out and report a timeout, as
-    /// Python's `acquire(timeout=t)` does.
-    pub(crate) fn lock_until(&self, deadline: &Deadline) -> Option<Acquired> {
+    /// Acquire, blocking at most until `deadline` (`None`: a timeout too long to have one,
+    /// see `deadline::HORIZON`). When this thread holds it already, nobody can release it
+    /// before the deadline: wait the deadline out and report a timeout, as Python's
+    /// `acquire(timeout=t)` does (with no deadline, that wait does not end, as in Python).
+    pub(crate) fn lock_until(&self, deadline: Option<&Deadline>) -> Option<Acquired> {
         loop {
             // In steps of at most RECHECK, as `lock` (module docs).
-            let step = Deadline::after(deadline.remaining().min(RECHECK));
+            let step = Deadline::step(deadline.map_or(RECHECK, |d| d.remaining().min(RECHECK)));
             match self.clocklock(&step) {
                 Outcome::Acquired(how) => return Some(how),
-                Outcome::Busy if deadline.expired() => return None,
+                Outcome::Busy if deadline.is_some_and(Deadline::expired) => return None,
                 Outcome::Busy => {}
-                Outcome::HeldByThisThread => {
-                    deadline.sleep_until();
-                    return None;
-                }
+                Outcome::HeldByThisThread => match deadline {
+                    Some(d) => {
+                        d.sleep_until();
+                        return None;
+                    }
+                    None => loop {
+                        std::thread::sleep(crate::deadline::HORIZON);
+                    },
+                },
             }
         }
     }

@@ -107,7 +107,7 @@ impl RLock {
         // calls below cannot meet EDEADLK.
         let acquired = match how {
             Wait::Try => s.mutex.try_lock()?,
-            Wait::Until(deadline) => s.mutex.lock_until(deadline)?,
+            Wait::Until(deadline) => s.mutex.lock_until(Some(deadline))?,
             Wait::Forever => s.mutex.lock().ok()?,
         };
         // A dead holder's levels died with it.
@@ -146,7 +146,13 @@ impl RLock {
     /// Wait at most `timeout` for it.
     #[doc(alias = "acquire")]
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<RLockGuard<'_>> {
-        match self.take(Wait::Until(&Deadline::after(timeout))) {
+        let deadline = Deadline::after(timeout);
+        let wait = match &deadline {
+            Some(d) => Wait::Until(d),
+            // Too long to have a deadline: wait.
+            None => Wait::Forever,
+        };
+        match self.take(wait) {
             None => Err(TryLockError::TimedOut),
             Some(Acquired::Clean) => Ok(self.guard()),
             Some(Acquired::OwnerDied) => Err(TryLockError::OwnerDied(OwnerDied::new(self.guard()))),

@@ -192,7 +192,7 @@ macro_rules! semaphore_api {
         #[doc(alias = "acquire")]
         pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
             self.raw
-                .take(Some(&Deadline::after(timeout)))
+                .take(Deadline::after(timeout).as_ref())
                 .then(|| SemaphorePermit { sem: &self.raw })
         }
 
