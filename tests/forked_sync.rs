@@ -310,7 +310,7 @@ fn a_process_killed_holding_the_condition_lock_is_reported() {
 
 fn semaphore_never_exceeds_n_holders_and_reaches_n() {
     const N: u32 = 3;
-    let sem = Semaphore::new(N);
+    let sem = Semaphore::new(N).unwrap();
     let holders = Value::new(0u32);
     let peak = Value::new(0u32);
     let full = Event::new();
@@ -349,7 +349,7 @@ fn semaphore_never_exceeds_n_holders_and_reaches_n() {
 }
 
 fn bounded_semaphore_over_release_is_an_error() {
-    let b = BoundedSemaphore::new(2);
+    let b = BoundedSemaphore::new(2).unwrap();
     let p = b.acquire();
     assert_eq!(b.value(), 1);
     drop(p);
@@ -366,10 +366,10 @@ fn bounded_semaphore_over_release_is_an_error() {
     let mut child = Process::spawn(move || bc.release().is_ok() as i32).unwrap();
     assert_eq!(child.join().unwrap(), 1, "another process may release");
     assert_eq!(b.value(), 2);
-    let s = Semaphore::new(0);
-    s.release();
+    let s = Semaphore::new(0).unwrap();
+    s.release().unwrap();
     assert_eq!(s.value(), 1, "an unbounded one just counts");
-    let zero = BoundedSemaphore::new(0);
+    let zero = BoundedSemaphore::new(0).unwrap();
     assert!(zero.try_acquire().is_none());
     assert!(
         matches!(
@@ -384,7 +384,7 @@ fn bounded_semaphore_over_release_is_an_error() {
 }
 
 fn semaphore_acquire_timeout() {
-    let s = Semaphore::new(1);
+    let s = Semaphore::new(1).unwrap();
     let held = s.acquire();
     assert!(s.try_acquire().is_none());
     let t = Instant::now();
@@ -671,11 +671,14 @@ fn every_timeout_api_takes_duration_max() {
     );
     drop(guard);
     assert!(
-        Semaphore::new(1).acquire_timeout(MAX).is_some(),
+        Semaphore::new(1).unwrap().acquire_timeout(MAX).is_some(),
         "Semaphore"
     );
     assert!(
-        BoundedSemaphore::new(1).acquire_timeout(MAX).is_some(),
+        BoundedSemaphore::new(1)
+            .unwrap()
+            .acquire_timeout(MAX)
+            .is_some(),
         "BoundedSemaphore"
     );
     let event = Event::new();
