@@ -247,7 +247,9 @@ impl SharedState for RawMutex {
     }
 }
 
-/// Holds a [`Lock`]; dropping it releases the lock.
+/// Holds a [`Lock`]; dropping it releases the lock. A guard copied into a forked child (a
+/// guard of a `'static` `Lock` moved into a `Process::new` closure) holds nothing there:
+/// dropping it unlocks nothing.
 #[doc(alias = "release")]
 pub struct LockGuard<'a> {
     _raw: RawGuard<'a>,

@@ -251,8 +251,16 @@ pub(crate) fn current_tid() -> u32 {
 
 /// Holds a [`RawMutex`] until dropped. Not `Send`: a pthread mutex must be unlocked by the
 /// thread that locked it.
+///
+/// A fork copies the guard too (a guard of a `'static` object moved into a `Process::new`
+/// closure): the copy in the child holds nothing, since the mutex is held by the parent's
+/// thread. The guard records the fork epoch it was made in (see `sys::atfork`), so the
+/// copy knows: its drop unlocks nothing, and the guards built on it refuse to write
+/// ([`RawGuard::assert_held_here`]).
 pub(crate) struct RawGuard<'a> {
     mutex: &'a RawMutex,
+    /// `sys::atfork::child_epoch()` when the mutex was locked.
+    epoch: u64,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -261,14 +269,35 @@ impl<'a> RawGuard<'a> {
     pub(crate) fn new(mutex: &'a RawMutex) -> RawGuard<'a> {
         RawGuard {
             mutex,
+            epoch: crate::sys::atfork::child_epoch(),
             _not_send: PhantomData,
         }
+    }
+
+    /// Whether this guard is the one of the process that locked, not a fork's copy (which
+    /// holds nothing: the lock is the parent's).
+    pub(crate) fn held_here(&self) -> bool {
+        self.epoch == crate::sys::atfork::child_epoch()
+    }
+
+    /// Panic, before anything is written or waited for, in a fork's copy of the guard: a
+    /// write through it would land without the lock, inside the parent's critical section.
+    /// `what` names the guard and the refused operation.
+    pub(crate) fn assert_held_here(&self, what: &str) {
+        assert!(
+            self.held_here(),
+            "{what} refused: this guard was copied into a forked child, and the lock is held \
+             by the process that took it, not by this one (take the lock in the child instead)"
+        );
     }
 }
 
 impl Drop for RawGuard<'_> {
     fn drop(&mut self) {
-        // SAFETY: a guard exists only while its thread holds the mutex.
-        unsafe { self.mutex.unlock() }
+        if self.held_here() {
+            // SAFETY: a guard exists only while its thread holds the mutex, and this is
+            // that thread's guard (not a fork's copy: its epoch is this process's).
+            unsafe { self.mutex.unlock() }
+        }
     }
 }

@@ -71,10 +71,14 @@ pub struct RLock {
     shm: Handle<Shm<RLockShm>, RLock>,
 }
 
-/// One level of an [`RLock`] held; dropping it releases that level.
+/// One level of an [`RLock`] held; dropping it releases that level. A guard copied into a
+/// forked child (a guard of a `'static` `RLock` moved into a `Process::new` closure) holds
+/// nothing there: dropping it releases nothing.
 #[doc(alias = "release")]
 pub struct RLockGuard<'a> {
     rlock: &'a RLock,
+    /// The fork epoch the level was taken in (see `sys::atfork`).
+    epoch: u64,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -118,6 +122,7 @@ impl RLock {
     fn guard(&self) -> RLockGuard<'_> {
         RLockGuard {
             rlock: self,
+            epoch: crate::sys::atfork::child_epoch(),
             _not_send: PhantomData,
         }
     }
@@ -214,8 +219,11 @@ enum Wait<'a> {
 
 impl Drop for RLockGuard<'_> {
     fn drop(&mut self) {
-        // A guard is one level this thread holds, so this cannot fail.
-        let _ = self.rlock.release();
+        // A guard is one level this thread holds, so this cannot fail; a fork's copy holds
+        // no level (the parent's thread does), and releases nothing.
+        if self.epoch == crate::sys::atfork::child_epoch() {
+            let _ = self.rlock.release();
+        }
     }
 }
 
