@@ -94,7 +94,7 @@ fn run(args: Args) -> multiproc::Result<()> {
         ));
     }
     let slots = Slots {
-        sem: BoundedSemaphore::new(args.slots),
+        sem: BoundedSemaphore::new(args.slots)?,
         holders: Occupancy::new(),
         full: Event::new(),
         n: args.slots,
@@ -128,12 +128,9 @@ fn run(args: Args) -> multiproc::Result<()> {
         sem.value()
     );
     // ...a plain Semaphore just counts, and now lets one more in than it should.
-    let plain = Semaphore::new(args.slots);
+    let plain = Semaphore::new(args.slots)?;
     let p = plain.clone();
-    let unbounded = release_once_too_often(move || {
-        p.release();
-        Ok(())
-    });
+    let unbounded = release_once_too_often(move || p.release().map_err(|e| e.to_string()));
     println!(
         "Semaphore({}): an extra release() is unbounded_over_release={unbounded}; it now \
          admits unbounded_value_after_over_release={}",

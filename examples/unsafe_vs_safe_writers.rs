@@ -43,7 +43,9 @@ struct Args {
 const ATTEMPTS: u32 = 5;
 
 fn writer(counter: &Value<i64>, ready: &Semaphore, trigger: &Event, rounds: u32, locked: bool) {
-    ready.release();
+    ready
+        .release()
+        .expect("one release per writer stays far below Semaphore::MAX");
     trigger.wait();
     for _ in 0..rounds {
         if locked {
@@ -62,7 +64,7 @@ fn writer(counter: &Value<i64>, ready: &Semaphore, trigger: &Event, rounds: u32,
 fn run_phase(workers: u32, rounds: u32, locked: bool) -> multiproc::Result<i64> {
     let counter = Value::new(0i64);
     let trigger = Event::new();
-    let ready = Semaphore::new(0);
+    let ready = Semaphore::new(0)?;
     let mut processes = Vec::new();
     for _ in 0..workers {
         let (c, r, t) = (counter.clone(), ready.clone(), trigger.clone());

@@ -183,6 +183,11 @@ impl<T: Plain> Array<T> {
 /// Holds an [`Array`]'s lock; element access through it is consistent with every other
 /// process that also locks. Dropping it releases the lock (Python: the body of
 /// `with arr.get_lock():`).
+///
+/// A guard copied into a forked child (a guard of a `'static` `Array` moved into a
+/// `Process::new` closure) holds nothing there, since the lock is the parent's: its
+/// writing methods (`set`, `update`, `copy_from_slice`) panic, and dropping it unlocks
+/// nothing.
 #[doc(alias = "release")]
 pub struct ArrayGuard<'a, T: Plain> {
     array: &'a Array<T>,
@@ -205,12 +210,13 @@ impl<T: Plain> ArrayGuard<'_, T> {
         self.array.load(i)
     }
 
-    /// Set element `i`. Panics when out of range.
+    /// Set element `i`. Panics when out of range, and in a fork's copy of the guard.
     pub fn set(&mut self, i: usize, value: T) {
+        self._raw.assert_held_here("writing through an ArrayGuard");
         self.array.store(i, value)
     }
 
-    /// Replace element `i` by `f(element)` and return the new value.
+    /// Replace element `i` by `f(element)` and return the new value. Panics as `set`.
     pub fn update(&mut self, i: usize, f: impl FnOnce(T) -> T) -> T {
         let v = f(self.get(i));
         self.set(i, v);
@@ -227,8 +233,9 @@ impl<T: Plain> ArrayGuard<'_, T> {
         (0..self.len()).map(|i| self.get(i))
     }
 
-    /// Overwrite the array with `values`, which must have the same length.
+    /// Overwrite the array with `values`, which must have the same length. Panics as `set`.
     pub fn copy_from_slice(&mut self, values: &[T]) {
+        self._raw.assert_held_here("writing through an ArrayGuard");
         assert_eq!(values.len(), self.len(), "length mismatch");
         for (i, v) in values.iter().enumerate() {
             self.set(i, *v);

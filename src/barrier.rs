@@ -7,7 +7,8 @@
 //! once in the last process to arrive, then everyone is released together.
 //!
 //! Breaking, as in Python: `abort()`, a `wait` that times out, or an action that panics
-//! breaks the barrier; every process waiting on it, or arriving later, gets
+//! breaks the barrier (before anything else can unwind: the panic's payload is leaked, not
+//! dropped, so a payload whose drop panics too cannot leave the barrier half passed); every process waiting on it, or arriving later, gets
 //! `Error::BrokenBarrier` (the one whose timeout passed gets `Error::Timeout`) instead of
 //! hanging, until `reset()`. A process that dies while holding the barrier's internal lock
 //! also breaks it. A process that dies while waiting does not; a timeout is the guard
@@ -204,7 +205,7 @@ impl Barrier {
     /// (Python: `wait(timeout)`).
     #[doc(alias = "wait")]
     pub fn wait_timeout(&self, timeout: Duration) -> Result<u32> {
-        self.wait_until(Some(Deadline::after(timeout)))
+        self.wait_until(Deadline::after(timeout))
     }
 
     fn wait_until(&self, deadline: Option<Deadline>) -> Result<u32> {
@@ -219,9 +220,13 @@ impl Barrier {
         let index = s.count.fetch_add(1, SeqCst);
         if index + 1 == s.parties {
             if let Some(action) = self.inner.action.get()
-                && catch_unwind(AssertUnwindSafe(|| action())).is_err()
+                && let Err(payload) = catch_unwind(AssertUnwindSafe(|| action()))
             {
+                // Broken first, while nothing else can unwind; then the payload is leaked,
+                // not dropped, since its own drop may panic (as `process.rs` does): the
+                // barrier is broken for every party and `wait` returns, whatever it holds.
                 self.break_locked();
+                std::mem::forget(payload);
                 return Err(Error::BrokenBarrier);
             }
             s.count.store(0, SeqCst);
@@ -281,5 +286,42 @@ impl fmt::Debug for Barrier {
             .field("n_waiting", &self.n_waiting())
             .field("broken", &self.is_broken())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic payload whose own drop panics.
+    struct PanicsOnDrop;
+
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("the payload's drop panics too");
+        }
+    }
+
+    /// The action's panic breaks the barrier before anything else can unwind: dropping its
+    /// payload (which panics here) must neither leave the barrier half passed nor let a
+    /// panic out of `wait`. Both parties get `BrokenBarrier`; before the fix the other one
+    /// waited its whole timeout (it would have waited for ever without one).
+    #[test]
+    fn an_action_whose_panic_payload_panics_on_drop_breaks_the_barrier() {
+        let barrier = Barrier::new(2).with_action(|| std::panic::panic_any(PanicsOnDrop));
+        let wait = |b: &Barrier| {
+            catch_unwind(AssertUnwindSafe(|| b.wait_timeout(Duration::from_secs(60))))
+                .map_err(|_| "wait panicked")
+        };
+        let other = barrier.clone();
+        let thread = std::thread::spawn(move || wait(&other).map(|r| r.map_err(|e| e.to_string())));
+        let here = wait(&barrier).map(|r| r.map_err(|e| e.to_string()));
+        let there = thread.join().expect("the thread's own panic is caught");
+        let broken = Err(Error::BrokenBarrier.to_string());
+        assert_eq!(here, Ok(broken.clone()), "this party");
+        assert_eq!(there, Ok(broken), "the other party");
+        assert!(barrier.is_broken());
+        barrier.reset();
+        assert!(!barrier.is_broken());
     }
 }

@@ -141,7 +141,10 @@ impl<'de> Deserialize<'de> for Condition {
     }
 }
 
-/// Holds the condition's lock; waits and notifies go through it.
+/// Holds the condition's lock; waits and notifies go through it. A guard copied into a
+/// forked child (a guard of a `'static` `Condition` moved into a `Process::new` closure)
+/// holds nothing there, since the lock is the parent's: waiting or notifying through it
+/// panics, and dropping it unlocks nothing.
 #[doc(alias = "release")]
 pub struct ConditionGuard<'a> {
     cond: &'a Condition,
@@ -207,6 +210,14 @@ impl Condition {
 }
 
 impl ConditionGuard<'_> {
+    /// Panic in a fork's copy of the guard: it does not hold the lock it would release or
+    /// notify under.
+    fn assert_held_here(&self, what: &str) {
+        if let Some(raw) = &self.raw {
+            raw.assert_held_here(what);
+        }
+    }
+
     /// Release the lock, sleep until notified, take the lock again (Python: `wait()`).
     /// `Err(OwnerDied)`: another process died holding the lock meanwhile; it is held again
     /// either way. As in Python, re-check the predicate after waking (or use `wait_for`):
@@ -220,7 +231,7 @@ impl ConditionGuard<'_> {
     /// passed first (Python: `wait(timeout)`).
     #[doc(alias = "wait")]
     pub fn wait_timeout(&mut self, timeout: Duration) -> LockResult<bool> {
-        self.wait_until(Some(Deadline::after(timeout)))
+        self.wait_until(Deadline::after(timeout))
     }
 
     /// Wait until `predicate()` holds, checked with the lock held, for at most `timeout`
@@ -254,6 +265,7 @@ impl ConditionGuard<'_> {
     }
 
     fn wait_until(&mut self, deadline: Option<Deadline>) -> LockResult<bool> {
+        self.assert_held_here("waiting through a ConditionGuard");
         let cond = self.cond;
         let w = cond.waiters.get();
         let Some(slot) = self.register() else {
@@ -279,7 +291,7 @@ impl ConditionGuard<'_> {
             }
             let slice = match &deadline {
                 Some(d) if d.remaining() <= POLL => None,
-                _ => Some(Deadline::after(POLL)),
+                _ => Some(Deadline::step(POLL)),
             };
             futex::wait(&s.state, WAITING, slice.as_ref().or(deadline.as_ref()));
             if s.state.load(SeqCst) == WAITING && cond.has_orphan() {
@@ -329,12 +341,13 @@ impl ConditionGuard<'_> {
 
     /// Wake up to `n` waiters, oldest first; how many were woken (Python: `notify(n)`).
     pub fn notify(&self, n: usize) -> usize {
+        self.assert_held_here("notifying through a ConditionGuard");
         self.cond.wake(n)
     }
 
     /// Wake every waiter (Python: `notify_all()`).
     pub fn notify_all(&self) -> usize {
-        self.cond.wake(usize::MAX)
+        self.notify(usize::MAX)
     }
 }
 
@@ -347,6 +360,7 @@ impl Condition {
             self.lock.same_as(&held.cond.lock),
             "notify needs this condition's lock held, not another lock"
         );
+        held.assert_held_here("notifying through a ConditionGuard");
         self.wake(n)
     }
 

@@ -17,19 +17,48 @@ fn to_nanos(ts: &Timespec) -> i128 {
     ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
 }
 
+/// The farthest ahead a deadline lies: 2^32 seconds, about 136 years, longer than any
+/// process lives. A longer timeout is no deadline at all: it means "wait" (`None` from
+/// [`Deadline::after`]), so that any `Duration` is a valid timeout, `Duration::MAX`
+/// included, and no arithmetic on it can overflow.
+pub(crate) const HORIZON: Duration = Duration::from_secs(1 << 32);
+
 impl Deadline {
-    /// `timeout` from now. Very long timeouts saturate instead of overflowing.
-    pub(crate) fn after(timeout: Duration) -> Deadline {
-        let t = to_nanos(&now()) + timeout.as_nanos().min(i64::MAX as u128 / 2) as i128;
-        Deadline(Timespec {
-            tv_sec: (t / 1_000_000_000) as _,
-            tv_nsec: (t % 1_000_000_000) as _,
-        })
+    /// `timeout` from now; `None`, no deadline (wait for ever), for a timeout beyond
+    /// [`HORIZON`] or one whose end the clock cannot represent (checked arithmetic, as
+    /// `Instant::checked_add`). Every timed API of the crate turns its timeout into a
+    /// deadline here.
+    pub(crate) fn after(timeout: Duration) -> Option<Deadline> {
+        if timeout > HORIZON {
+            return None;
+        }
+        let now = now();
+        let mut sec = now
+            .tv_sec
+            .checked_add(i64::try_from(timeout.as_secs()).ok()?)?;
+        // Both below 10^9: the sum fits any `tv_nsec` type.
+        let mut nsec = now.tv_nsec + timeout.subsec_nanos() as rustix::time::Nsecs;
+        if nsec >= 1_000_000_000 {
+            nsec -= 1_000_000_000;
+            sec = sec.checked_add(1)?;
+        }
+        Some(Deadline(Timespec {
+            tv_sec: sec,
+            tv_nsec: nsec,
+        }))
     }
 
-    /// `Some(deadline)` for `Some(timeout)`, `None` (wait forever) otherwise.
+    /// The end of one bounded step of a longer wait (`step` is a short constant such as
+    /// `RECHECK`): [`Deadline::after`], and in the impossible case that a short step has no
+    /// end, a deadline that has passed already, so the caller looks again at once.
+    pub(crate) fn step(step: Duration) -> Deadline {
+        Deadline::after(step).unwrap_or(Deadline(now()))
+    }
+
+    /// The deadline of an optional timeout: `None` (wait for ever) for `None` and for a
+    /// timeout past [`HORIZON`].
     pub(crate) fn from_timeout(timeout: Option<Duration>) -> Option<Deadline> {
-        timeout.map(Deadline::after)
+        timeout.and_then(Deadline::after)
     }
 
     /// Time left, zero once passed.
@@ -64,5 +93,21 @@ impl Deadline {
             tv_sec: self.0.tv_sec as libc::time_t,
             tv_nsec: self.0.tv_nsec as libc::c_long,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_past_the_horizon_has_no_deadline_and_none_overflows() {
+        assert!(Deadline::after(Duration::MAX).is_none());
+        assert!(Deadline::after(HORIZON + Duration::from_nanos(1)).is_none());
+        let far = Deadline::after(HORIZON).expect("the horizon itself is a deadline");
+        assert!(far.remaining() > HORIZON - Duration::from_secs(60));
+        assert!(Deadline::after(Duration::ZERO).unwrap().expired());
+        assert!(Deadline::from_timeout(Some(Duration::MAX)).is_none());
+        assert!(!Deadline::step(Duration::from_secs(60)).expired());
     }
 }

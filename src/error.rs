@@ -120,7 +120,8 @@ pub enum InvalidKind {
     /// `join` on a pool that was neither closed nor terminated (Python: `ValueError`).
     PoolOpen,
     /// Released more often than acquired: an `RLock` this thread does not hold, a
-    /// `BoundedSemaphore` past its bound, `task_done` too often, leaving an `Occupancy`
+    /// `BoundedSemaphore` past its bound or a `Semaphore` past `Semaphore::MAX` (counting
+    /// the units out with live permits), `task_done` too often, leaving an `Occupancy`
     /// nobody is in, a count that would overflow.
     OverReleased,
     /// A `SharedBuffer` range already claimed by a live process or thread, or a buffer

@@ -90,7 +90,7 @@ impl Event {
     /// Block at most `timeout`; whether the event was set (Python: `wait(timeout)`).
     #[doc(alias = "wait")]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_until(Some(Deadline::after(timeout)))
+        self.wait_until(Deadline::after(timeout))
     }
 
     fn wait_until(&self, deadline: Option<Deadline>) -> bool {

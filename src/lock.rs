@@ -198,7 +198,7 @@ pub(crate) fn timed_acquire<'a, G>(
         mutex.try_lock().ok_or(TryLockError::WouldBlock)?
     } else {
         mutex
-            .lock_until(&Deadline::after(timeout))
+            .lock_until(Deadline::after(timeout).as_ref())
             .ok_or(TryLockError::TimedOut)?
     };
     match how {
@@ -247,7 +247,9 @@ impl SharedState for RawMutex {
     }
 }
 
-/// Holds a [`Lock`]; dropping it releases the lock.
+/// Holds a [`Lock`]; dropping it releases the lock. A guard copied into a forked child (a
+/// guard of a `'static` `Lock` moved into a `Process::new` closure) holds nothing there:
+/// dropping it unlocks nothing.
 #[doc(alias = "release")]
 pub struct LockGuard<'a> {
     _raw: RawGuard<'a>,

@@ -35,7 +35,7 @@ impl SharedState for OccupancyShm {}
 ///
 /// ```
 /// # use multiproc::{Occupancy, Process, Semaphore};
-/// let (sem, occupancy) = (Semaphore::new(2), Occupancy::new());
+/// let (sem, occupancy) = (Semaphore::new(2).unwrap(), Occupancy::new());
 /// let (s, o) = (sem.clone(), occupancy.clone());
 /// let mut p = Process::spawn(move || {
 ///     let _permit = s.acquire();

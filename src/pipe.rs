@@ -251,35 +251,15 @@ impl PipeReceiver {
 
     /// Whether a message is ready, waiting at most `timeout` for one (Python:
     /// `conn.poll(timeout)`). A closed peer counts as ready: the next `recv` reports it.
+    ///
+    /// Any `timeout` is valid: one too long to end (`Duration::MAX`) waits for a message.
     pub fn poll(&self, timeout: Duration) -> Result<bool> {
-        let deadline = std::time::Instant::now().checked_add(timeout);
-        loop {
-            let left = match deadline {
-                Some(d) => d.saturating_duration_since(std::time::Instant::now()),
-                None => Duration::from_secs(3600),
-            };
-            // Round up, so a short timeout never becomes a busy loop of zero-ms polls.
-            let ms = left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int;
-            let mut pfd = libc::pollfd {
-                fd: self.fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-            if r > 0 {
-                return Ok(true);
-            }
-            if r < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(Error::Io(e));
-                }
-            }
-            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                return Ok(false);
-            }
-        }
+        use std::os::fd::AsFd;
+        let deadline = crate::deadline::Deadline::after(timeout);
+        Ok(crate::sys::poll::readable(
+            self.fd.as_fd(),
+            deadline.as_ref(),
+        )?)
     }
 }
 

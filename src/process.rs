@@ -29,6 +29,7 @@
 //! [`Process::start_unchecked`] is the `unsafe` way for a caller who can prove the
 //! precondition. The `forkserver` and `spawn` start methods ([`crate::start`]) work with threads.
 
+use crate::deadline::Deadline;
 use crate::error::{Error, InvalidKind, Result};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -37,7 +38,7 @@ use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a child's closure may return; it becomes the exit code (Python: `sys.exit(x)`).
 ///
@@ -394,15 +395,18 @@ impl Process {
     /// Wait at most `timeout`; `Ok(None)` if the child is still running then (Python:
     /// `.join(timeout)`, after which the child may still be alive).
     #[doc(alias = "join")]
+    ///
+    /// Any `timeout` is valid: one too long to end (`Duration::MAX`) waits as
+    /// [`join`](Process::join) does.
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<i32>> {
-        let deadline = Instant::now() + timeout;
+        // `None`: no deadline, the timeout is too long to end.
+        let deadline = Deadline::after(timeout);
         let mut nap = Duration::from_millis(1);
         loop {
             if let Some(code) = self.wait(Some(WaitPidFlag::WNOHANG))? {
                 return Ok(Some(code));
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if deadline.as_ref().is_some_and(Deadline::expired) {
                 return Ok(None);
             }
             if self.pidfd.is_none() {
@@ -411,9 +415,10 @@ impl Process {
             }
             match &self.pidfd {
                 // Readable once the child has exited.
-                Some(fd) => wait_readable(fd, left)?,
+                Some(fd) => wait_readable(fd, deadline.as_ref())?,
                 // Kernels without pidfd (< 5.3): poll the exit status.
                 None => {
+                    let left = deadline.as_ref().map_or(nap, Deadline::remaining);
                     std::thread::sleep(nap.min(left));
                     nap = (nap * 2).min(Duration::from_millis(50));
                 }
@@ -689,9 +694,9 @@ fn os_name(name: &str) -> Option<std::ffi::CString> {
 
 use crate::sys::child::pidfd_open;
 
-/// Block until `fd` is readable or `timeout` has passed.
-pub(crate) fn wait_readable(fd: &OwnedFd, timeout: Duration) -> Result<()> {
+/// Block until `fd` is readable or `deadline` has passed (`None`: no limit).
+pub(crate) fn wait_readable(fd: &OwnedFd, deadline: Option<&Deadline>) -> Result<()> {
     use std::os::fd::AsFd;
-    crate::sys::poll::readable(fd.as_fd(), Some(&crate::deadline::Deadline::after(timeout)))?;
+    crate::sys::poll::readable(fd.as_fd(), deadline)?;
     Ok(())
 }

@@ -133,7 +133,7 @@ impl RawMutex {
                 Outcome::HeldByThisThread => return Err(HeldByThisThread),
                 // Never one unbounded sleep: a wake-up meant for us may be lost for good
                 // (module docs).
-                Outcome::Busy => outcome = self.clocklock(&Deadline::after(RECHECK)),
+                Outcome::Busy => outcome = self.clocklock(&Deadline::step(RECHECK)),
             }
         }
     }
@@ -157,21 +157,27 @@ impl RawMutex {
         }
     }
 
-    /// Acquire, blocking at most until `deadline`. When this thread holds it already, nobody
-    /// can release it before the deadline: wait the deadline out and report a timeout, as
-    /// Python's `acquire(timeout=t)` does.
-    pub(crate) fn lock_until(&self, deadline: &Deadline) -> Option<Acquired> {
+    /// Acquire, blocking at most until `deadline` (`None`: a timeout too long to have one,
+    /// see `deadline::HORIZON`). When this thread holds it already, nobody can release it
+    /// before the deadline: wait the deadline out and report a timeout, as Python's
+    /// `acquire(timeout=t)` does (with no deadline, that wait does not end, as in Python).
+    pub(crate) fn lock_until(&self, deadline: Option<&Deadline>) -> Option<Acquired> {
         loop {
             // In steps of at most RECHECK, as `lock` (module docs).
-            let step = Deadline::after(deadline.remaining().min(RECHECK));
+            let step = Deadline::step(deadline.map_or(RECHECK, |d| d.remaining().min(RECHECK)));
             match self.clocklock(&step) {
                 Outcome::Acquired(how) => return Some(how),
-                Outcome::Busy if deadline.expired() => return None,
+                Outcome::Busy if deadline.is_some_and(Deadline::expired) => return None,
                 Outcome::Busy => {}
-                Outcome::HeldByThisThread => {
-                    deadline.sleep_until();
-                    return None;
-                }
+                Outcome::HeldByThisThread => match deadline {
+                    Some(d) => {
+                        d.sleep_until();
+                        return None;
+                    }
+                    None => loop {
+                        std::thread::sleep(crate::deadline::HORIZON);
+                    },
+                },
             }
         }
     }
@@ -245,8 +251,16 @@ pub(crate) fn current_tid() -> u32 {
 
 /// Holds a [`RawMutex`] until dropped. Not `Send`: a pthread mutex must be unlocked by the
 /// thread that locked it.
+///
+/// A fork copies the guard too (a guard of a `'static` object moved into a `Process::new`
+/// closure): the copy in the child holds nothing, since the mutex is held by the parent's
+/// thread. The guard records the fork epoch it was made in (see `sys::atfork`), so the
+/// copy knows: its drop unlocks nothing, and the guards built on it refuse to write
+/// ([`RawGuard::assert_held_here`]).
 pub(crate) struct RawGuard<'a> {
     mutex: &'a RawMutex,
+    /// `sys::atfork::child_epoch()` when the mutex was locked.
+    epoch: u64,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -255,14 +269,35 @@ impl<'a> RawGuard<'a> {
     pub(crate) fn new(mutex: &'a RawMutex) -> RawGuard<'a> {
         RawGuard {
             mutex,
+            epoch: crate::sys::atfork::child_epoch(),
             _not_send: PhantomData,
         }
+    }
+
+    /// Whether this guard is the one of the process that locked, not a fork's copy (which
+    /// holds nothing: the lock is the parent's).
+    pub(crate) fn held_here(&self) -> bool {
+        self.epoch == crate::sys::atfork::child_epoch()
+    }
+
+    /// Panic, before anything is written or waited for, in a fork's copy of the guard: a
+    /// write through it would land without the lock, inside the parent's critical section.
+    /// `what` names the guard and the refused operation.
+    pub(crate) fn assert_held_here(&self, what: &str) {
+        assert!(
+            self.held_here(),
+            "{what} refused: this guard was copied into a forked child, and the lock is held \
+             by the process that took it, not by this one (take the lock in the child instead)"
+        );
     }
 }
 
 impl Drop for RawGuard<'_> {
     fn drop(&mut self) {
-        // SAFETY: a guard exists only while its thread holds the mutex.
-        unsafe { self.mutex.unlock() }
+        if self.held_here() {
+            // SAFETY: a guard exists only while its thread holds the mutex, and this is
+            // that thread's guard (not a fork's copy: its epoch is this process's).
+            unsafe { self.mutex.unlock() }
+        }
     }
 }

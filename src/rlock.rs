@@ -71,10 +71,14 @@ pub struct RLock {
     shm: Handle<Shm<RLockShm>, RLock>,
 }
 
-/// One level of an [`RLock`] held; dropping it releases that level.
+/// One level of an [`RLock`] held; dropping it releases that level. A guard copied into a
+/// forked child (a guard of a `'static` `RLock` moved into a `Process::new` closure) holds
+/// nothing there: dropping it releases nothing.
 #[doc(alias = "release")]
 pub struct RLockGuard<'a> {
     rlock: &'a RLock,
+    /// The fork epoch the level was taken in (see `sys::atfork`).
+    epoch: u64,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -107,7 +111,7 @@ impl RLock {
         // calls below cannot meet EDEADLK.
         let acquired = match how {
             Wait::Try => s.mutex.try_lock()?,
-            Wait::Until(deadline) => s.mutex.lock_until(deadline)?,
+            Wait::Until(deadline) => s.mutex.lock_until(Some(deadline))?,
             Wait::Forever => s.mutex.lock().ok()?,
         };
         // A dead holder's levels died with it.
@@ -118,6 +122,7 @@ impl RLock {
     fn guard(&self) -> RLockGuard<'_> {
         RLockGuard {
             rlock: self,
+            epoch: crate::sys::atfork::child_epoch(),
             _not_send: PhantomData,
         }
     }
@@ -146,7 +151,13 @@ impl RLock {
     /// Wait at most `timeout` for it.
     #[doc(alias = "acquire")]
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<RLockGuard<'_>> {
-        match self.take(Wait::Until(&Deadline::after(timeout))) {
+        let deadline = Deadline::after(timeout);
+        let wait = match &deadline {
+            Some(d) => Wait::Until(d),
+            // Too long to have a deadline: wait.
+            None => Wait::Forever,
+        };
+        match self.take(wait) {
             None => Err(TryLockError::TimedOut),
             Some(Acquired::Clean) => Ok(self.guard()),
             Some(Acquired::OwnerDied) => Err(TryLockError::OwnerDied(OwnerDied::new(self.guard()))),
@@ -208,8 +219,11 @@ enum Wait<'a> {
 
 impl Drop for RLockGuard<'_> {
     fn drop(&mut self) {
-        // A guard is one level this thread holds, so this cannot fail.
-        let _ = self.rlock.release();
+        // A guard is one level this thread holds, so this cannot fail; a fork's copy holds
+        // no level (the parent's thread does), and releases nothing.
+        if self.epoch == crate::sys::atfork::child_epoch() {
+            let _ = self.rlock.release();
+        }
     }
 }
 

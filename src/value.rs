@@ -72,6 +72,11 @@ impl<T: Plain> Clone for Value<T> {
 /// Holds a [`Value`]'s lock and a working copy of the value; the copy is written back and
 /// the lock released when the guard is dropped (Python: the body of
 /// `with v.get_lock():`).
+///
+/// A guard copied into a forked child (a guard of a `'static` `Value` moved into a
+/// `Process::new` closure) holds nothing there, since the lock is the parent's: reading it
+/// gives the copy taken at lock time, writing through it (`DerefMut`) panics, and dropping
+/// it writes nothing back and unlocks nothing.
 #[doc(alias = "release")]
 pub struct ValueGuard<'a, T: Plain> {
     copy: T,
@@ -139,15 +144,22 @@ impl<T: Plain> Deref for ValueGuard<'_, T> {
 }
 
 impl<T: Plain> DerefMut for ValueGuard<'_, T> {
+    /// # Panics
+    /// In a fork's copy of the guard (see [`ValueGuard`]): the write would land without
+    /// the lock.
     fn deref_mut(&mut self) -> &mut T {
+        self._raw.assert_held_here("writing through a ValueGuard");
         &mut self.copy
     }
 }
 
 impl<T: Plain> Drop for ValueGuard<'_, T> {
     fn drop(&mut self) {
-        // Runs before the fields drop, so the write lands while the lock is still held.
-        T::store(self.cell, self.copy);
+        // Runs before the fields drop, so the write lands while the lock is still held. A
+        // fork's copy holds no lock: it writes nothing back.
+        if self._raw.held_here() {
+            T::store(self.cell, self.copy);
+        }
     }
 }
 

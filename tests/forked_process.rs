@@ -12,6 +12,7 @@ fn main() -> std::process::ExitCode {
     harness::forked::run(checks![
         exit_codes_follow_python,
         join_timeout_leaves_a_running_child_alive,
+        join_timeout_duration_max_waits_for_the_child,
         child_knows_its_name_pid_and_parent,
         default_names_nest_like_pythons,
         child_dies_with_its_parent,
@@ -63,6 +64,25 @@ fn join_timeout_leaves_a_running_child_alive() {
     p.kill().unwrap();
     assert_eq!(p.join_timeout(Duration::from_secs(30)).unwrap(), Some(-9));
     assert!(!p.is_alive());
+}
+
+/// The largest timeout means "wait": no `Instant + Duration` overflow, and the wait ends
+/// when the child does. The child ends once a second process lets it, so nothing here
+/// depends on which of the two gets to run first.
+fn join_timeout_duration_max_waits_for_the_child() {
+    let go = Event::new();
+    let g = go.clone();
+    let mut child = Process::spawn(move || {
+        g.wait();
+        7
+    })
+    .unwrap();
+    let g = go.clone();
+    let mut helper = Process::spawn(move || g.set()).unwrap();
+    assert_eq!(child.join_timeout(Duration::MAX).unwrap(), Some(7));
+    assert_eq!(helper.join_timeout(Duration::MAX).unwrap(), Some(0));
+    // Once ended, it answers at once.
+    assert_eq!(child.join_timeout(Duration::MAX).unwrap(), Some(7));
 }
 
 fn child_knows_its_name_pid_and_parent() {

@@ -191,7 +191,11 @@ fn shared_objects_reach_served_children_as_the_same_memory() {
                 .unwrap()
         );
         // RLock and the semaphores are the same objects too.
-        let (r, sem, bounded) = (RLock::new(), Semaphore::new(3), BoundedSemaphore::new(1));
+        let (r, sem, bounded) = (
+            RLock::new(),
+            Semaphore::new(3).unwrap(),
+            BoundedSemaphore::new(1).unwrap(),
+        );
         let held = r.lock().unwrap();
         let permit = bounded.acquire();
         let seen = method

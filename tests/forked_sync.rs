@@ -4,8 +4,8 @@ mod support;
 
 use harness::checks;
 use multiproc::{
-    Array, Barrier, BoundedSemaphore, Condition, Error, Event, InvalidKind, Lock, Occupancy,
-    Process, RLock, Semaphore, TryLockError, Value,
+    Array, Barrier, BoundedSemaphore, Condition, Error, Event, InvalidKind, JoinableQueue, Lock,
+    Occupancy, Pipe, Pool, Process, Queue, RLock, Semaphore, StartMethod, TryLockError, Value,
 };
 use std::time::{Duration, Instant};
 use support::start_waiters;
@@ -34,6 +34,7 @@ fn main() -> std::process::ExitCode {
         occupancy_counts_the_processes_inside_and_its_peak,
         occupancy_under_a_lock_never_exceeds_one,
         occupancy_of_a_process_killed_inside_is_taken_out_with_leave,
+        every_timeout_api_takes_duration_max,
     ])
 }
 
@@ -280,7 +281,7 @@ fn a_process_killed_holding_the_condition_lock_is_reported() {
 
 fn semaphore_never_exceeds_n_holders_and_reaches_n() {
     const N: u32 = 3;
-    let sem = Semaphore::new(N);
+    let sem = Semaphore::new(N).unwrap();
     let holders = Value::new(0u32);
     let peak = Value::new(0u32);
     let full = Event::new();
@@ -319,7 +320,7 @@ fn semaphore_never_exceeds_n_holders_and_reaches_n() {
 }
 
 fn bounded_semaphore_over_release_is_an_error() {
-    let b = BoundedSemaphore::new(2);
+    let b = BoundedSemaphore::new(2).unwrap();
     let p = b.acquire();
     assert_eq!(b.value(), 1);
     drop(p);
@@ -336,10 +337,10 @@ fn bounded_semaphore_over_release_is_an_error() {
     let mut child = Process::spawn(move || bc.release().is_ok() as i32).unwrap();
     assert_eq!(child.join().unwrap(), 1, "another process may release");
     assert_eq!(b.value(), 2);
-    let s = Semaphore::new(0);
-    s.release();
+    let s = Semaphore::new(0).unwrap();
+    s.release().unwrap();
     assert_eq!(s.value(), 1, "an unbounded one just counts");
-    let zero = BoundedSemaphore::new(0);
+    let zero = BoundedSemaphore::new(0).unwrap();
     assert!(zero.try_acquire().is_none());
     assert!(
         matches!(
@@ -354,7 +355,7 @@ fn bounded_semaphore_over_release_is_an_error() {
 }
 
 fn semaphore_acquire_timeout() {
-    let s = Semaphore::new(1);
+    let s = Semaphore::new(1).unwrap();
     let held = s.acquire();
     assert!(s.try_acquire().is_none());
     let t = Instant::now();
@@ -618,4 +619,81 @@ fn occupancy_of_a_process_killed_inside_is_taken_out_with_leave() {
         ),
         "nobody left to take out"
     );
+}
+
+fn double(x: u64) -> u64 {
+    2 * x
+}
+
+/// Any duration is a valid timeout, and the largest mean "wait" (no `Instant + Duration`
+/// overflow anywhere). Each call is made where it returns at once: a free lock, a set event,
+/// a ready message, a finished child.
+fn every_timeout_api_takes_duration_max() {
+    const MAX: Duration = Duration::MAX;
+    assert!(Lock::new().lock_timeout(MAX).is_ok(), "Lock");
+    assert!(RLock::new().lock_timeout(MAX).is_ok(), "RLock");
+    assert!(Value::new(1u32).lock_timeout(MAX).is_ok(), "Value");
+    assert!(Array::<u32>::new(2).lock_timeout(MAX).is_ok(), "Array");
+    let condition = Condition::new();
+    let mut guard = condition.lock_timeout(MAX).expect("Condition");
+    assert!(
+        guard.wait_for(|| true, Some(MAX)).unwrap(),
+        "Condition::wait_for"
+    );
+    drop(guard);
+    assert!(
+        Semaphore::new(1).unwrap().acquire_timeout(MAX).is_some(),
+        "Semaphore"
+    );
+    assert!(
+        BoundedSemaphore::new(1)
+            .unwrap()
+            .acquire_timeout(MAX)
+            .is_some(),
+        "BoundedSemaphore"
+    );
+    let event = Event::new();
+    event.set();
+    assert!(event.wait_timeout(MAX), "Event");
+    assert_eq!(
+        Barrier::new(1).wait_timeout(MAX).unwrap(),
+        0,
+        "Barrier::wait_timeout"
+    );
+    assert_eq!(
+        Barrier::new(1).with_timeout(MAX).wait().unwrap(),
+        0,
+        "Barrier::with_timeout"
+    );
+    let q: Queue<u32> = Queue::new().unwrap();
+    q.put_timeout(5u32, MAX).unwrap();
+    assert_eq!(q.get_timeout(MAX).unwrap(), 5, "Queue");
+    let jq: JoinableQueue<u32> = JoinableQueue::new().unwrap();
+    jq.join_timeout(MAX).expect("JoinableQueue::join_timeout");
+    let (a, b) = Pipe::new();
+    a.send(&1u8).unwrap();
+    assert!(b.poll(MAX).unwrap(), "Connection::poll");
+    let (rx, tx) = Pipe::one_way();
+    tx.send(&1u8).unwrap();
+    assert!(rx.poll(MAX).unwrap(), "PipeReceiver::poll");
+    let mut p = Process::spawn(|| 3).unwrap();
+    assert_eq!(
+        p.join_timeout(MAX).unwrap(),
+        Some(3),
+        "Process::join_timeout"
+    );
+    let mut child = StartMethod::Fork.start(double, 4).unwrap();
+    assert_eq!(
+        child.join_timeout(MAX).unwrap(),
+        Some(0),
+        "start::Child::join_timeout"
+    );
+    let pool = Pool::new(1).unwrap();
+    let r = pool.apply_async(double, 21).unwrap();
+    assert!(r.wait_timeout(MAX), "AsyncResult::wait_timeout");
+    assert_eq!(r.get_timeout(MAX).unwrap(), 42, "AsyncResult::get_timeout");
+    pool.waker().wake().unwrap();
+    assert!(pool.wait_any(Some(MAX)), "Pool::wait_any");
+    pool.close().unwrap();
+    pool.join().unwrap();
 }

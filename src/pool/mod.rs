@@ -420,7 +420,7 @@ impl Pool {
         if self.owner_only().is_err() {
             return false;
         }
-        let deadline = timeout.map(Deadline::after);
+        let deadline = Deadline::from_timeout(timeout);
         loop {
             let slice = match &deadline {
                 None => POLL,

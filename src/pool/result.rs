@@ -58,8 +58,7 @@ impl<'p, T> AsyncResult<'p, T> {
     /// `None` either way).
     #[doc(alias = "wait")]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.pool
-            .wait_for_job(self.job, Some(Deadline::after(timeout)))
+        self.pool.wait_for_job(self.job, Deadline::after(timeout))
     }
 
     /// `None` until ready, then whether the call succeeded (Python: `successful()`, which

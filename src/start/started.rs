@@ -133,18 +133,20 @@ impl<R> Child<R> {
             Exit::Wait(pid) => {
                 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
                 let deadline = crate::deadline::Deadline::after(timeout);
+                let deadline = deadline.as_ref();
                 // A fork child is ours to wait for: poll its pidfd, then reap it.
                 match crate::sys::child::pidfd_open(*pid) {
-                    Some(pidfd) => poll_readable(pidfd.as_fd(), &deadline),
+                    Some(pidfd) => poll_readable(pidfd.as_fd(), deadline),
                     None => matches!(
                         waitpid(*pid, Some(WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT)),
                         Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..))
                     ),
                 }
             }
-            Exit::Served { status, .. } => {
-                poll_readable(status.as_fd(), &crate::deadline::Deadline::after(timeout))
-            }
+            Exit::Served { status, .. } => poll_readable(
+                status.as_fd(),
+                crate::deadline::Deadline::after(timeout).as_ref(),
+            ),
         };
         if ready {
             self.wait_code().map(Some)
@@ -176,10 +178,10 @@ impl<R> Child<R> {
     }
 }
 
-/// Whether `fd` becomes readable (or hung up) before `deadline`.
-fn poll_readable(fd: BorrowedFd<'_>, deadline: &crate::deadline::Deadline) -> bool {
+/// Whether `fd` becomes readable (or hung up) before `deadline` (`None`: no limit).
+fn poll_readable(fd: BorrowedFd<'_>, deadline: Option<&crate::deadline::Deadline>) -> bool {
     // An error of poll itself (no memory for its table) reads as "not yet".
-    crate::sys::poll::readable(fd, Some(deadline)).unwrap_or(false)
+    crate::sys::poll::readable(fd, deadline).unwrap_or(false)
 }
 
 impl<R> Drop for Child<R> {
