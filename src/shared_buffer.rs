@@ -329,15 +329,16 @@ impl<T: Plain> SharedBuffer<T> {
             }
         }
         let cells = self.cells();
-        // SAFETY: the buffer is frozen (we saw it under the header lock), so no claim is live
-        // in any process and none can be made: nothing writes these elements any more, for
-        // as long as the mapping lives, which is as long as `self`. Every claimant's stores
-        // happen-before this point: a live one released its slot under the header lock
+        // Why the frozen cells can be read as plain `T`s: every claimant's stores
+        // happen-before this point. A live one released its slot under the header lock
         // before anyone could see the slot free; a dead one's stores were complete when it
-        // died, and the kernel's atomic update of its mutex's futex word, which our
-        // `try_lock` read with acquire ordering in `reap`, came after them. `T` and `T::Atomic` have the same size (checked
-        // in `new`) and `T::Atomic` is at least as aligned; every value stored was a valid `T`
-        // (zero, or a `T` written by `RangeMut`).
+        // died, and the kernel's update of its mutex's futex word, which `reap`'s `try_lock`
+        // read with acquire ordering, came after them.
+        // SAFETY: frozen (seen under the header lock): no claim is live in any process and
+        // none can be made, so nothing writes these elements for as long as the mapping
+        // (`self`) lives, and their last stores happen-before this read (above). `T` and
+        // `T::Atomic` have one size (checked in `new`), `T::Atomic` is at least as aligned,
+        // and every value stored was a valid `T` (zero, or a `T` written by `RangeMut`).
         Ok(unsafe { std::slice::from_raw_parts(cells.as_ptr().cast::<T>(), cells.len()) })
     }
 
