@@ -21,6 +21,7 @@ fn main() -> std::process::ExitCode {
         checks![
             map_keeps_input_order_for_every_chunksize,
             every_variant_gives_the_same_results,
+            a_task_whose_panic_payload_panics_on_drop_is_reported_as_a_panic,
             empty_input_gives_empty_results,
             get_timeout_on_a_slow_task_times_out_and_the_task_completes_later,
             a_panicking_task_reports_its_message_and_the_pool_stays_usable,
@@ -564,6 +565,30 @@ fn zero_processes_is_an_error() {
             ..
         })
     ));
+}
+
+/// A panic payload whose own `Drop` panics.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("the payload's drop panicked");
+    }
+}
+
+fn panic_with_a_payload_that_panics_on_drop(_: u32) -> u32 {
+    std::panic::panic_any(PanicsOnDrop)
+}
+
+fn a_task_whose_panic_payload_panics_on_drop_is_reported_as_a_panic() {
+    let pool = pool(1);
+    let before = pool.worker_pids();
+    match pool.apply(panic_with_a_payload_that_panics_on_drop, 0) {
+        Err(Error::TaskPanicked(_)) => {}
+        other => panic!("expected TaskPanicked, got {other:?}"),
+    }
+    assert_eq!(pool.worker_pids(), before, "the worker lives on");
+    assert_eq!(pool.apply(square, 3).unwrap(), 9);
 }
 
 fn imap_reports_a_failed_chunk_and_goes_on() {

@@ -419,8 +419,11 @@ fn work(setup: &WorkerSetup, i: usize) -> i32 {
     }));
     let slot = &setup.slots.get().slots[i];
     if let Some(init) = &setup.initializer
-        && catch_unwind(AssertUnwindSafe(init)).is_err()
+        && let Err(payload) = catch_unwind(AssertUnwindSafe(init))
     {
+        // Leaked, never dropped: a payload's own `Drop` may panic too (the hook above has
+        // its message).
+        std::mem::forget(payload);
         slot.state.store(INIT_FAILED, SeqCst);
         eprintln!(
             "pool worker initializer panicked: {}",
@@ -465,10 +468,15 @@ fn work(setup: &WorkerSetup, i: usize) -> i32 {
                 id: msg.id,
                 message,
             },
-            Err(_) => Outcome::Panicked {
-                id: msg.id,
-                message: LAST_PANIC.with(|p| p.borrow().clone()),
-            },
+            Err(payload) => {
+                // Leaked, never dropped: a payload whose `Drop` panics would end the worker
+                // and turn the task's panic into a dead worker (the hook has its message).
+                std::mem::forget(payload);
+                Outcome::Panicked {
+                    id: msg.id,
+                    message: LAST_PANIC.with(|p| p.borrow().clone()),
+                }
+            }
         };
         if setup.results.put_value(&outcome, None).is_err() {
             return 1;
