@@ -615,3 +615,44 @@ fn pool_in_tokio_help_and_bad_flags() {
             .expect_usage_error();
     }
 }
+
+/// The median of three runs' `speedup=` word.
+fn median_speedup(runs: impl Fn() -> harness::Run) -> f64 {
+    let mut speedups: Vec<f64> = (0..3)
+        .map(|_| {
+            let run = runs();
+            run.expect_success();
+            word::<f64>(&run, "speedup")
+        })
+        .collect();
+    speedups.sort_by(f64::total_cmp);
+    speedups[1]
+}
+
+/// With one worker a pool does the serial loop's work in one other process, so the speedup
+/// an example prints is about 1: its serial baseline runs the very code the worker runs
+/// (a baseline compiled differently once printed 2.0-2.7 here). The bound is loose enough
+/// for a loaded 2-core machine and tight enough to catch a 2x lie; the median of three runs
+/// is checked. (mandelbrot_pipeline is left out: its producer process works beside the one
+/// consumer, so its speedup with one consumer is rightly above 1 in a debug build.)
+#[test]
+fn one_worker_prints_a_speedup_of_about_one() {
+    let sum = median_speedup(|| {
+        example!("pool_map_sum")
+            .args(["--workers", "1", "--n", "1000"])
+            .run()
+    });
+    assert!(
+        (0.5..=1.5).contains(&sum),
+        "pool_map_sum --workers 1: speedup {sum}"
+    );
+    let canvas = median_speedup(|| {
+        example!("mandelbrot_canvas")
+            .args(["--workers", "1", "--pixdim", "200"])
+            .run()
+    });
+    assert!(
+        (0.5..=1.5).contains(&canvas),
+        "mandelbrot_canvas --workers 1: speedup {canvas}"
+    );
+}
