@@ -210,54 +210,71 @@ fn mandelbrot_pipeline_rejects_nonsense() {
 fn work_queues(seed: &str, sleep_ms: &str) -> harness::Run {
     let run = example!("multi_work_queues")
         .args(["--makers", "4", "--workers", "4", "--decay", "0.002"])
-        .args(["--timeout", "0.2", "--verbosity", "0", "--seed", seed])
+        .args(["--timeout", "0.2", "--verbosity", "1", "--seed", seed])
         .args(["--sleep-ms", sleep_ms])
         .run();
     run.expect_success();
     run
 }
 
-#[test]
-fn every_item_put_is_processed_exactly_once() {
-    let run = work_queues("11", "0");
-    let put: usize = run.word("items_put");
-    assert!(put >= 4, "every maker puts at least once");
-    assert_eq!(run.word::<usize>("items_processed"), put);
-    for key in ["duplicates", "missing", "unknown", "wrong_digest"] {
-        assert_eq!(run.word::<usize>(key), 0, "{key}");
-    }
+/// The lists a run's makers put (`Put m<maker>:<seq> <digest>`) or its workers got
+/// (`Got m<maker>:<seq> <digest>, <len>`): `((maker, seq), digest)`, in output order.
+fn work_lines(run: &harness::Run, verb: &str) -> Vec<((u32, u32), String)> {
+    let prefix = format!("{verb} m");
+    run.stdout()
+        .lines()
+        .filter_map(|line| line.split_once("): ").map(|(_, rest)| rest))
+        .filter_map(|rest| rest.strip_prefix(prefix.as_str()))
+        .map(|item| {
+            let (id, digest) = item.split_once(' ').expect(item);
+            let (maker, seq) = id.split_once(':').expect(id);
+            let digest = digest.split(',').next().unwrap().to_string();
+            ((maker.parse().unwrap(), seq.parse().unwrap()), digest)
+        })
+        .collect()
+}
+
+/// Every list put was got exactly once, with the contents it was put with; the lists put,
+/// sorted (the same for the same seed).
+fn audit(run: &harness::Run) -> Vec<((u32, u32), String)> {
+    let mut put = work_lines(run, "Put");
+    let mut got = work_lines(run, "Got");
+    put.sort();
+    got.sort();
+    assert_eq!(got, put, "every list put is got exactly once, unchanged");
+    assert_eq!(run.word::<usize>("items_put"), put.len());
+    assert_eq!(run.word::<usize>("items_processed"), got.len());
     assert_eq!(run.word::<usize>("work_queue_left"), 0);
     assert_eq!(run.word::<i32>("makers_left"), 0);
-    let per_maker: usize = (0..4)
-        .map(|k| run.word::<usize>(&format!("maker_{k}_items")))
-        .sum();
-    assert_eq!(per_maker, put);
+    put
+}
+
+#[test]
+fn every_item_put_is_processed_exactly_once() {
+    let put = audit(&work_queues("11", "0"));
+    for maker in 0..4 {
+        let seqs: Vec<u32> = put
+            .iter()
+            .filter(|(id, _)| id.0 == maker)
+            .map(|(id, _)| id.1)
+            .collect();
+        assert!(!seqs.is_empty(), "maker {maker} puts at least once");
+        assert_eq!(
+            seqs,
+            (0..seqs.len() as u32).collect::<Vec<_>>(),
+            "maker {maker}: no gap"
+        );
+    }
 }
 
 #[test]
 fn a_seeded_run_makes_the_same_items_every_time() {
     // With pauses, so the makers and workers interleave differently from run to run.
-    let a = work_queues("5", "2");
-    let b = work_queues("5", "2");
-    let c = work_queues("6", "0");
-    let made = |r: &harness::Run| -> (String, Vec<usize>) {
-        let counts = (0..4)
-            .map(|k| r.word(&format!("maker_{k}_items")))
-            .collect();
-        (r.word("made_digest"), counts)
-    };
-    assert_eq!(made(&a), made(&b), "same seed, same items");
-    assert_ne!(made(&a).0, made(&c).0, "another seed, other items");
-    for r in [&a, &b, &c] {
-        assert_eq!(
-            r.word::<usize>("items_processed"),
-            r.word::<usize>("items_put")
-        );
-        assert_eq!(
-            r.word::<usize>("duplicates") + r.word::<usize>("missing"),
-            0
-        );
-    }
+    let a = audit(&work_queues("5", "2"));
+    let b = audit(&work_queues("5", "2"));
+    let c = audit(&work_queues("6", "0"));
+    assert_eq!(a, b, "same seed, same items");
+    assert_ne!(a, c, "another seed, other items");
 }
 
 #[test]
