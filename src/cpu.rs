@@ -22,9 +22,7 @@
 /// assert!((1..=n).contains(&physical_cpu_count()));
 /// ```
 pub fn cpu_count() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-    if n >= 1 { n as usize } else { 1 }
+    crate::sys::info::online_cpus()
 }
 
 /// CPUs this process may use: affinity mask and cgroup quota applied (Python 3.13:

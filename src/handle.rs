@@ -252,16 +252,10 @@ fn random_id() -> u128 {
     let mut filled = 0;
     while filled < bytes.len() {
         let rest = &mut bytes[filled..];
-        // SAFETY: `rest` is a writable buffer of `rest.len()` bytes owned by this frame.
-        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-        if n > 0 {
-            filled += n as usize;
-        } else {
-            let err = std::io::Error::last_os_error();
-            assert!(
-                err.kind() == std::io::ErrorKind::Interrupted,
-                "getrandom failed: {err}"
-            );
+        match rustix::rand::getrandom(rest, rustix::rand::GetRandomFlags::empty()) {
+            Ok(n) => filled += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(err) => panic!("getrandom failed: {err}"),
         }
     }
     u128::from_ne_bytes(bytes)

@@ -51,27 +51,13 @@ fn memfd_with(bytes: &[u8]) -> std::io::Result<OwnedFd> {
 /// Whether `fd` is what a pipe end is: a Unix `SOCK_SEQPACKET` socket (checked with the
 /// kernel, whatever a message claims).
 fn is_pipe_socket(fd: &OwnedFd) -> bool {
-    let option = |name: libc::c_int| {
-        let mut value: libc::c_int = -1;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: `value` and `len` are valid for writes of an int and its length.
-        let r = unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                name,
-                (&raw mut value).cast(),
-                &mut len,
-            )
-        };
-        (r == 0).then_some(value)
-    };
+    use rustix::net::{AddressFamily, SocketType, sockopt};
     let Ok(stat) = nix::sys::stat::fstat(fd) else {
         return false;
     };
     stat.st_mode & libc::S_IFMT == libc::S_IFSOCK
-        && option(libc::SO_TYPE) == Some(libc::SOCK_SEQPACKET)
-        && option(libc::SO_DOMAIN) == Some(libc::AF_UNIX)
+        && sockopt::socket_type(fd).ok() == Some(SocketType::SEQPACKET)
+        && sockopt::socket_domain(fd).ok() == Some(AddressFamily::UNIX)
 }
 
 /// Constructors for connected pairs (Python: `Pipe(duplex=True|False)`).

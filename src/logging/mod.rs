@@ -265,28 +265,36 @@ fn format_line(
     )
 }
 
-/// `2025-06-01T12:34:56.789Z`: UTC, milliseconds. The calendar is the C library's
-/// (`gmtime_r`, already linked; no crate needed for one conversion).
+/// `2025-06-01T12:34:56.789Z`: UTC, milliseconds. The calendar is the proleptic
+/// Gregorian one of `civil_from_days` (UTC has no time zone to look up; leap seconds are
+/// not counted, as in Unix time).
 fn utc_timestamp(when: SystemTime) -> String {
     let since = when.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = libc::time_t::try_from(since.as_secs()).unwrap_or(libc::time_t::MAX);
-    // SAFETY: an all-zero `tm` is a valid value (integers and a null zone pointer).
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: both pointers are valid for the call; gmtime_r writes only `tm`.
-    if unsafe { libc::gmtime_r(&secs, &mut tm) }.is_null() {
-        // A year past what `tm` holds: not a time a log record carries.
-        return format!("@{}.{:03}Z", since.as_secs(), since.subsec_millis());
-    }
+    let secs = since.as_secs();
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    let of_day = secs % 86_400;
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        i64::from(tm.tm_year) + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60,
         since.subsec_millis()
     )
+}
+
+/// The date `days` after 1970-01-01: Howard Hinnant's `civil_from_days`, for days on or
+/// after the epoch (eras of 400 years, 146,097 days each, starting on March 1st).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
 }
 
 #[cfg(test)]
@@ -301,6 +309,47 @@ mod tests {
         assert_eq!(utc_timestamp(t), "2000-02-29T00:00:00.123Z");
         let t = UNIX_EPOCH + Duration::from_secs(1_767_225_599); // last second of 2025
         assert_eq!(utc_timestamp(t), "2025-12-31T23:59:59.000Z");
+    }
+
+    /// The date by counting: whole years, then whole months, from 1970-01-01.
+    fn counted_date(mut days: u64) -> (u64, u64, u64) {
+        let leap =
+            |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
+        let mut year = 1970;
+        while days >= 365 + u64::from(leap(year)) {
+            days -= 365 + u64::from(leap(year));
+            year += 1;
+        }
+        let lengths = [
+            31,
+            28 + u64::from(leap(year)),
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ];
+        let mut month = 1;
+        for length in lengths {
+            if days < length {
+                break;
+            }
+            days -= length;
+            month += 1;
+        }
+        (year, month, days + 1)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_calendar_agrees_with_counting_days(days in 0u64..3_000_000) {
+            proptest::prop_assert_eq!(civil_from_days(days), counted_date(days));
+        }
     }
 
     #[test]

@@ -31,6 +31,7 @@
 //! no item is lost or delivered twice because of a death inside the queue.
 
 use super::frame;
+use super::slab::{HEADER_SPACE, INLINE, Slab, WINDOW};
 use crate::deadline::Deadline;
 use crate::error::{Error, InvalidKind, Result};
 use crate::futex;
@@ -38,24 +39,12 @@ use crate::raw_mutex::{Acquired, RawGuard, RawMutex};
 use nix::sys::mman::{MapFlags, ProtFlags};
 use std::cell::UnsafeCell;
 use std::num::NonZeroUsize;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// File offsets reserved per queue: the most its unread messages may occupy.
-const WINDOW: u64 = 32 << 30;
-/// Bytes of a slab slot: the header, then the inline log.
-const SLOT: usize = 512;
-/// Room for the header at the start of a slot.
-const HEADER_SPACE: usize = 128;
-/// Capacity of the inline log; `capacity` above it means the log lives in the queue's range.
-const INLINE: u64 = (SLOT - HEADER_SPACE) as u64;
-/// Queues per slab.
-const SLAB_QUEUES: usize = 256;
-/// Size of a slab's header area, where the data ranges start.
-const HEADERS: u64 = (SLOT * SLAB_QUEUES) as u64;
 /// The smallest log held in a queue's range.
 const RANGE_MIN: u64 = 64 << 10;
 /// An empty log bigger than this gives its memory and address space back (the log returns
@@ -63,169 +52,16 @@ const RANGE_MIN: u64 = 64 << 10;
 /// again each time.
 const SHRINK_ABOVE: u64 = 64 << 20;
 
-const _: () = assert!(std::mem::size_of::<Header>() <= HEADER_SPACE);
-
-/// The slab new queues come from, in this process.
-static CURRENT: Mutex<Option<Arc<Slab>>> = Mutex::new(None);
-
-/// Forks seen so far: a slab made in an earlier count may be shared with other
-/// processes, so its slots are never recycled.
-fn fork_count() -> u64 {
-    crate::sys::atfork::forks()
-}
-
-/// The memfd name of a slab holding one queue, the only kind that travels.
-const OWN_NAME: &str = "multiproc-queue-own";
-/// Size of an own slab's header area: one page, where its data range starts.
-const OWN_HEADERS: u64 = 4096;
-const _: () = assert!(SLOT as u64 <= OWN_HEADERS);
-/// An own slab's epoch: never the current one, so its slot is never recycled (another
-/// process may hold the queue since its fd can be sent).
-const NEVER_RECYCLED: u64 = u64::MAX;
-
-/// One memfd: `queues` queue slots (`SLAB_QUEUES`, or one for a queue that can travel),
-/// then each queue's data range.
-struct Slab {
-    fd: OwnedFd,
-    /// The slot area, `headers` bytes, mapped shared.
-    base: NonNull<u8>,
-    /// Bytes of the slot area (page-aligned: the first data range starts there).
-    headers: u64,
-    /// Slots in the slot area.
-    queues: usize,
-    epoch: u64,
-    spare: Mutex<Spare>,
-}
-
-#[derive(Default)]
-struct Spare {
-    next: usize,
-    free: Vec<usize>,
-}
-
-// SAFETY: the slot area is shared memory used only through atomics and robust mutexes.
-unsafe impl Send for Slab {}
-// SAFETY: as for Send: shared use goes through atomics and robust mutexes only.
-unsafe impl Sync for Slab {}
-
-impl Slab {
-    /// A slab of `SLAB_QUEUES` queues, for queues that never leave this process and its
-    /// forks.
-    fn new(epoch: u64) -> Result<Slab> {
-        let fd = nix::sys::memfd::memfd_create(
-            c"multiproc-queue",
-            nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
-        )?;
-        // Sparse: pages are allocated only when written.
-        nix::unistd::ftruncate(&fd, (HEADERS + SLAB_QUEUES as u64 * WINDOW) as i64)?;
-        Slab::map(fd, HEADERS, SLAB_QUEUES, epoch)
-    }
-
-    /// A slab of one queue, sealed at its size, whose fd can be sent to another process
-    /// (see [`RawQueue::import`]).
-    fn new_own() -> Result<Slab> {
-        let fd = nix::sys::memfd::memfd_create(
-            OWN_NAME,
-            nix::sys::memfd::MFdFlags::MFD_CLOEXEC | nix::sys::memfd::MFdFlags::MFD_ALLOW_SEALING,
-        )?;
-        nix::unistd::ftruncate(&fd, (OWN_HEADERS + WINDOW) as i64)?;
-        // Punching holes stays allowed: only the size is sealed.
-        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
-        // SAFETY: `fd` is a valid memfd we own; adding seals changes no memory.
-        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-            return Err(std::io::Error::last_os_error().into());
-        }
-        Slab::map(fd, OWN_HEADERS, 1, NEVER_RECYCLED)
-    }
-
-    /// Map the slot area of `fd`.
-    fn map(fd: OwnedFd, headers: u64, queues: usize, epoch: u64) -> Result<Slab> {
-        // SAFETY: a fresh shared mapping of a memfd whose size covers the slot area (ours,
-        // or checked by `RawQueue::import`).
-        let base = unsafe {
-            nix::sys::mman::mmap(
-                None,
-                NonZeroUsize::new(headers as usize).expect("non-zero"),
-                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                MapFlags::MAP_SHARED,
-                fd.as_fd(),
-                0,
-            )
-        }?
-        .cast::<u8>();
-        Ok(Slab {
-            fd,
-            base,
-            headers,
-            queues,
-            epoch,
-            spare: Mutex::new(Spare::default()),
-        })
-    }
-
-    fn take(&self) -> Option<usize> {
-        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = spare.free.pop() {
-            return Some(i);
-        }
-        (spare.next < self.queues).then(|| {
-            spare.next += 1;
-            spare.next - 1
-        })
-    }
-
-    fn header(&self, i: usize) -> *mut Header {
-        // SAFETY: `i < self.queues`, so the slot is inside the mapping.
-        unsafe { self.base.as_ptr().add(i * SLOT).cast() }
-    }
-
-    fn inline(&self, i: usize) -> *mut u8 {
-        // SAFETY: as in `header`; the inline log is the rest of the slot.
-        unsafe { self.base.as_ptr().add(i * SLOT + HEADER_SPACE) }
-    }
-
-    fn data_offset(&self, i: usize) -> u64 {
-        self.headers + i as u64 * WINDOW
-    }
-
-    /// Give the file's pages in `[offset, offset + len)` back.
-    fn punch(&self, offset: u64, len: u64) {
-        // SAFETY: plain syscall on our own fd; the range holds no live data.
-        unsafe {
-            libc::fallocate(
-                self.fd.as_raw_fd(),
-                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-                offset as i64,
-                len as i64,
-            )
-        };
-    }
-}
-
-impl Drop for Slab {
-    fn drop(&mut self) {
-        // A mutex a thread of this process still holds must stay mapped (it is on that
-        // thread's robust list): then leak the mapping.
-        // SAFETY: each slot's header was initialised before any queue used it; zeroed
-        // (never used) slots hold a zero word, which reads as "free".
-        let held =
-            (0..self.queues).any(|i| unsafe { (*self.header(i)).lock.held_in_this_process() });
-        if !held {
-            // SAFETY: mapped by `new`, unmapped only here; no queue of this slab is left.
-            let _ = unsafe { nix::sys::mman::munmap(self.base.cast(), self.headers as usize) };
-        }
-    }
-}
-
 /// This process's mapping of a queue's data range (when its log is not inline).
 struct View {
     ptr: *mut u8,
     len: usize,
 }
 
+/// A queue's shared state, at the start of its slot (see `slab.rs`).
 #[repr(C)]
-struct Header {
-    lock: RawMutex,
+pub(super) struct Header {
+    pub(super) lock: RawMutex,
     // Changed only under `lock`; atomics so that `len` can read without it and futexes can
     // sleep on the sequence words.
     head: AtomicU64,
@@ -271,15 +107,11 @@ impl Drop for RawQueue {
             // SAFETY: the view was mapped by `sync_view` and is unmapped only there and here.
             let _ = unsafe { nix::sys::mman::munmap(ptr.cast(), view.len) };
         }
-        // No fork since the slab was made: no other process has this queue, so its slot
-        // can be recycled (unless a thread of ours still holds its mutex).
-        if self.slab.epoch == fork_count() && !self.h().lock.held_in_this_process() {
-            self.slab.punch(
-                self.slab.data_offset(self.index),
-                self.h().capacity.load(Relaxed),
-            );
-            let mut spare = self.slab.spare.lock().unwrap_or_else(|e| e.into_inner());
-            spare.free.push(self.index);
+        // Unless a thread of ours still holds its mutex, the slot may be recycled (when no
+        // other process can have it: see `Slab::recycle`).
+        if !self.h().lock.held_in_this_process() {
+            self.slab
+                .recycle(self.index, self.h().capacity.load(Relaxed));
         }
     }
 }
@@ -297,25 +129,7 @@ impl RawQueue {
 
     /// A queue in a slab of its own (`own`), or in this process's current shared slab.
     fn create(maxsize: usize, own: bool) -> Result<RawQueue> {
-        let (slab, index) = if own {
-            (Arc::new(Slab::new_own()?), 0)
-        } else {
-            let mut current = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
-            let epoch = fork_count();
-            match current
-                .as_ref()
-                .filter(|s| s.epoch == epoch)
-                .and_then(|s| Some((s.clone(), s.take()?)))
-            {
-                Some(found) => found,
-                None => {
-                    let slab = Arc::new(Slab::new(epoch)?);
-                    let i = slab.take().expect("a new slab has free slots");
-                    *current = Some(slab.clone());
-                    (slab, i)
-                }
-            }
-        };
+        let (slab, index) = Slab::slot(own)?;
         // SAFETY: the slot was just taken from the slab: see `in_slot`.
         Ok(unsafe { RawQueue::in_slot(slab, index, maxsize) })
     }
@@ -323,7 +137,7 @@ impl RawQueue {
     /// A new, empty queue in slot `index` of `slab`.
     ///
     /// # Safety
-    /// `index < slab.queues`, and the slot is ours alone: fresh, or recycled by a queue of
+    /// `index` is a slot of `slab` (from `Slab::slot`), and the slot is ours alone: fresh, or recycled by a queue of
     /// this process that no other process knows (see `Drop`) and no thread holds.
     unsafe fn in_slot(slab: Arc<Slab>, index: usize, maxsize: usize) -> RawQueue {
         let h = slab.header(index);
@@ -344,27 +158,10 @@ impl RawQueue {
         }
     }
 
-    /// The queue whose own slab another process sent (see [`Slab::new_own`]). Checked
-    /// against what the kernel holds, never against a message: the memfd's name is the one
-    /// only `new_own` gives, its size is sealed at an own slab's size. Such a slab's only
-    /// slot was initialised by `new` before its fd could be sent.
+    /// The queue whose own slab another process sent, checked against the kernel by
+    /// [`Slab::import`].
     pub(crate) fn import(fd: OwnedFd) -> std::io::Result<RawQueue> {
-        let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string());
-        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
-        if link.as_os_str() != format!("/memfd:{OWN_NAME} (deleted)").as_str() {
-            return Err(bad("the received memory is not a queue"));
-        }
-        // SAFETY: `fd` is a valid descriptor we own; F_GET_SEALS only reads.
-        let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
-        let want = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
-        if seals < 0 || seals & want != want {
-            return Err(bad("the received queue is not sealed"));
-        }
-        let len = std::fs::File::from(fd.try_clone()?).metadata()?.len();
-        if len != OWN_HEADERS + WINDOW {
-            return Err(bad("the received queue has the wrong size"));
-        }
-        let slab = Slab::map(fd, OWN_HEADERS, 1, NEVER_RECYCLED).map_err(std::io::Error::other)?;
+        let slab = Slab::import(fd)?;
         Ok(RawQueue {
             slab: Arc::new(slab),
             index: 0,
@@ -377,7 +174,7 @@ impl RawQueue {
 
     /// The memfd of the queue's own slab, if it has one (created after `start::init`).
     pub(crate) fn memfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        (self.slab.queues == 1).then(|| self.slab.fd.as_fd())
+        self.slab.own_fd()
     }
 
     fn h(&self) -> &Header {
@@ -421,7 +218,7 @@ impl RawQueue {
                         n,
                         ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
                         MapFlags::MAP_SHARED,
-                        self.slab.fd.as_fd(),
+                        self.slab.fd(),
                         self.slab.data_offset(self.index) as i64,
                     )
                 }?,
@@ -834,7 +631,7 @@ mod tests {
     /// Two queues side by side in a slab of their own: whatever is done to the first, the
     /// second (its header right after the first's inline log) must come out intact.
     fn neighbours() -> (RawQueue, RawQueue) {
-        let slab = Arc::new(Slab::new(fork_count()).unwrap());
+        let slab = Arc::new(Slab::new(crate::sys::atfork::forks()).unwrap());
         // SAFETY: slots 0 and 1 of a fresh slab, taken by nobody else.
         unsafe {
             (
@@ -982,37 +779,6 @@ mod tests {
             q.get_value::<u32>(Some(Duration::ZERO)).is_err(),
             "taken once"
         );
-    }
-
-    #[test]
-    fn a_queue_in_a_shared_slab_has_no_memfd_to_send() {
-        let q = RawQueue::create(0, false).unwrap();
-        assert!(q.memfd().is_none());
-    }
-
-    #[test]
-    fn import_refuses_memory_that_is_not_an_own_queue() {
-        // Another object's memory, named for its own type.
-        let other = crate::shm::memfd_for::<crate::raw_mutex::RawMutex>(4096);
-        assert!(RawQueue::import(other).is_err());
-        // A shared slab (256 queues): the index would have to come from a message.
-        let shared = Slab::new(0).unwrap();
-        assert!(RawQueue::import(shared.fd.try_clone().unwrap()).is_err());
-        // The right name but not sealed, or the wrong size.
-        let forged = nix::sys::memfd::memfd_create(
-            OWN_NAME,
-            nix::sys::memfd::MFdFlags::MFD_CLOEXEC | nix::sys::memfd::MFdFlags::MFD_ALLOW_SEALING,
-        )
-        .unwrap();
-        nix::unistd::ftruncate(&forged, (OWN_HEADERS + WINDOW) as i64).unwrap();
-        let unsealed = RawQueue::import(forged.try_clone().unwrap());
-        assert!(unsealed.is_err());
-        nix::unistd::ftruncate(&forged, 4096).unwrap();
-        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
-        // SAFETY: a valid memfd we own; adding seals changes no memory.
-        let sealed = unsafe { libc::fcntl(forged.as_raw_fd(), libc::F_ADD_SEALS, seals) };
-        assert_eq!(sealed, 0);
-        assert!(RawQueue::import(forged).is_err(), "too small");
     }
 
     proptest::proptest! {

@@ -27,6 +27,7 @@ pub(crate) mod buffer;
 mod frame;
 mod joinable;
 mod simple;
+mod slab;
 
 pub use joinable::JoinableQueue;
 pub use simple::SimpleQueue;

@@ -9,18 +9,10 @@
 //! forks of a server that was re-executed (`forkserver`, `spawn`).
 
 use crate::error::{Error, InvalidKind, Result};
+use crate::sys::info::object_base;
 
 /// The anchor that offsets are taken from.
 static ANCHOR: u8 = 0;
-
-/// The load base of the object (executable or library) that holds `addr`.
-fn object_base(addr: usize) -> Option<usize> {
-    // SAFETY: `Dl_info` is plain data, valid when zeroed.
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: `dladdr` only reads the loader's tables and writes `info`.
-    let found = unsafe { libc::dladdr(addr as *const libc::c_void, &mut info) };
-    (found != 0 && !info.dli_fbase.is_null()).then_some(info.dli_fbase as usize)
-}
 
 fn anchor() -> usize {
     &ANCHOR as *const u8 as usize

@@ -4,7 +4,7 @@
 
 use crate::sys::fdpass;
 use std::io::{self, IoSlice};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 pub(crate) use crate::sys::fdpass::MAX_FDS;
@@ -30,23 +30,11 @@ fn sendmsg_once(sock: &UnixStream, iov: &[IoSlice<'_>], fds: &[RawFd]) -> io::Re
 /// Send all of `bytes`.
 pub(crate) fn send_all(sock: &UnixStream, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
-        // SAFETY: `bytes` is a readable buffer of `bytes.len()` bytes.
-        let n = unsafe {
-            libc::send(
-                sock.as_raw_fd(),
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                libc::MSG_NOSIGNAL,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
+        match rustix::net::send(sock, bytes, rustix::net::SendFlags::NOSIGNAL) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
-        bytes = &bytes[n as usize..];
     }
     Ok(())
 }
@@ -122,6 +110,7 @@ pub(crate) fn recv_frame(sock: &UnixStream) -> io::Result<Option<(Vec<u8>, Vec<O
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
 
     #[test]
     fn frames_bigger_than_the_socket_buffer_and_their_fds_arrive_whole() {
