@@ -8,7 +8,7 @@
 //!
 //! Run: `just run array_squares` (or `cargo run --release --bin array_squares`)
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use multiproc::{Array, Process};
 use std::process::ExitCode;
 
@@ -29,10 +29,13 @@ fn calc_squares(numbers: &[i32], result: &Array<i32>) {
 }
 
 fn run(args: Args) -> multiproc::Result<()> {
-    kit::cli::require::<Args>(
-        args.numbers.len() <= 1_000_000,
-        "--numbers: at most 1000000 numbers",
-    );
+    if args.numbers.len() > 1_000_000 {
+        // A usage error, as clap reports its own: the message, the usage line, exit 2.
+        let message = "--numbers: at most 1000000 numbers";
+        Args::command()
+            .error(clap::error::ErrorKind::ValueValidation, message)
+            .exit();
+    }
     // Shared memory: created before the process, so both see the same array.
     let result = Array::<i32>::new(args.numbers.len());
     let child_view = result.clone();
@@ -44,5 +47,11 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    kit::cli::main(run)
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("array_squares: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

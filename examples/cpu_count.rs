@@ -42,5 +42,9 @@ fn run(_args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    kit::cli::main(run)
+    kit::cli::quiet_on_closed_stdout();
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => kit::cli::fail(e),
+    }
 }

@@ -141,5 +141,9 @@ fn run(args: Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    kit::cli::main(run)
+    kit::cli::quiet_on_closed_stdout();
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => kit::cli::fail(e),
+    }
 }

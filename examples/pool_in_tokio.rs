@@ -26,6 +26,7 @@ use multiproc::pool::PoolWaker;
 use multiproc::start::{self, StartMethod};
 use multiproc::{AsyncResult, Error, Pool};
 use std::collections::HashSet;
+use std::process::ExitCode;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
@@ -231,8 +232,12 @@ fn run(args: Args) -> multiproc::Result<()> {
     }
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     // First thing: in the start server and in spawned children, this never returns.
     start::init();
-    kit::cli::main(run)
+    kit::cli::quiet_on_closed_stdout();
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => kit::cli::fail(e),
+    }
 }

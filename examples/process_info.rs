@@ -101,5 +101,9 @@ fn check_sizes<A: clap::CommandFactory>(n: &[usize]) {
 }
 
 fn main() -> ExitCode {
-    kit::cli::main(run)
+    kit::cli::quiet_on_closed_stdout();
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => kit::cli::fail(e),
+    }
 }

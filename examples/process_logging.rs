@@ -218,5 +218,9 @@ fn open_log(given: Option<&std::path::Path>) -> multiproc::Result<PathBuf> {
 }
 
 fn main() -> ExitCode {
-    kit::cli::main(run)
+    kit::cli::quiet_on_closed_stdout();
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => kit::cli::fail(e),
+    }
 }

@@ -12,6 +12,7 @@
 use clap::Parser;
 use multiproc::{Process, Queue};
 use serde::{Deserialize, Serialize};
+use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Serialize, Deserialize)]
@@ -30,6 +31,16 @@ struct Args {
     n: u64,
 }
 
+/// `println!`, except that when whoever reads stdout has gone (`queue_sentinel | head -1`)
+/// the process ends quietly, as `cat` does, instead of panicking on the broken pipe.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    };
+}
+
 fn make_work(queue: &Queue<Work>, n: u64) -> multiproc::Result<()> {
     for work in 0..n {
         queue.put(Work::Item(work))?;
@@ -43,12 +54,12 @@ fn do_work(queue: &Queue<Work>) -> multiproc::Result<()> {
         match queue.get()? {
             Work::Dead => break,
             Work::Item(work) => {
-                println!("do_work got={work}");
+                say!("do_work got={work}");
                 received += 1;
             }
         }
     }
-    println!("do_work saw the sentinel after received={received} items");
+    say!("do_work saw the sentinel after received={received} items");
     Ok(())
 }
 
@@ -64,7 +75,7 @@ fn run(args: Args) -> multiproc::Result<()> {
     // Joins both, then fails (exit 1) if either exited with anything but 0.
     let joined = multiproc::join_all(&mut processes);
     let [maker, worker] = processes.each_mut().map(|p| p.exitcode().unwrap_or(-1));
-    println!(
+    say!(
         "Joined make_work with maker_exitcode={maker} and do_work with \
          worker_exitcode={worker} and left_in_queue={} items",
         work_queue.qsize()
@@ -73,5 +84,11 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    kit::cli::main(run)
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("queue_sentinel: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -135,5 +135,9 @@ fn run(args: Args) -> multiproc::Result<()> {
 fn main() -> ExitCode {
     // First thing: in the start server and in spawned children, this never returns.
     start::init();
-    kit::cli::main(run)
+    kit::cli::quiet_on_closed_stdout();
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => kit::cli::fail(e),
+    }
 }

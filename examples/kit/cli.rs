@@ -7,11 +7,11 @@
 //!
 //! `example | head -1` closes the pipe after one line. Rust ignores `SIGPIPE`, so the next
 //! `println!` would fail with `EPIPE` and panic ("failed printing to stdout: Broken pipe").
-//! [`main`] first calls [`quiet_on_closed_stdout`]: from then on a write that finds stdout
+//! An example's `main` first calls [`quiet_on_closed_stdout`]: from then on a write that finds stdout
 //! closed ends the process as `cat` ends, killed by `SIGPIPE`, silently (a shell shows exit
 //! status 141). Children inherit this through `fork`, so a child that prints to the closed
 //! pipe ends the same way, and the parent, at its own next print or when it reports the
-//! failed child (see [`main`]), ends quietly too; its children die with it
+//! failed child (see [`fail`]), ends quietly too; its children die with it
 //! (`PR_SET_PDEATHSIG`). A child that meets the closed stdout first sends `SIGPIPE` to the
 //! main process, so that nobody waits for the dead child until a timeout. A write that breaks on any other pipe or socket (a
 //! `Pipe` whose peer is gone) still fails with `EPIPE` as before, while stdout is
@@ -22,35 +22,36 @@ use std::ops::RangeInclusive;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Parse the arguments as `A`, run `body`, and turn its result into the exit code:
-/// `fn main() -> ExitCode { kit::cli::main(run) }`. Parsing comes after
-/// [`quiet_on_closed_stdout`]. A runtime error is one line on stderr and exit code 1,
-/// unless stdout has been closed meanwhile: then the error is the consequence (a child
-/// that printed to the closed pipe and was killed by `SIGPIPE`), and the program ends by
-/// `SIGPIPE` like its children, silently.
-pub fn main<A, E>(body: impl FnOnce(A) -> Result<(), E>) -> ExitCode
-where
-    A: clap::Parser,
-    E: Display,
-{
-    quiet_on_closed_stdout();
-    let args = A::parse();
-    match body(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            if stdout_closed() {
-                die_of_sigpipe();
-            }
-            eprintln!("{}: error: {e}", program_name().unwrap_or_default());
-            ExitCode::FAILURE
-        }
+/// Report a runtime error and give the exit code: one line on stderr,
+/// `<program>: error: <e>`, and exit code 1. Every example's `main` ends in it:
+///
+/// ```ignore
+/// fn main() -> ExitCode {
+///     kit::cli::quiet_on_closed_stdout();
+///     match run(Args::parse()) {
+///         Ok(()) => ExitCode::SUCCESS,
+///         Err(e) => kit::cli::fail(e),
+///     }
+/// }
+/// ```
+///
+/// A program of your own may write `{ eprintln!("name: error: {e}"); ExitCode::FAILURE }`
+/// instead. What this adds: when stdout has been closed meanwhile, the error is the
+/// consequence (a child that printed to the closed pipe and was killed by `SIGPIPE`), and
+/// the program ends by `SIGPIPE` like its children, silently.
+pub fn fail(e: impl Display) -> ExitCode {
+    if stdout_closed() {
+        die_of_sigpipe();
     }
+    eprintln!("{}: error: {e}", program_name().unwrap_or_default());
+    ExitCode::FAILURE
 }
 
 /// From now on, a `SIGPIPE` raised while stdout is closed (its reader gone) kills this
 /// process, and any child forked later, by `SIGPIPE`, without a word: the behaviour of
 /// `cat` under `| head`. A `SIGPIPE` for any other pipe or socket is ignored as before, so
-/// that write fails with `EPIPE` (`BrokenPipe`). Called by [`main`]; idempotent.
+/// that write fails with `EPIPE` (`BrokenPipe`). The first line of an example's `main`;
+/// idempotent.
 pub fn quiet_on_closed_stdout() {
     MAIN_PID.store(std::process::id(), std::sync::atomic::Ordering::Relaxed);
     // SAFETY: `sigaction` with a zeroed struct, an empty mask and a handler that only
