@@ -699,7 +699,7 @@ impl LockLoop {
 // ----- conditions and barriers ----------------------------------------------------------
 
 /// (The case of a waiter killed after it was notified, before it retook the lock, is in
-/// forked_sync.rs.)
+/// sync.rs.)
 fn condition_waiters_killed_asleep_do_not_stop_the_live_ones_waking() {
     let cond = Condition::new();
     let woke = Value::new(0u32);

@@ -1,7 +1,7 @@
 //! A lock guard belongs to the process that locked: a fork's copy of one (a guard of a
 //! `'static` `Value`, `Array`, `Lock` or `RLock` moved into a `Process::new` closure) must
 //! neither write the shared data without the lock nor unlock the parent's lock when it is
-//! dropped (see forked_process.rs for why these checks fork from a harness of their own).
+//! dropped (see tests/process.rs for why these checks fork from a harness of their own).
 
 use harness::checks;
 use multiproc::{Array, Condition, Event, Lock, Process, RLock, Semaphore, TryLockError, Value};

@@ -3,7 +3,7 @@
 //! type; an `Array`'s length never comes from a message; objects the pool keeps private
 //! cannot be reached; the table forgets dropped objects; and a mutex held through a leaked
 //! guard is never unmapped. Runs each check in its own forked process group (see
-//! forked_process.rs).
+//! process.rs).
 
 mod support;
 

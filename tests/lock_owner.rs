@@ -1,5 +1,5 @@
 //! Lock semantics on the holder's own thread and after the holder's death (see
-//! forked_process.rs for why these checks fork from a harness of their own).
+//! process.rs for why these checks fork from a harness of their own).
 //!
 //! - A second acquire by the thread that holds a `Lock` (or a `Value`'s, `Array`'s or
 //!   `Condition`'s lock) cannot deadlock and must not panic: `try_lock` is `WouldBlock`,

@@ -1,4 +1,4 @@
-//! Library checks for `multiproc::logging` that fork (see forked_process.rs for why these
+//! Library checks for `multiproc::logging` that fork (see tests/process.rs for why these
 //! run under harness::forked).
 
 use harness::checks;

@@ -1,4 +1,4 @@
-//! Library checks for `Pipe` and the queues that fork (see forked_process.rs).
+//! Library checks for `Pipe` and the queues that fork (see tests/process.rs).
 
 use harness::checks;
 use multiproc::{

@@ -1,6 +1,6 @@
-// Library checks for `Pool` that fork (see forked_process.rs), run once per start method:
-// this file is its own target and is included by `forked_pool_forkserver.rs` and
-// `forked_pool_spawn.rs`; the target's name picks the method every pool of these checks
+// Library checks for `Pool` that fork (see tests/process.rs), run once per start method:
+// this file is its own target and is included by `pool_forkserver.rs` and
+// `pool_spawn.rs`; the target's name picks the method every pool of these checks
 // is built with. (Plain comments: an included file cannot have inner doc comments.)
 
 mod support;
@@ -56,8 +56,8 @@ const LONG: Duration = Duration::from_secs(30);
 /// The start method of this build of the checks (see the module docs).
 fn method() -> StartMethod {
     match env!("CARGO_CRATE_NAME") {
-        "forked_pool_forkserver" => StartMethod::ForkServer,
-        "forked_pool_spawn" => StartMethod::Spawn,
+        "pool_forkserver" => StartMethod::ForkServer,
+        "pool_spawn" => StartMethod::Spawn,
         _ => StartMethod::Fork,
     }
 }
@@ -270,7 +270,7 @@ fn a_panicking_task_reports_its_message_and_the_pool_stays_usable() {
     match pool.apply(explode, 3) {
         Err(Error::TaskPanicked(msg)) => {
             assert!(msg.contains("cannot handle 3"), "message: {msg}");
-            assert!(msg.contains("forked_pool.rs"), "location: {msg}");
+            assert!(msg.contains("pool.rs"), "location: {msg}");
         }
         other => panic!("expected a panic report, got {other:?}"),
     }

@@ -1,3 +1,3 @@
-//! The `Pool` checks of forked_pool.rs, with every pool started by the `forkserver` start method.
+//! The `Pool` checks of pool.rs, with every pool started by the `forkserver` start method.
 
-include!("forked_pool.rs");
+include!("pool.rs");

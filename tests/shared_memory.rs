@@ -1,4 +1,4 @@
-//! Library checks for shared memory and `Lock` that fork (see forked_process.rs).
+//! Library checks for shared memory and `Lock` that fork (see tests/process.rs).
 
 use harness::checks;
 use multiproc::{Array, Event, Lock, LockError, Process, TryLockError, Value};

@@ -1,4 +1,4 @@
-//! Library checks for the synchronisation primitives that fork (see forked_process.rs).
+//! Library checks for the synchronisation primitives that fork (see tests/process.rs).
 
 mod support;
 

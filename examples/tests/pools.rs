@@ -2,7 +2,7 @@
 //! pool_map_variants, pool_stop_event, added_ab, big_sum_ab, parallel_reduction,
 //! pool_benchmark, task_parallel, starmap_hello and pool_in_tokio, checked by running the real binaries.
 //! Timings are printed by some of them and never asserted. The library's own pool checks
-//! (panics, dead workers, timeouts, empty input) are in forked_pool.rs.
+//! (panics, dead workers, timeouts, empty input) are in the root package's tests/pool.rs.
 
 mod words;
 
