@@ -36,6 +36,7 @@ pub mod occupancy;
 pub mod pipe;
 pub mod plain;
 pub mod pool;
+mod popen;
 pub mod process;
 pub mod queue;
 mod raw_mutex;

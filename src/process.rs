@@ -29,13 +29,11 @@
 //! [`Process::start_unchecked`] is the `unsafe` way for a caller who can prove the
 //! precondition. The `forkserver` and `spawn` start methods ([`crate::start`]) work with threads.
 
-use crate::deadline::Deadline;
 use crate::error::{Error, InvalidKind, Result};
+use crate::popen::Popen;
 use nix::sys::signal::Signal;
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, getppid};
 use std::io::Write;
-use std::os::fd::OwnedFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -236,9 +234,8 @@ pub struct Process {
     identity: Vec<u32>,
     daemon: bool,
     target: Option<Target>,
-    pid: Option<Pid>,
-    pidfd: Option<OwnedFd>,
-    exitcode: Option<i32>,
+    /// The child once started.
+    child: Option<Popen>,
 }
 
 impl Process {
@@ -257,9 +254,7 @@ impl Process {
             identity,
             daemon: false,
             target: Some(self::target(move || target().into_exit_code())),
-            pid: None,
-            pidfd: None,
-            exitcode: None,
+            child: None,
         }
     }
 
@@ -300,7 +295,7 @@ impl Process {
 
     /// The child's pid once started (Python: `.pid`).
     pub fn pid(&self) -> Option<u32> {
-        self.pid.map(|p| p.as_raw() as u32)
+        self.child.as_ref().map(|c| c.pid().as_raw() as u32)
     }
 
     /// Fork the child and run the target in it (Python: `.start()`). The closure, and
@@ -344,52 +339,21 @@ impl Process {
         })?;
         // SAFETY: the caller's promise above is `fork_child`'s precondition.
         let child = unsafe { fork_child(&self.name, &self.identity, target) }?;
-        self.pid = Some(child);
+        self.child = Some(Popen::forked(child));
         Ok(())
     }
 
-    fn started_pid(&self) -> Result<Pid> {
-        self.pid.ok_or_else(|| {
+    /// The started child, or the error of a process not started yet.
+    pub(crate) fn started(&mut self) -> Result<&mut Popen> {
+        self.child.as_mut().ok_or_else(|| {
             Error::invalid(InvalidKind::NotStarted, "the process has not been started")
         })
-    }
-
-    fn record(&mut self, status: WaitStatus) -> Option<i32> {
-        let code = match status {
-            WaitStatus::Exited(_, code) => code,
-            WaitStatus::Signaled(_, sig, _) => -(sig as i32),
-            _ => return None,
-        };
-        self.exitcode = Some(code);
-        self.pidfd = None;
-        Some(code)
-    }
-
-    fn wait(&mut self, flags: Option<WaitPidFlag>) -> Result<Option<i32>> {
-        if let Some(code) = self.exitcode {
-            return Ok(Some(code));
-        }
-        let pid = self.started_pid()?;
-        loop {
-            match waitpid(pid, flags) {
-                Ok(WaitStatus::StillAlive) => return Ok(None),
-                Ok(status) => {
-                    if let Some(code) = self.record(status) {
-                        return Ok(Some(code));
-                    }
-                }
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
     }
 
     /// Wait for the child to end and return its exit code (Python: `.join()` then
     /// `.exitcode`).
     pub fn join(&mut self) -> Result<i32> {
-        Ok(self
-            .wait(None)?
-            .expect("a blocking wait returns an exit status"))
+        self.started()?.wait()
     }
 
     /// Wait at most `timeout`; `Ok(None)` if the child is still running then (Python:
@@ -399,64 +363,27 @@ impl Process {
     /// Any `timeout` is valid: one too long to end (`Duration::MAX`) waits as
     /// [`join`](Process::join) does.
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<i32>> {
-        // `None`: no deadline, the timeout is too long to end.
-        let deadline = Deadline::after(timeout);
-        let mut nap = Duration::from_millis(1);
-        loop {
-            if let Some(code) = self.wait(Some(WaitPidFlag::WNOHANG))? {
-                return Ok(Some(code));
-            }
-            if deadline.as_ref().is_some_and(Deadline::expired) {
-                return Ok(None);
-            }
-            if self.pidfd.is_none() {
-                // Opened on first use: `start` stays as cheap as a bare fork.
-                self.pidfd = self.pid.and_then(pidfd_open);
-            }
-            match &self.pidfd {
-                // Readable once the child has exited.
-                Some(fd) => wait_readable(fd, deadline.as_ref())?,
-                // Kernels without pidfd (< 5.3): poll the exit status.
-                None => {
-                    let left = deadline.as_ref().map_or(nap, Deadline::remaining);
-                    std::thread::sleep(nap.min(left));
-                    nap = (nap * 2).min(Duration::from_millis(50));
-                }
-            }
-        }
+        self.started()?.wait_timeout(timeout)
     }
 
     /// `None` while running, then the exit code (Python: `.exitcode`).
     pub fn exitcode(&mut self) -> Option<i32> {
-        self.pid?;
-        self.wait(Some(WaitPidFlag::WNOHANG)).ok().flatten()
+        self.child.as_mut()?.try_wait().ok().flatten()
     }
 
     /// Started and not yet ended (Python: `.is_alive()`).
     pub fn is_alive(&mut self) -> bool {
-        self.pid.is_some() && self.exitcode().is_none()
-    }
-
-    fn signal(&mut self, sig: Signal) -> Result<()> {
-        let pid = self.started_pid()?;
-        // Once reaped, the pid may belong to someone else: never signal it then.
-        if self.exitcode().is_none() {
-            match nix::sys::signal::kill(pid, sig) {
-                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
+        self.child.is_some() && self.exitcode().is_none()
     }
 
     /// Send SIGTERM (Python: `.terminate()`); exit code -15 unless the child handles it.
     pub fn terminate(&mut self) -> Result<()> {
-        self.signal(Signal::SIGTERM)
+        self.started()?.terminate()
     }
 
     /// Send SIGKILL (Python: `.kill()`); exit code -9.
     pub fn kill(&mut self) -> Result<()> {
-        self.signal(Signal::SIGKILL)
+        self.started()?.kill()
     }
 }
 
@@ -492,7 +419,7 @@ pub fn join_all(processes: &mut [Process]) -> Result<()> {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        if self.pid.is_none() || self.exitcode.is_some() {
+        if self.child.as_ref().is_none_or(|c| c.code().is_some()) {
             return;
         }
         if self.daemon || std::thread::panicking() {
@@ -511,7 +438,7 @@ impl std::fmt::Debug for Process {
         f.debug_struct("Process")
             .field("name", &self.name)
             .field("pid", &self.pid())
-            .field("exitcode", &self.exitcode)
+            .field("exitcode", &self.child.as_ref().and_then(Popen::code))
             .finish()
     }
 }
@@ -690,13 +617,4 @@ fn os_name(name: &str) -> Option<std::ffi::CString> {
     }
     let short: String = name[..end].chars().filter(|&c| c != '\0').collect();
     std::ffi::CString::new(short).ok()
-}
-
-use crate::sys::child::pidfd_open;
-
-/// Block until `fd` is readable or `deadline` has passed (`None`: no limit).
-pub(crate) fn wait_readable(fd: &OwnedFd, deadline: Option<&Deadline>) -> Result<()> {
-    use std::os::fd::AsFd;
-    crate::sys::poll::readable(fd.as_fd(), deadline)?;
-    Ok(())
 }

@@ -24,6 +24,7 @@ use crate::codec::decode;
 use crate::error::{Error, InvalidKind, Result};
 use crate::framed::Framed;
 use crate::handle::Passed;
+use crate::popen::Popen;
 use crate::process::{Process, fork_child};
 use crate::queue::buffer::RawQueue;
 use crate::shm::{SharedState, Shm, Zeroed};
@@ -95,25 +96,27 @@ pub(crate) enum ServerProcess {
 }
 
 impl ServerProcess {
+    /// The server process, however it was started. Only the pool's owner may wait for or
+    /// signal it: a fork of the owner holds a copy of the pool.
+    fn popen(&mut self) -> Result<&mut Popen> {
+        let popen = match self {
+            ServerProcess::Forked(p) => p.started()?,
+            ServerProcess::Served(c) => c.popen(),
+        };
+        popen.owner_only()?;
+        Ok(popen)
+    }
+
     pub(crate) fn terminate(&mut self) -> Result<()> {
-        match self {
-            ServerProcess::Forked(p) => p.terminate(),
-            ServerProcess::Served(c) => c.terminate(),
-        }
+        self.popen()?.terminate()
     }
 
     pub(crate) fn kill(&mut self) -> Result<()> {
-        match self {
-            ServerProcess::Forked(p) => p.kill(),
-            ServerProcess::Served(c) => c.kill(),
-        }
+        self.popen()?.kill()
     }
 
     pub(crate) fn join_timeout(&mut self, timeout: Duration) -> Result<Option<i32>> {
-        match self {
-            ServerProcess::Forked(p) => p.join_timeout(timeout),
-            ServerProcess::Served(c) => c.join_timeout(timeout),
-        }
+        self.popen()?.wait_timeout(timeout)
     }
 
     pub(crate) fn join(&mut self) -> Result<i32> {

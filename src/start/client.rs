@@ -2,12 +2,14 @@
 //! and the starts of each method.
 
 use super::identity::{exe_identity, offset_of};
-use super::started::{Child, Exit};
+use super::started::Child;
 use super::task::{Outcome, Record, Request, Task, Trampoline, panic_message, refusal};
 use super::task::{send_outcome, trampoline};
 use super::{ENV, FD, StartMethod, require_init, wire};
 use crate::codec::encode;
 use crate::error::{Error, InvalidKind, Result};
+use crate::popen::Popen;
+use nix::unistd::Pid;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
@@ -190,18 +192,15 @@ where
     let sent = wire::send_frame(&task_sock, &task, &fds);
     drop(arg);
     let mut child = Child {
-        owner: std::process::id(),
         method,
-        pid: pid as u32,
         task: task_sock,
-        exit: Exit::Served { status, pidfd },
-        code: None,
+        popen: Popen::served(Pid::from_raw(pid), status, pidfd, method),
         joined: false,
         _r: PhantomData,
     };
     if let Err(e) = sent {
-        let _ = child.kill();
-        let _ = child.wait_code();
+        let _ = child.popen.kill();
+        let _ = child.popen.wait();
         return Err(e.into());
     }
     Ok(child)
@@ -234,12 +233,9 @@ where
     let pid =
         unsafe { crate::process::fork_child(&name, &identity, crate::process::target(body)) }?;
     Ok(Child {
-        owner: std::process::id(),
         method: StartMethod::Fork,
-        pid: pid.as_raw() as u32,
         task,
-        exit: Exit::Wait(pid),
-        code: None,
+        popen: Popen::forked(pid),
         joined: false,
         _r: PhantomData,
     })

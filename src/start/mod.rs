@@ -110,7 +110,7 @@ pub(crate) mod identity;
 mod server;
 mod started;
 mod task;
-mod wire;
+pub(crate) mod wire;
 
 pub use client::shutdown;
 pub(crate) use client::{close_inherited_control, start_served};
