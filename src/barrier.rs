@@ -223,7 +223,7 @@ impl Barrier {
                 && let Err(payload) = catch_unwind(AssertUnwindSafe(|| action()))
             {
                 // Broken first, while nothing else can unwind; then the payload is leaked,
-                // not dropped, since its own drop may panic (as `process.rs` does): the
+                // not dropped, since its own drop may panic (as `process/fork.rs` does): the
                 // barrier is broken for every party and `wait` returns, whatever it holds.
                 self.break_locked();
                 std::mem::forget(payload);
