@@ -201,11 +201,12 @@ pub(crate) fn timed_acquire<'a, G>(
             .lock_until(Deadline::after(timeout).as_ref())
             .ok_or(TryLockError::TimedOut)?
     };
+    // SAFETY: `try_lock` / `lock_until` returned an acquisition: this thread has just
+    // taken the mutex, and the guard is the only thing that will unlock it.
+    let raw = unsafe { RawGuard::new(mutex) };
     match how {
-        Acquired::Clean => Ok(wrap(RawGuard::new(mutex))),
-        Acquired::OwnerDied => Err(TryLockError::OwnerDied(OwnerDied::new(wrap(
-            RawGuard::new(mutex),
-        )))),
+        Acquired::Clean => Ok(wrap(raw)),
+        Acquired::OwnerDied => Err(TryLockError::OwnerDied(OwnerDied::new(wrap(raw)))),
     }
 }
 
