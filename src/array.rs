@@ -7,9 +7,9 @@
 //! `arr[:]`): each element access is atomic, a whole-array read is not a snapshot.
 
 use crate::handle::Handle;
-use crate::lock::{LockResult, TryLockResult, blocking_acquire, timed_acquire};
+use crate::lock::{LockResult, TryLockResult, map_lock, map_try};
+use crate::locked::{Locked, LockedGuard};
 use crate::plain::Plain;
-use crate::raw_mutex::{RawGuard, RawMutex};
 use crate::shm::{SharedState, Shm, Zeroed};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -19,18 +19,21 @@ use std::time::Duration;
 /// (which names a memfd, see `Shm::import`) differs between `Array<u8>` and `Array<bool>`: a
 /// received memfd is then checked against its elements' type by the kernel-held name, not
 /// by anything in a message.
+/// The lock guards no state of its own here (`Locked<()>`: just the `RawMutex`); the
+/// elements follow the header.
 #[repr(C)]
 struct ArrayHeader<T> {
-    lock: RawMutex,
+    lock: Locked<()>,
     _elements: std::marker::PhantomData<T>,
 }
 
-// SAFETY: a `RawMutex`, which is `Zeroed`, and a zero-sized marker.
+// SAFETY: a `Locked<()>`, which is a `RawMutex` (`Zeroed`) and `()`, and a zero-sized
+// marker.
 unsafe impl<T: Plain> Zeroed for ArrayHeader<T> {}
 
 impl<T: Plain> SharedState for ArrayHeader<T> {
     fn held_here(&self) -> bool {
-        self.lock.held_in_this_process()
+        self.lock.held_here()
     }
 }
 
@@ -154,29 +157,30 @@ impl<T: Plain> Array<T> {
         (0..self.len()).map(|i| self.load(i)).collect()
     }
 
-    fn guard<'a>(&'a self, raw: RawGuard<'a>) -> ArrayGuard<'a, T> {
-        ArrayGuard {
-            array: self,
-            _raw: raw,
-        }
+    fn locked(&self) -> &Locked<()> {
+        &self.shm.shm.get().lock
+    }
+
+    fn guard<'a>(&'a self, held: LockedGuard<'a, ()>) -> ArrayGuard<'a, T> {
+        ArrayGuard { array: self, held }
     }
 
     /// Take the array's lock (Python: `with arr.get_lock():`).
     #[doc(alias("get_lock", "acquire"))]
     pub fn lock(&self) -> LockResult<ArrayGuard<'_, T>> {
-        blocking_acquire(&self.shm.shm.get().lock, |raw| self.guard(raw))
+        map_lock(self.locked().lock(), |g| self.guard(g))
     }
 
     /// Take the lock only if free.
     #[doc(alias("get_lock", "acquire"))]
     pub fn try_lock(&self) -> TryLockResult<ArrayGuard<'_, T>> {
-        self.lock_timeout(Duration::ZERO)
+        map_try(self.locked().try_lock(), |g| self.guard(g))
     }
 
     /// Wait at most `timeout` for the lock.
     #[doc(alias("get_lock", "acquire"))]
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<ArrayGuard<'_, T>> {
-        timed_acquire(&self.shm.shm.get().lock, timeout, |raw| self.guard(raw))
+        map_try(self.locked().lock_timeout(timeout), |g| self.guard(g))
     }
 }
 
@@ -191,7 +195,7 @@ impl<T: Plain> Array<T> {
 #[doc(alias = "release")]
 pub struct ArrayGuard<'a, T: Plain> {
     array: &'a Array<T>,
-    _raw: RawGuard<'a>,
+    held: LockedGuard<'a, ()>,
 }
 
 impl<T: Plain> ArrayGuard<'_, T> {
@@ -212,7 +216,7 @@ impl<T: Plain> ArrayGuard<'_, T> {
 
     /// Set element `i`. Panics when out of range, and in a fork's copy of the guard.
     pub fn set(&mut self, i: usize, value: T) {
-        self._raw.assert_held_here("writing through an ArrayGuard");
+        self.held.assert_held_here("writing through an ArrayGuard");
         self.array.store(i, value)
     }
 
@@ -235,7 +239,7 @@ impl<T: Plain> ArrayGuard<'_, T> {
 
     /// Overwrite the array with `values`, which must have the same length. Panics as `set`.
     pub fn copy_from_slice(&mut self, values: &[T]) {
-        self._raw.assert_held_here("writing through an ArrayGuard");
+        self.held.assert_held_here("writing through an ArrayGuard");
         assert_eq!(values.len(), self.len(), "length mismatch");
         for (i, v) in values.iter().enumerate() {
             self.set(i, *v);

@@ -30,6 +30,7 @@ mod framed;
 mod futex;
 mod handle;
 pub mod lock;
+mod locked;
 pub mod logging;
 #[cfg(feature = "instruments")]
 pub mod occupancy;
