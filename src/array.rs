@@ -6,11 +6,12 @@
 //! [`Array::store`] and [`Array::to_vec`] skip the lock (Python: `arr[i]`, `arr[i] = x`,
 //! `arr[:]`): each element access is atomic, a whole-array read is not a snapshot.
 
+use crate::elements::Elements;
 use crate::handle::Handle;
 use crate::lock::{LockResult, TryLockResult, map_lock, map_try};
 use crate::locked::{Locked, LockedGuard};
 use crate::plain::Plain;
-use crate::shm::{SharedState, Shm, Zeroed};
+use crate::shm::{SharedState, Zeroed};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
@@ -38,11 +39,11 @@ impl<T: Plain> SharedState for ArrayHeader<T> {
 }
 
 /// This process's record of an array: the mapping, whose length (this process's own
-/// record, or the sealed size of a received memfd) gives the number of elements. Only the
-/// handle's id travels; a receiver finds this record in its own table, so the length is
-/// never taken from a message.
+/// record, or the sealed size of a received memfd) gives the number of elements (see
+/// `elements`). Only the handle's id travels; a receiver finds this record in its own
+/// table, so the length is never taken from a message.
 struct ArrayShm<T: Plain> {
-    shm: Shm<ArrayHeader<T>>,
+    shm: Elements<ArrayHeader<T>, T>,
 }
 
 impl<T: Plain> crate::handle::Travel for ArrayShm<T> {
@@ -87,18 +88,10 @@ impl<T: Plain> Clone for Array<T> {
     }
 }
 
-fn data_offset<T: Plain>() -> usize {
-    std::mem::size_of::<ArrayHeader<T>>().next_multiple_of(std::mem::align_of::<T::Atomic>())
-}
-
 impl<T: Plain> Array<T> {
     /// `len` zeroes (Python: `Array('i', 3)`).
     pub fn new(len: usize) -> Array<T> {
-        let bytes = len
-            .checked_mul(std::mem::size_of::<T::Atomic>())
-            .and_then(|b| b.checked_add(data_offset::<T>()))
-            .expect("Array too large");
-        let shm = Shm::with_len(bytes, |h: &mut ArrayHeader<T>| h.lock.init());
+        let shm = Elements::new(len, "Array", |h: &mut ArrayHeader<T>| h.lock.init());
         Array {
             shm: Handle::new(ArrayShm { shm }),
         }
@@ -116,7 +109,7 @@ impl<T: Plain> Array<T> {
     /// Number of elements (Python: `len(arr)`).
     #[doc(alias = "__len__")]
     pub fn len(&self) -> usize {
-        self.shm.shm.len().saturating_sub(data_offset::<T>()) / std::mem::size_of::<T::Atomic>()
+        self.shm.shm.len()
     }
 
     /// Whether the array has no elements.
@@ -125,18 +118,10 @@ impl<T: Plain> Array<T> {
     }
 
     fn cell(&self, i: usize) -> &T::Atomic {
-        let len = self.len();
+        let cells = self.shm.shm.cells();
+        let len = cells.len();
         assert!(i < len, "index {i} out of range for Array of length {len}");
-        let base = self
-            .shm
-            .shm
-            .byte_ptr(data_offset::<T>())
-            .cast::<T::Atomic>();
-        // SAFETY: `i < len`, and `len` is this process's own record of the mapping, which
-        // `new` sized for `len` atomics of `T` (the handle's type, checked at decode) from
-        // `data_offset` on, aligned for them, zero-filled (a valid state) and mapped as long
-        // as `self` lives.
-        unsafe { &*base.add(i) }
+        &cells[i]
     }
 
     /// Element `i` without the lock (Python: `arr[i]`). Panics when out of range.
@@ -158,7 +143,7 @@ impl<T: Plain> Array<T> {
     }
 
     fn locked(&self) -> &Locked<()> {
-        &self.shm.shm.get().lock
+        &self.shm.shm.header().lock
     }
 
     fn guard<'a>(&'a self, held: LockedGuard<'a, ()>) -> ArrayGuard<'a, T> {

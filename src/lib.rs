@@ -24,6 +24,7 @@ mod codec;
 pub mod condition;
 pub mod cpu;
 mod deadline;
+mod elements;
 pub mod error;
 pub mod event;
 mod framed;
