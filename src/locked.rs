@@ -265,6 +265,36 @@ mod tests {
         drop(g);
     }
 
+    /// The shared-memory structs that now hold a `Locked` had the mutex and the state as
+    /// two fields of their own: the bytes are where they were.
+    #[test]
+    fn a_locked_is_laid_out_as_a_mutex_then_its_state() {
+        #[repr(C)]
+        struct Before<S> {
+            mutex: RawMutex,
+            state: S,
+        }
+        fn same<S>() {
+            assert_eq!(
+                std::mem::size_of::<Locked<S>>(),
+                std::mem::size_of::<Before<S>>()
+            );
+            assert_eq!(
+                std::mem::align_of::<Locked<S>>(),
+                std::mem::align_of::<Before<S>>()
+            );
+            assert_eq!(
+                std::mem::offset_of!(Locked<S>, state),
+                std::mem::offset_of!(Before<S>, state)
+            );
+        }
+        same::<AtomicU32>();
+        same::<std::sync::atomic::AtomicU64>();
+        same::<std::sync::atomic::AtomicU8>();
+        same::<()>();
+        assert_eq!(std::mem::offset_of!(Locked<u8>, mutex), 0);
+    }
+
     #[test]
     fn a_bare_mutex_locks_as_a_locked_unit() {
         let shm = Shm::new(RawMutex::init);
