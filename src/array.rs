@@ -6,11 +6,12 @@
 //! [`Array::store`] and [`Array::to_vec`] skip the lock (Python: `arr[i]`, `arr[i] = x`,
 //! `arr[:]`): each element access is atomic, a whole-array read is not a snapshot.
 
+use crate::elements::Elements;
 use crate::handle::Handle;
-use crate::lock::{LockResult, TryLockResult, blocking_acquire, timed_acquire};
+use crate::lock::{LockResult, TryLockResult, map_lock, map_try};
+use crate::locked::{Locked, LockedGuard};
 use crate::plain::Plain;
-use crate::raw_mutex::{RawGuard, RawMutex};
-use crate::shm::{SharedState, Shm, Zeroed};
+use crate::shm::{SharedState, Zeroed};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
@@ -19,27 +20,30 @@ use std::time::Duration;
 /// (which names a memfd, see `Shm::import`) differs between `Array<u8>` and `Array<bool>`: a
 /// received memfd is then checked against its elements' type by the kernel-held name, not
 /// by anything in a message.
+/// The lock guards no state of its own here (`Locked<()>`: just the `RawMutex`); the
+/// elements follow the header.
 #[repr(C)]
 struct ArrayHeader<T> {
-    lock: RawMutex,
+    lock: Locked<()>,
     _elements: std::marker::PhantomData<T>,
 }
 
-// SAFETY: a `RawMutex`, which is `Zeroed`, and a zero-sized marker.
+// SAFETY: a `Locked<()>`, which is a `RawMutex` (`Zeroed`) and `()`, and a zero-sized
+// marker.
 unsafe impl<T: Plain> Zeroed for ArrayHeader<T> {}
 
 impl<T: Plain> SharedState for ArrayHeader<T> {
     fn held_here(&self) -> bool {
-        self.lock.held_in_this_process()
+        self.lock.held_here()
     }
 }
 
 /// This process's record of an array: the mapping, whose length (this process's own
-/// record, or the sealed size of a received memfd) gives the number of elements. Only the
-/// handle's id travels; a receiver finds this record in its own table, so the length is
-/// never taken from a message.
+/// record, or the sealed size of a received memfd) gives the number of elements (see
+/// `elements`). Only the handle's id travels; a receiver finds this record in its own
+/// table, so the length is never taken from a message.
 struct ArrayShm<T: Plain> {
-    shm: Shm<ArrayHeader<T>>,
+    shm: Elements<ArrayHeader<T>, T>,
 }
 
 impl<T: Plain> crate::handle::Travel for ArrayShm<T> {
@@ -84,18 +88,10 @@ impl<T: Plain> Clone for Array<T> {
     }
 }
 
-fn data_offset<T: Plain>() -> usize {
-    std::mem::size_of::<ArrayHeader<T>>().next_multiple_of(std::mem::align_of::<T::Atomic>())
-}
-
 impl<T: Plain> Array<T> {
     /// `len` zeroes (Python: `Array('i', 3)`).
     pub fn new(len: usize) -> Array<T> {
-        let bytes = len
-            .checked_mul(std::mem::size_of::<T::Atomic>())
-            .and_then(|b| b.checked_add(data_offset::<T>()))
-            .expect("Array too large");
-        let shm = Shm::with_len(bytes, |h: &mut ArrayHeader<T>| h.lock.init());
+        let shm = Elements::new(len, "Array", |h: &mut ArrayHeader<T>| h.lock.init());
         Array {
             shm: Handle::new(ArrayShm { shm }),
         }
@@ -113,7 +109,7 @@ impl<T: Plain> Array<T> {
     /// Number of elements (Python: `len(arr)`).
     #[doc(alias = "__len__")]
     pub fn len(&self) -> usize {
-        self.shm.shm.len().saturating_sub(data_offset::<T>()) / std::mem::size_of::<T::Atomic>()
+        self.shm.shm.len()
     }
 
     /// Whether the array has no elements.
@@ -122,18 +118,10 @@ impl<T: Plain> Array<T> {
     }
 
     fn cell(&self, i: usize) -> &T::Atomic {
-        let len = self.len();
+        let cells = self.shm.shm.cells();
+        let len = cells.len();
         assert!(i < len, "index {i} out of range for Array of length {len}");
-        let base = self
-            .shm
-            .shm
-            .byte_ptr(data_offset::<T>())
-            .cast::<T::Atomic>();
-        // SAFETY: `i < len`, and `len` is this process's own record of the mapping, which
-        // `new` sized for `len` atomics of `T` (the handle's type, checked at decode) from
-        // `data_offset` on, aligned for them, zero-filled (a valid state) and mapped as long
-        // as `self` lives.
-        unsafe { &*base.add(i) }
+        &cells[i]
     }
 
     /// Element `i` without the lock (Python: `arr[i]`). Panics when out of range.
@@ -154,29 +142,30 @@ impl<T: Plain> Array<T> {
         (0..self.len()).map(|i| self.load(i)).collect()
     }
 
-    fn guard<'a>(&'a self, raw: RawGuard<'a>) -> ArrayGuard<'a, T> {
-        ArrayGuard {
-            array: self,
-            _raw: raw,
-        }
+    fn locked(&self) -> &Locked<()> {
+        &self.shm.shm.header().lock
+    }
+
+    fn guard<'a>(&'a self, held: LockedGuard<'a, ()>) -> ArrayGuard<'a, T> {
+        ArrayGuard { array: self, held }
     }
 
     /// Take the array's lock (Python: `with arr.get_lock():`).
     #[doc(alias("get_lock", "acquire"))]
     pub fn lock(&self) -> LockResult<ArrayGuard<'_, T>> {
-        blocking_acquire(&self.shm.shm.get().lock, |raw| self.guard(raw))
+        map_lock(self.locked().lock(), |g| self.guard(g))
     }
 
     /// Take the lock only if free.
     #[doc(alias("get_lock", "acquire"))]
     pub fn try_lock(&self) -> TryLockResult<ArrayGuard<'_, T>> {
-        self.lock_timeout(Duration::ZERO)
+        map_try(self.locked().try_lock(), |g| self.guard(g))
     }
 
     /// Wait at most `timeout` for the lock.
     #[doc(alias("get_lock", "acquire"))]
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<ArrayGuard<'_, T>> {
-        timed_acquire(&self.shm.shm.get().lock, timeout, |raw| self.guard(raw))
+        map_try(self.locked().lock_timeout(timeout), |g| self.guard(g))
     }
 }
 
@@ -191,7 +180,7 @@ impl<T: Plain> Array<T> {
 #[doc(alias = "release")]
 pub struct ArrayGuard<'a, T: Plain> {
     array: &'a Array<T>,
-    _raw: RawGuard<'a>,
+    held: LockedGuard<'a, ()>,
 }
 
 impl<T: Plain> ArrayGuard<'_, T> {
@@ -212,7 +201,7 @@ impl<T: Plain> ArrayGuard<'_, T> {
 
     /// Set element `i`. Panics when out of range, and in a fork's copy of the guard.
     pub fn set(&mut self, i: usize, value: T) {
-        self._raw.assert_held_here("writing through an ArrayGuard");
+        self.held.assert_held_here("writing through an ArrayGuard");
         self.array.store(i, value)
     }
 
@@ -235,7 +224,7 @@ impl<T: Plain> ArrayGuard<'_, T> {
 
     /// Overwrite the array with `values`, which must have the same length. Panics as `set`.
     pub fn copy_from_slice(&mut self, values: &[T]) {
-        self._raw.assert_held_here("writing through an ArrayGuard");
+        self.held.assert_held_here("writing through an ArrayGuard");
         assert_eq!(values.len(), self.len(), "length mismatch");
         for (i, v) in values.iter().enumerate() {
             self.set(i, *v);

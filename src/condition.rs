@@ -27,10 +27,9 @@
 use crate::deadline::Deadline;
 use crate::futex;
 use crate::handle::{Handle, Imported, Payload};
-use crate::lock::{
-    Lock, LockResult, OwnerDied, TryLockResult, blocking_acquire, lock_result, timed_acquire,
-};
-use crate::raw_mutex::{Acquired, RawGuard, RawMutex};
+use crate::lock::{Lock, LockResult, OwnerDied, TryLockResult, lock_result, map_lock, map_try};
+use crate::locked::LockedGuard;
+use crate::raw_mutex::{Acquired, RawMutex};
 use crate::shm::{SharedState, Shm, Zeroed};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -148,7 +147,7 @@ impl<'de> Deserialize<'de> for Condition {
 #[doc(alias = "release")]
 pub struct ConditionGuard<'a> {
     cond: &'a Condition,
-    raw: Option<RawGuard<'a>>,
+    raw: Option<LockedGuard<'a, ()>>,
 }
 
 impl Condition {
@@ -179,7 +178,7 @@ impl Condition {
         &self.lock
     }
 
-    fn guard<'a>(&'a self, raw: RawGuard<'a>) -> ConditionGuard<'a> {
+    fn guard<'a>(&'a self, raw: LockedGuard<'a, ()>) -> ConditionGuard<'a> {
         ConditionGuard {
             cond: self,
             raw: Some(raw),
@@ -189,19 +188,19 @@ impl Condition {
     /// Take the lock (Python: `with cond:` / `cond.acquire()`).
     #[doc(alias = "acquire")]
     pub fn lock(&self) -> LockResult<ConditionGuard<'_>> {
-        blocking_acquire(self.lock.raw(), |raw| self.guard(raw))
+        map_lock(self.lock.locked().lock(), |g| self.guard(g))
     }
 
     /// Take the lock only if it is free.
     #[doc(alias = "acquire")]
     pub fn try_lock(&self) -> TryLockResult<ConditionGuard<'_>> {
-        self.lock_timeout(Duration::ZERO)
+        map_try(self.lock.locked().try_lock(), |g| self.guard(g))
     }
 
     /// Wait at most `timeout` for the lock.
     #[doc(alias = "acquire")]
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<ConditionGuard<'_>> {
-        timed_acquire(self.lock.raw(), timeout, |raw| self.guard(raw))
+        map_try(self.lock.locked().lock_timeout(timeout), |g| self.guard(g))
     }
 
     fn slots(&self) -> &[Slot; SLOTS] {
@@ -275,7 +274,7 @@ impl ConditionGuard<'_> {
             w.overflow.fetch_add(1, SeqCst);
             drop(self.raw.take());
             futex::wait(&w.freed, seen, deadline.as_ref());
-            let (raw, how) = cond.lock.raw().guard();
+            let (raw, how) = cond.lock.locked().relock();
             self.raw = Some(raw);
             w.overflow.fetch_sub(1, SeqCst);
             return lock_result(how, false);
@@ -295,7 +294,7 @@ impl ConditionGuard<'_> {
             };
             futex::wait(&s.state, WAITING, slice.as_ref().or(deadline.as_ref()));
             if s.state.load(SeqCst) == WAITING && cond.has_orphan() {
-                let (raw, how) = cond.lock.raw().guard();
+                let (raw, how) = cond.lock.locked().relock();
                 owner_died |= how == Acquired::OwnerDied;
                 cond.pass_on_orphans();
                 drop(raw);
@@ -303,7 +302,7 @@ impl ConditionGuard<'_> {
         }
         // This thread released the lock above and ran no code of the caller's since, so it
         // cannot hold it: the re-take never meets `WouldDeadlock`.
-        let (raw, how) = cond.lock.raw().guard();
+        let (raw, how) = cond.lock.locked().relock();
         self.raw = Some(raw);
         let notified = s.state.load(SeqCst) == NOTIFIED;
         s.state.store(FREE, SeqCst);

@@ -24,12 +24,14 @@ mod codec;
 pub mod condition;
 pub mod cpu;
 mod deadline;
+mod elements;
 pub mod error;
 pub mod event;
 mod framed;
 mod futex;
 mod handle;
 pub mod lock;
+mod locked;
 pub mod logging;
 #[cfg(feature = "instruments")]
 pub mod occupancy;

@@ -14,9 +14,9 @@
 //!
 //! Create it before forking the processes that share it.
 
-use crate::deadline::Deadline;
 use crate::handle::Handle;
-use crate::raw_mutex::{Acquired, HeldByThisThread, RawGuard, RawMutex};
+use crate::locked::{Locked, LockedGuard};
+use crate::raw_mutex::{Acquired, RawMutex};
 use crate::shm::{SharedState, Shm};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -173,39 +173,24 @@ pub(crate) fn lock_result<G>(how: Acquired, guard: G) -> LockResult<G> {
     }
 }
 
-/// Block for `mutex` and wrap the guard with `wrap`. The shared path of every blocking
-/// `lock` on a user-visible mutex.
-pub(crate) fn blocking_acquire<'a, G>(
-    mutex: &'a RawMutex,
-    wrap: impl FnOnce(RawGuard<'a>) -> G,
-) -> LockResult<G> {
-    match mutex.acquire() {
-        Ok((raw, how)) => lock_result(how, wrap(raw)),
-        Err(HeldByThisThread) => Err(LockError::WouldDeadlock),
+/// A [`LockResult`] with its guard changed by `f`, in either variant that holds one: how
+/// a public guard is made from a [`LockedGuard`](crate::locked::LockedGuard).
+pub(crate) fn map_lock<G, H>(r: LockResult<G>, f: impl FnOnce(G) -> H) -> LockResult<H> {
+    match r {
+        Ok(g) => Ok(f(g)),
+        Err(e) => Err(e.map(f)),
     }
 }
 
-/// Acquire `mutex` within `timeout` (`ZERO` = try once) and wrap the guard with `wrap`.
-/// The shared path of every `try_lock`/`lock_timeout` in the crate. On a mutex this thread
-/// holds it cannot deadlock: it reports `WouldBlock`, or waits out `timeout` and reports
-/// `TimedOut`, as Python's `acquire(False)` / `acquire(timeout=t)` return `False`.
-pub(crate) fn timed_acquire<'a, G>(
-    mutex: &'a RawMutex,
-    timeout: Duration,
-    wrap: impl FnOnce(RawGuard<'a>) -> G,
-) -> TryLockResult<G> {
-    let how = if timeout.is_zero() {
-        mutex.try_lock().ok_or(TryLockError::WouldBlock)?
-    } else {
-        mutex
-            .lock_until(Deadline::after(timeout).as_ref())
-            .ok_or(TryLockError::TimedOut)?
-    };
-    match how {
-        Acquired::Clean => Ok(wrap(RawGuard::new(mutex))),
-        Acquired::OwnerDied => Err(TryLockError::OwnerDied(OwnerDied::new(wrap(
-            RawGuard::new(mutex),
-        )))),
+/// As [`map_lock`], for a [`TryLockResult`].
+pub(crate) fn map_try<G, H>(r: TryLockResult<G>, f: impl FnOnce(G) -> H) -> TryLockResult<H> {
+    match r {
+        Ok(g) => Ok(f(g)),
+        Err(TryLockError::WouldBlock) => Err(TryLockError::WouldBlock),
+        Err(TryLockError::TimedOut) => Err(TryLockError::TimedOut),
+        Err(TryLockError::OwnerDied(e)) => {
+            Err(TryLockError::OwnerDied(OwnerDied::new(f(e.into_inner()))))
+        }
     }
 }
 
@@ -243,7 +228,7 @@ pub struct Lock {
 
 impl SharedState for RawMutex {
     fn held_here(&self) -> bool {
-        self.held_in_this_process()
+        Locked::bare(self).held_here()
     }
 }
 
@@ -252,7 +237,7 @@ impl SharedState for RawMutex {
 /// dropping it unlocks nothing.
 #[doc(alias = "release")]
 pub struct LockGuard<'a> {
-    _raw: RawGuard<'a>,
+    _held: LockedGuard<'a, ()>,
 }
 
 impl Lock {
@@ -267,25 +252,29 @@ impl Lock {
     /// `Err(WouldDeadlock)` if this thread holds it already (Python would hang for ever).
     #[doc(alias = "acquire")]
     pub fn lock(&self) -> LockResult<LockGuard<'_>> {
-        blocking_acquire(self.shm.get(), |raw| LockGuard { _raw: raw })
+        map_lock(self.locked().lock(), |g| LockGuard { _held: g })
     }
 
     /// Take the lock only if it is free (Python: `acquire(block=False)`). Held by this
     /// thread is not free: `Err(WouldBlock)`.
     #[doc(alias = "acquire")]
     pub fn try_lock(&self) -> TryLockResult<LockGuard<'_>> {
-        self.lock_timeout(Duration::ZERO)
+        map_try(self.locked().try_lock(), |g| LockGuard { _held: g })
     }
 
     /// Wait at most `timeout` for the lock (Python: `acquire(timeout=t)`). Held by this
     /// thread, nobody can free it in time: `Err(TimedOut)` once `timeout` has passed.
     #[doc(alias = "acquire")]
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<LockGuard<'_>> {
-        timed_acquire(self.shm.get(), timeout, |raw| LockGuard { _raw: raw })
+        map_try(self.locked().lock_timeout(timeout), |g| LockGuard {
+            _held: g,
+        })
     }
 
-    pub(crate) fn raw(&self) -> &RawMutex {
-        self.shm.get()
+    /// The lock's mutex, as a `Locked` with no state (its shared memory is a bare
+    /// `RawMutex`, see [`Locked::bare`]).
+    pub(crate) fn locked(&self) -> &Locked<()> {
+        Locked::bare(self.shm.get())
     }
 
     /// Whether both handles are the same lock.

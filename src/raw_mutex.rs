@@ -232,7 +232,8 @@ impl RawMutex {
     /// already. For locks that user code can take.
     pub(crate) fn acquire(&self) -> Result<(RawGuard<'_>, Acquired), HeldByThisThread> {
         let how = self.lock()?;
-        Ok((RawGuard::new(self), how))
+        // SAFETY: `lock` returned `Ok`: this thread has just acquired the mutex.
+        Ok((unsafe { RawGuard::new(self) }, how))
     }
 
     /// As [`RawMutex::acquire`], for a crate-internal mutex that no code of a caller's can
@@ -266,7 +267,13 @@ pub(crate) struct RawGuard<'a> {
 
 impl<'a> RawGuard<'a> {
     /// Wrap a mutex the current thread has just acquired.
-    pub(crate) fn new(mutex: &'a RawMutex) -> RawGuard<'a> {
+    ///
+    /// # Safety
+    /// The lock is held by this thread, and nothing else will unlock it: the guard's drop
+    /// unlocks it (in the process that made the guard), which is undefined behaviour for a
+    /// pthread mutex this thread does not hold, and the guards built on it write through
+    /// it as if the lock were held.
+    pub(crate) unsafe fn new(mutex: &'a RawMutex) -> RawGuard<'a> {
         RawGuard {
             mutex,
             epoch: crate::sys::atfork::child_epoch(),

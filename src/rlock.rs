@@ -17,7 +17,8 @@ use crate::deadline::Deadline;
 use crate::error::{Error, InvalidKind, Result};
 use crate::handle::Handle;
 use crate::lock::{LockError, LockResult, OwnerDied, TryLockError, TryLockResult};
-use crate::raw_mutex::{Acquired, RawMutex};
+use crate::locked::{Locked, Wait};
+use crate::raw_mutex::Acquired;
 use crate::shm::{SharedState, Shm, Zeroed};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -25,23 +26,28 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::time::Duration;
 
+/// The mutex, then the count (`Locked` is `repr(C)`).
+///
+/// The mutex is held (by one thread of one process) exactly while the RLock is. Who holds
+/// it is read from the mutex itself ([`Locked::held_by_current_thread`]), never from a
+/// record of ours: a recorded thread id outlives a holder that dies, and the id is reused.
+///
+/// The count is the levels held; meaningful only to the thread holding the mutex, the only
+/// one that touches it (the mutex orders one holder's writes before the next holder's
+/// reads). It is read and written without a guard ([`Locked::unlocked`]): the levels,
+/// not a guard, say how long the mutex stays held.
 #[repr(C)]
 struct RLockShm {
-    /// Held (by one thread of one process) exactly while the RLock is. Who holds it is read
-    /// from the mutex itself ([`RawMutex::held_by_current_thread`]), never from a record of
-    /// ours: a recorded thread id outlives a holder that dies, and the id is reused.
-    mutex: RawMutex,
-    /// Levels held; meaningful only to the thread holding `mutex`, the only one that
-    /// touches it (the mutex orders one holder's writes before the next holder's reads).
-    count: AtomicU32,
+    count: Locked<AtomicU32>,
 }
 
-// SAFETY: a `RawMutex` is `Zeroed`; zero atomics are 0 (free, no owner).
+// SAFETY: a `Locked` is a `RawMutex`, which is `Zeroed`, and an atomic: zero is 0 (free,
+// no owner).
 unsafe impl Zeroed for RLockShm {}
 
 impl SharedState for RLockShm {
     fn held_here(&self) -> bool {
-        self.mutex.held_in_this_process()
+        self.count.held_here()
     }
 }
 
@@ -86,36 +92,40 @@ impl RLock {
     /// A new, unlocked re-entrant lock (Python: `RLock()`).
     pub fn new() -> RLock {
         RLock {
-            shm: Handle::new(Shm::new(|s: &mut RLockShm| s.mutex.init())),
+            shm: Handle::new(Shm::new(|s: &mut RLockShm| s.count.init())),
         }
     }
 
-    fn s(&self) -> &RLockShm {
-        self.shm.get()
+    fn locked(&self) -> &Locked<AtomicU32> {
+        &self.shm.get().count
+    }
+
+    /// The level count, which only the thread that holds the mutex may touch.
+    fn count(&self) -> &AtomicU32 {
+        self.locked().unlocked()
     }
 
     /// Take one level: at once if this thread holds it already, else per `how`. `None`
     /// when busy (`Try`) or the deadline passed (`Until`).
     fn take(&self, how: Wait<'_>) -> Option<Acquired> {
-        let s = self.s();
-        if s.mutex.held_by_current_thread() {
+        let locked = self.locked();
+        if locked.held_by_current_thread() {
             // Only this thread changes `count` while it holds the mutex. At 2^32 - 1 levels
             // (guards leaked in a loop) one more would wrap to "not held": refuse, as std's
             // `ReentrantLock` does.
-            let levels = s.count.load(Relaxed);
+            let levels = self.count().load(Relaxed);
             assert!(levels < u32::MAX, "RLock held 2^32 - 1 times by one thread");
-            s.count.store(levels + 1, Relaxed);
+            self.count().store(levels + 1, Relaxed);
             return Some(Acquired::Clean);
         }
         // Not held by this thread, and only this thread could change that: the pthread
         // calls below cannot meet EDEADLK.
-        let acquired = match how {
-            Wait::Try => s.mutex.try_lock()?,
-            Wait::Until(deadline) => s.mutex.lock_until(Some(deadline))?,
-            Wait::Forever => s.mutex.lock().ok()?,
-        };
+        let (count, acquired) = locked.acquire(how)?;
         // A dead holder's levels died with it.
-        s.count.store(1, Relaxed);
+        count.store(1, Relaxed);
+        // The mutex stays held past the guard: by the level just counted, which `release`
+        // gives back (unlocking at the last one).
+        std::mem::forget(count);
         Some(acquired)
     }
 
@@ -152,12 +162,8 @@ impl RLock {
     #[doc(alias = "acquire")]
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<RLockGuard<'_>> {
         let deadline = Deadline::after(timeout);
-        let wait = match &deadline {
-            Some(d) => Wait::Until(d),
-            // Too long to have a deadline: wait.
-            None => Wait::Forever,
-        };
-        match self.take(wait) {
+        // No deadline (too long to have one): wait.
+        match self.take(Wait::Until(deadline.as_ref())) {
             None => Err(TryLockError::TimedOut),
             Some(Acquired::Clean) => Ok(self.guard()),
             Some(Acquired::OwnerDied) => Err(TryLockError::OwnerDied(OwnerDied::new(self.guard()))),
@@ -177,10 +183,10 @@ impl RLock {
     /// Python's `release()`: give back one level. An error if this thread does not hold
     /// the lock (never taken, already fully released, or held by someone else).
     pub fn release(&self) -> Result<()> {
-        let s = self.s();
+        let locked = self.locked();
         // `count` is ours to read only once the mutex says this thread holds it.
-        let levels = if s.mutex.held_by_current_thread() {
-            s.count.load(Relaxed)
+        let levels = if locked.held_by_current_thread() {
+            self.count().load(Relaxed)
         } else {
             0
         };
@@ -190,31 +196,23 @@ impl RLock {
                 "cannot release an RLock this thread does not hold",
             ));
         }
-        s.count.store(levels - 1, Relaxed);
+        self.count().store(levels - 1, Relaxed);
         if levels == 1 {
-            // SAFETY: the mutex itself says this thread holds it.
-            unsafe { s.mutex.unlock() };
+            // SAFETY: the mutex itself says this thread holds it, and no guard does (`take`
+            // forgot its guard: the levels hold the mutex).
+            unsafe { locked.unlock() };
         }
         Ok(())
     }
 
     /// How many times this thread holds the lock (0 if it does not).
     pub fn held_count(&self) -> u32 {
-        let s = self.s();
-        if s.mutex.held_by_current_thread() {
-            s.count.load(Relaxed)
+        if self.locked().held_by_current_thread() {
+            self.count().load(Relaxed)
         } else {
             0
         }
     }
-}
-
-/// How long [`RLock::take`] may wait for another thread's hold to end.
-#[derive(Clone, Copy)]
-enum Wait<'a> {
-    Try,
-    Until(&'a Deadline),
-    Forever,
 }
 
 impl Drop for RLockGuard<'_> {
@@ -256,11 +254,11 @@ mod tests {
         let r = RLock::new();
         let guard = r.lock().unwrap();
         // As if the lock had been taken 2^32 - 1 times with the guards leaked.
-        r.s().count.store(u32::MAX, Relaxed);
+        r.count().store(u32::MAX, Relaxed);
         let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.acquire()));
         assert!(again.is_err(), "one more level must not wrap to 0");
         assert_eq!(r.held_count(), u32::MAX, "still held, count unchanged");
-        r.s().count.store(1, Relaxed);
+        r.count().store(1, Relaxed);
         drop(guard);
         assert_eq!(r.held_count(), 0);
     }

@@ -136,6 +136,28 @@ impl SemShm {
         }
     }
 
+    /// A permit of a unit taken, blocking while none is free.
+    fn acquire(&self) -> SemaphorePermit<'_> {
+        self.take(None);
+        SemaphorePermit::new(self)
+    }
+
+    /// A permit of a unit free now, if one is.
+    fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
+        self.try_take().then(|| SemaphorePermit::new(self))
+    }
+
+    /// A permit of a unit taken within `timeout`, if one frees in time.
+    fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
+        self.take(Deadline::after(timeout).as_ref())
+            .then(|| SemaphorePermit::new(self))
+    }
+
+    /// Units free now.
+    fn value(&self) -> u32 {
+        free(self.s().units.load(SeqCst))
+    }
+
     /// Wake a waiter for a unit just made free.
     fn wake(&self) {
         let s = self.s();
@@ -273,45 +295,6 @@ pub struct BoundedSemaphore {
     raw: Handle<Shm<SemShm>, BoundedSemaphore>,
 }
 
-macro_rules! semaphore_api {
-    () => {
-        /// Take a unit, blocking while none is free (Python: `acquire()` / `with sem:`).
-        pub fn acquire(&self) -> SemaphorePermit<'_> {
-            self.raw.take(None);
-            SemaphorePermit::new(&self.raw)
-        }
-
-        /// Take a unit if one is free now (Python: `acquire(block=False)`).
-        #[doc(alias = "acquire")]
-        pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-            self.raw.try_take().then(|| SemaphorePermit::new(&self.raw))
-        }
-
-        /// Wait at most `timeout` for a unit (Python: `acquire(timeout=t)`).
-        #[doc(alias = "acquire")]
-        pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
-            self.raw
-                .take(Deadline::after(timeout).as_ref())
-                .then(|| SemaphorePermit::new(&self.raw))
-        }
-
-        /// Units free now (Python: `get_value()`).
-        #[doc(alias = "get_value")]
-        pub fn value(&self) -> u32 {
-            free(self.raw.s().units.load(SeqCst))
-        }
-
-        /// Give a unit back without a permit (Python: `release()`): a unit taken by a
-        /// forgotten permit, or a new one. An error, [`InvalidKind::OverReleased`], and
-        /// nothing changed, when it would pass the bound ([`Semaphore::MAX`] for a
-        /// `Semaphore`, the initial value for a `BoundedSemaphore`), counting the units out
-        /// with live permits, which give theirs back when dropped.
-        pub fn release(&self) -> Result<()> {
-            self.raw.give(Self::NAME)
-        }
-    };
-}
-
 impl Semaphore {
     /// The largest value a semaphore holds: `i32::MAX`, as POSIX semaphores on Linux
     /// (`SEM_VALUE_MAX`). `new` above it is an error, and so is a `release()` past it.
@@ -328,7 +311,37 @@ impl Semaphore {
         })
     }
 
-    semaphore_api!();
+    /// Take a unit, blocking while none is free (Python: `acquire()` / `with sem:`).
+    pub fn acquire(&self) -> SemaphorePermit<'_> {
+        self.raw.acquire()
+    }
+
+    /// Take a unit if one is free now (Python: `acquire(block=False)`).
+    #[doc(alias = "acquire")]
+    pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
+        self.raw.try_acquire()
+    }
+
+    /// Wait at most `timeout` for a unit (Python: `acquire(timeout=t)`).
+    #[doc(alias = "acquire")]
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
+        self.raw.acquire_timeout(timeout)
+    }
+
+    /// Units free now (Python: `get_value()`).
+    #[doc(alias = "get_value")]
+    pub fn value(&self) -> u32 {
+        self.raw.value()
+    }
+
+    /// Give a unit back without a permit (Python: `release()`): a unit taken by a
+    /// forgotten permit, or a new one. An error, [`InvalidKind::OverReleased`], and
+    /// nothing changed, when it would pass the bound ([`Semaphore::MAX`] for a
+    /// `Semaphore`, the initial value for a `BoundedSemaphore`), counting the units out
+    /// with live permits, which give theirs back when dropped.
+    pub fn release(&self) -> Result<()> {
+        self.raw.give(Self::NAME)
+    }
 }
 
 impl BoundedSemaphore {
@@ -346,7 +359,37 @@ impl BoundedSemaphore {
         })
     }
 
-    semaphore_api!();
+    /// Take a unit, blocking while none is free (Python: `acquire()` / `with sem:`).
+    pub fn acquire(&self) -> SemaphorePermit<'_> {
+        self.raw.acquire()
+    }
+
+    /// Take a unit if one is free now (Python: `acquire(block=False)`).
+    #[doc(alias = "acquire")]
+    pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
+        self.raw.try_acquire()
+    }
+
+    /// Wait at most `timeout` for a unit (Python: `acquire(timeout=t)`).
+    #[doc(alias = "acquire")]
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
+        self.raw.acquire_timeout(timeout)
+    }
+
+    /// Units free now (Python: `get_value()`).
+    #[doc(alias = "get_value")]
+    pub fn value(&self) -> u32 {
+        self.raw.value()
+    }
+
+    /// Give a unit back without a permit (Python: `release()`): a unit taken by a
+    /// forgotten permit, or a new one. An error, [`InvalidKind::OverReleased`], and
+    /// nothing changed, when it would pass the bound ([`Semaphore::MAX`] for a
+    /// `Semaphore`, the initial value for a `BoundedSemaphore`), counting the units out
+    /// with live permits, which give theirs back when dropped.
+    pub fn release(&self) -> Result<()> {
+        self.raw.give(Self::NAME)
+    }
 }
 
 impl fmt::Debug for Semaphore {

@@ -39,11 +39,12 @@
 //! exists and none can be made, so nothing writes any more and a plain `&[T]` is sound; the
 //! writers' last stores happen-before it through the header's mutex.
 
+use crate::elements::Elements;
 use crate::error::{Error, InvalidKind, Result};
 use crate::handle::Handle;
 use crate::plain::Plain;
 use crate::raw_mutex::{Acquired, RawMutex};
-use crate::shm::{SharedState, Shm, Zeroed};
+use crate::shm::{SharedState, Zeroed};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::marker::PhantomData;
@@ -84,10 +85,10 @@ impl SharedState for BufferHeader {
 }
 
 /// This process's record of a buffer: the mapping, whose length (this process's own record,
-/// or the sealed size of a received memfd) gives the element count. Only the handle's id
-/// travels; the length is never taken from a message.
+/// or the sealed size of a received memfd) gives the element count (see `elements`). Only
+/// the handle's id travels; the length is never taken from a message.
 struct BufferShm<T: Plain> {
-    shm: Shm<BufferState<T>>,
+    shm: Elements<BufferState<T>, T>,
 }
 
 /// The header, typed by the elements only so that the type's name (which names a memfd, see
@@ -165,10 +166,6 @@ impl<T: Plain> Clone for SharedBuffer<T> {
     }
 }
 
-fn data_offset<T: Plain>() -> usize {
-    std::mem::size_of::<BufferState<T>>().next_multiple_of(std::mem::align_of::<T::Atomic>())
-}
-
 /// Whether two ranges share an element (an empty range shares none).
 fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
     !a.is_empty() && !b.is_empty() && a.start < b.end && b.start < a.end
@@ -184,11 +181,7 @@ impl<T: Plain> SharedBuffer<T> {
             assert!(std::mem::size_of::<T>() == std::mem::size_of::<T::Atomic>());
             assert!(std::mem::align_of::<T>() <= std::mem::align_of::<T::Atomic>());
         }
-        let bytes = len
-            .checked_mul(std::mem::size_of::<T::Atomic>())
-            .and_then(|b| b.checked_add(data_offset::<T>()))
-            .expect("SharedBuffer too large");
-        let shm = Shm::with_len(bytes, |s: &mut BufferState<T>| {
+        let shm = Elements::new(len, "SharedBuffer", |s: &mut BufferState<T>| {
             let h = &mut s.header;
             h.lock.init();
             for slot in &mut h.slots {
@@ -202,8 +195,7 @@ impl<T: Plain> SharedBuffer<T> {
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        let bytes = self.shm.shm.len().saturating_sub(data_offset::<T>());
-        bytes / std::mem::size_of::<T::Atomic>()
+        self.shm.shm.len()
     }
 
     /// Whether it has no elements.
@@ -212,19 +204,11 @@ impl<T: Plain> SharedBuffer<T> {
     }
 
     fn header(&self) -> &BufferHeader {
-        &self.shm.shm.get().header
+        &self.shm.shm.header().header
     }
 
     fn cells(&self) -> &[T::Atomic] {
-        let base = self
-            .shm
-            .shm
-            .byte_ptr(data_offset::<T>())
-            .cast::<T::Atomic>();
-        // SAFETY: `new` mapped `len` atomics of `T` (the handle's type, checked at decode)
-        // from `data_offset` on, aligned for them, zero-filled (a valid value), for as long
-        // as `self` lives; `len` is this process's own record. Atomics may be shared.
-        unsafe { std::slice::from_raw_parts(base, self.len()) }
+        self.shm.shm.cells()
     }
 
     /// Element `i`, read atomically; at any time. Panics when out of range.

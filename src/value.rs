@@ -10,28 +10,28 @@
 //!   which is the race the seed demonstrates, but it is defined behaviour, not a data race.
 
 use crate::handle::Handle;
-use crate::lock::{LockResult, TryLockResult, blocking_acquire, timed_acquire};
+use crate::lock::{LockResult, TryLockResult};
+use crate::locked::{Locked, LockedGuard};
 use crate::plain::Plain;
-use crate::raw_mutex::{RawGuard, RawMutex};
 use crate::shm::{SharedState, Shm, Zeroed};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
+/// The lock, then the value (`Locked` is `repr(C)`: a `RawMutex`, then the atomic).
 #[repr(C)]
 struct ValueShm<T: Plain> {
-    lock: RawMutex,
-    value: T::Atomic,
+    value: Locked<T::Atomic>,
 }
 
-// SAFETY: a `RawMutex` is `Zeroed`, and `T::Atomic` is one of std's integer atomics (`Plain`
-// is sealed), for which zero bytes are the value 0.
+// SAFETY: a `Locked` is a `RawMutex`, which is `Zeroed`, and `T::Atomic`, one of std's
+// integer atomics (`Plain` is sealed), for which zero bytes are the value 0.
 unsafe impl<T: Plain> Zeroed for ValueShm<T> {}
 
 impl<T: Plain> SharedState for ValueShm<T> {
     fn held_here(&self) -> bool {
-        self.lock.held_in_this_process()
+        self.value.held_here()
     }
 }
 
@@ -80,16 +80,16 @@ impl<T: Plain> Clone for Value<T> {
 #[doc(alias = "release")]
 pub struct ValueGuard<'a, T: Plain> {
     copy: T,
-    cell: &'a T::Atomic,
-    _raw: RawGuard<'a>,
+    /// Derefs to the value's atomic cell.
+    cell: LockedGuard<'a, T::Atomic>,
 }
 
 impl<T: Plain> Value<T> {
     /// Python: `Value(typecode, initial)`.
     pub fn new(initial: T) -> Value<T> {
         let shm = Shm::new(|s: &mut ValueShm<T>| {
-            s.lock.init();
-            T::store(&s.value, initial);
+            s.value.init();
+            T::store(s.value.unlocked(), initial);
         });
         Value {
             shm: Handle::new(shm),
@@ -99,40 +99,44 @@ impl<T: Plain> Value<T> {
     /// Read without the lock (Python: `v.value`).
     #[doc(alias = "value")]
     pub fn load(&self) -> T {
-        T::load(&self.shm.get().value)
+        T::load(self.shm.get().value.unlocked())
     }
 
     /// Write without the lock (Python: `v.value = x`).
     #[doc(alias = "value")]
     pub fn store(&self, value: T) {
-        T::store(&self.shm.get().value, value)
+        T::store(self.shm.get().value.unlocked(), value)
     }
 
-    fn guard<'a>(&'a self, raw: RawGuard<'a>) -> ValueGuard<'a, T> {
-        let cell = &self.shm.get().value;
-        ValueGuard {
-            copy: T::load(cell),
-            cell,
-            _raw: raw,
-        }
+    fn locked(&self) -> &Locked<T::Atomic> {
+        &self.shm.get().value
     }
 
     /// Take the value's lock (Python: `with v.get_lock():`).
     #[doc(alias("get_lock", "acquire"))]
     pub fn lock(&self) -> LockResult<ValueGuard<'_, T>> {
-        blocking_acquire(&self.shm.get().lock, |raw| self.guard(raw))
+        crate::lock::map_lock(self.locked().lock(), ValueGuard::new)
     }
 
     /// Take the lock only if free.
     #[doc(alias("get_lock", "acquire"))]
     pub fn try_lock(&self) -> TryLockResult<ValueGuard<'_, T>> {
-        self.lock_timeout(Duration::ZERO)
+        crate::lock::map_try(self.locked().try_lock(), ValueGuard::new)
     }
 
     /// Wait at most `timeout` for the lock.
     #[doc(alias("get_lock", "acquire"))]
     pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<ValueGuard<'_, T>> {
-        timed_acquire(&self.shm.get().lock, timeout, |raw| self.guard(raw))
+        crate::lock::map_try(self.locked().lock_timeout(timeout), ValueGuard::new)
+    }
+}
+
+impl<'a, T: Plain> ValueGuard<'a, T> {
+    fn new(cell: LockedGuard<'a, T::Atomic>) -> ValueGuard<'a, T> {
+        ValueGuard {
+            copy: T::load(&cell),
+            cell,
+        }
     }
 }
 
@@ -148,7 +152,7 @@ impl<T: Plain> DerefMut for ValueGuard<'_, T> {
     /// In a fork's copy of the guard (see [`ValueGuard`]): the write would land without
     /// the lock.
     fn deref_mut(&mut self) -> &mut T {
-        self._raw.assert_held_here("writing through a ValueGuard");
+        self.cell.assert_held_here("writing through a ValueGuard");
         &mut self.copy
     }
 }
@@ -157,8 +161,8 @@ impl<T: Plain> Drop for ValueGuard<'_, T> {
     fn drop(&mut self) {
         // Runs before the fields drop, so the write lands while the lock is still held. A
         // fork's copy holds no lock: it writes nothing back.
-        if self._raw.held_here() {
-            T::store(self.cell, self.copy);
+        if self.cell.held_here() {
+            T::store(&self.cell, self.copy);
         }
     }
 }
