@@ -28,6 +28,7 @@ struct ArrayHeader<T> {
     _elements: std::marker::PhantomData<T>,
 }
 
+#[allow(unsafe_code)] // `Zeroed` is a promise about the type's bytes (see shm.rs), made once here
 // SAFETY: a `Locked<()>`, which is a `RawMutex` (`Zeroed`) and `()`, and a zero-sized
 // marker.
 unsafe impl<T: Plain> Zeroed for ArrayHeader<T> {}
@@ -178,6 +179,7 @@ impl<T: Plain> Array<T> {
 /// writing methods (`set`, `update`, `copy_from_slice`) panic, and dropping it unlocks
 /// nothing.
 #[doc(alias = "release")]
+#[must_use = "if unused the Array will immediately unlock"]
 pub struct ArrayGuard<'a, T: Plain> {
     array: &'a Array<T>,
     held: LockedGuard<'a, ()>,

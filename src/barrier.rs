@@ -47,6 +47,7 @@ struct BarrierShm {
     seq: AtomicU32,
 }
 
+#[allow(unsafe_code)] // `Zeroed` is a promise about the type's bytes (see shm.rs), made once here
 // SAFETY: a `RawMutex` (`Zeroed`), a `u32` and atomics; `new` sets `parties` before any
 // handle exists, and zero atomics are a fresh, unbroken barrier.
 unsafe impl Zeroed for BarrierShm {}

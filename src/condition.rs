@@ -61,6 +61,7 @@ struct Waiters {
     slots: [Slot; SLOTS],
 }
 
+#[allow(unsafe_code)] // `Zeroed` is a promise about the type's bytes (see shm.rs), made once here
 // SAFETY: atomics (zero: free slots, ticket 0) and `RawMutex`es, which are `Zeroed`.
 unsafe impl Zeroed for Waiters {}
 
@@ -145,6 +146,7 @@ impl<'de> Deserialize<'de> for Condition {
 /// holds nothing there, since the lock is the parent's: waiting or notifying through it
 /// panics, and dropping it unlocks nothing.
 #[doc(alias = "release")]
+#[must_use = "if unused the Condition's lock will immediately unlock"]
 pub struct ConditionGuard<'a> {
     cond: &'a Condition,
     raw: Option<LockedGuard<'a, ()>>,
@@ -263,6 +265,7 @@ impl ConditionGuard<'_> {
         }
     }
 
+    #[allow(unsafe_code)] // unlocks the waiter slot mutex it locked in `register`
     fn wait_until(&mut self, deadline: Option<Deadline>) -> LockResult<bool> {
         self.assert_held_here("waiting through a ConditionGuard");
         let cond = self.cond;
@@ -440,6 +443,7 @@ impl Condition {
 
     /// If the waiter in `s` (waiting or notified) is dead, its `alive` mutex is free or
     /// marked "owner died": free the slot and say so. Lock held.
+    #[allow(unsafe_code)] // unlocks a dead waiter slot mutex it just took
     fn reap_if_dead(&self, s: &Slot) -> bool {
         if s.state.load(SeqCst) == FREE || s.alive.holder_tid() != 0 {
             // Free, or held by a live thread (possibly this one: never try_lock it then).

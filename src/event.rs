@@ -25,6 +25,7 @@ struct EventShm {
     sleepers: AtomicU32,
 }
 
+#[allow(unsafe_code)] // `Zeroed` is a promise about the type's bytes (see shm.rs), made once here
 // SAFETY: three atomics; zero is an unset event with no sleepers.
 unsafe impl Zeroed for EventShm {}
 

@@ -16,6 +16,16 @@
 //! enum, [`Error`]; Python's exceptions map onto its variants.
 
 #![deny(missing_docs)]
+// `unsafe` lives in named places only: the platform layer (`sys`), the mapping (`shm`), the
+// robust mutex (`raw_mutex`) and the state it guards (`locked`), the element core
+// (`elements`, `shared_buffer`), the queue log (`queue::buffer`, `queue::slab`), the
+// functions that travel (`pool::task`, `start::task`), and the places that fork or
+// re-execute (`process::fork`, `pool::server`, `start::{child, client, server}`); each is
+// allowed where it is declared. Elsewhere it is an error, but for the `unsafe impl Zeroed`
+// of each shared state (a promise about its bytes) and the unchecked fork entry points
+// (`Process::start_unchecked`, `PoolBuilder::build_unchecked`) and the raw unlocks of
+// `Condition` and `RLock`, each allowed on its item.
+#![deny(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
 pub mod array;
@@ -24,6 +34,7 @@ mod codec;
 pub mod condition;
 pub mod cpu;
 mod deadline;
+#[allow(unsafe_code)]
 mod elements;
 pub mod error;
 pub mod event;
@@ -31,6 +42,7 @@ mod framed;
 mod futex;
 mod handle;
 pub mod lock;
+#[allow(unsafe_code)]
 mod locked;
 pub mod logging;
 #[cfg(feature = "instruments")]
@@ -41,13 +53,17 @@ pub mod pool;
 mod popen;
 pub mod process;
 pub mod queue;
+#[allow(unsafe_code)]
 mod raw_mutex;
 pub mod rlock;
 pub mod semaphore;
+#[allow(unsafe_code)]
 pub mod shared_buffer;
 pub mod shared_slice;
+#[allow(unsafe_code)]
 mod shm;
 pub mod start;
+#[allow(unsafe_code)]
 mod sys;
 pub mod value;
 

@@ -236,6 +236,7 @@ impl SharedState for RawMutex {
 /// guard of a `'static` `Lock` moved into a `Process::new` closure) holds nothing there:
 /// dropping it unlocks nothing.
 #[doc(alias = "release")]
+#[must_use = "if unused the Lock will immediately unlock"]
 pub struct LockGuard<'a> {
     _held: LockedGuard<'a, ()>,
 }

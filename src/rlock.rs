@@ -41,6 +41,7 @@ struct RLockShm {
     count: Locked<AtomicU32>,
 }
 
+#[allow(unsafe_code)] // `Zeroed` is a promise about the type's bytes (see shm.rs), made once here
 // SAFETY: a `Locked` is a `RawMutex`, which is `Zeroed`, and an atomic: zero is 0 (free,
 // no owner).
 unsafe impl Zeroed for RLockShm {}
@@ -81,6 +82,7 @@ pub struct RLock {
 /// forked child (a guard of a `'static` `RLock` moved into a `Process::new` closure) holds
 /// nothing there: dropping it releases nothing.
 #[doc(alias = "release")]
+#[must_use = "if unused the RLock will immediately release"]
 pub struct RLockGuard<'a> {
     rlock: &'a RLock,
     /// The fork epoch the level was taken in (see `sys::atfork`).
@@ -182,6 +184,7 @@ impl RLock {
 
     /// Python's `release()`: give back one level. An error if this thread does not hold
     /// the lock (never taken, already fully released, or held by someone else).
+    #[allow(unsafe_code)] // the last level unlocks the mutex no guard holds
     pub fn release(&self) -> Result<()> {
         let locked = self.locked();
         // `count` is ours to read only once the mutex says this thread holds it.

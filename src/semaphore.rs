@@ -53,6 +53,7 @@ struct SemShm {
     bound: u32,
 }
 
+#[allow(unsafe_code)] // `Zeroed` is a promise about the type's bytes (see shm.rs), made once here
 // SAFETY: atomics and a `u32`; zero is a valid (if useless) state, and `new` sets the
 // units and the bound before any handle exists.
 unsafe impl Zeroed for SemShm {}
@@ -214,6 +215,7 @@ impl SemShm {
 /// is counted as out until then, so no `release()` can take its room. A fork's copy of a
 /// permit (one moved into a `Process::new` closure) gives nothing back in the child.
 #[doc(alias = "release")]
+#[must_use = "if unused the permit will immediately be released"]
 pub struct SemaphorePermit<'a> {
     sem: &'a RawSemaphore,
     /// The fork epoch the unit was taken in (see `sys::atfork`).

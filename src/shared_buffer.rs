@@ -377,6 +377,7 @@ fn reap(h: &BufferHeader, slot: &Slot) -> bool {
 /// refuses to write (it panics).
 ///
 /// Indices are the buffer's, not relative to the range.
+#[must_use = "if unused the claimed range will immediately be released"]
 pub struct RangeMut<'a, T: Plain> {
     buffer: &'a SharedBuffer<T>,
     slot: usize,

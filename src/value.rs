@@ -25,6 +25,7 @@ struct ValueShm<T: Plain> {
     value: Locked<T::Atomic>,
 }
 
+#[allow(unsafe_code)] // `Zeroed` is a promise about the type's bytes (see shm.rs), made once here
 // SAFETY: a `Locked` is a `RawMutex`, which is `Zeroed`, and `T::Atomic`, one of std's
 // integer atomics (`Plain` is sealed), for which zero bytes are the value 0.
 unsafe impl<T: Plain> Zeroed for ValueShm<T> {}
@@ -78,6 +79,7 @@ impl<T: Plain> Clone for Value<T> {
 /// gives the copy taken at lock time, writing through it (`DerefMut`) panics, and dropping
 /// it writes nothing back and unlocks nothing.
 #[doc(alias = "release")]
+#[must_use = "if unused the Value will immediately unlock"]
 pub struct ValueGuard<'a, T: Plain> {
     copy: T,
     /// Derefs to the value's atomic cell.

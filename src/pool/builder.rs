@@ -196,6 +196,7 @@ impl PoolBuilder {
     /// join them first), or choose [`PoolBuilder::start_method`] `ForkServer` or `Spawn`.
     /// Once built, the pool's owner may start threads, since later forks (replacement
     /// workers) happen in the single-threaded server.
+    #[allow(unsafe_code)] // calls the unchecked fork entry point after its check
     pub fn build(self) -> Result<Pool> {
         if self.method.unwrap_or(StartMethod::Fork) == StartMethod::Fork {
             crate::process::ensure_single_threaded()?;
@@ -212,6 +213,7 @@ impl PoolBuilder {
     /// The same as [`Process::start_unchecked`](crate::Process::start_unchecked)'s: no other thread may hold, or be
     /// taking, a lock the pool's server or workers will take (the allocator's, stdout's,
     /// the initializer's, ...) at the moment of the fork.
+    #[allow(unsafe_code)] // the unchecked fork entry point: its contract is the caller's
     pub unsafe fn build_unchecked(mut self) -> Result<Pool> {
         let processes = self.processes.unwrap_or_else(crate::cpu::default_pool_size);
         if processes == 0 {

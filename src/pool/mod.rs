@@ -44,7 +44,9 @@ mod builder;
 mod calls;
 mod jobs;
 mod result;
+#[allow(unsafe_code)]
 mod server;
+#[allow(unsafe_code)]
 mod task;
 
 pub use builder::PoolBuilder;

@@ -108,8 +108,8 @@ struct ExitOnUnwind;
 
 impl Drop for ExitOnUnwind {
     fn drop(&mut self) {
-        // SAFETY: ends this (child) process at once, running nothing of the parent's.
-        unsafe { libc::_exit(1) }
+        // Ends this (child) process at once, running nothing of the parent's.
+        crate::sys::child::exit_now(1)
     }
 }
 
@@ -160,8 +160,7 @@ pub(crate) unsafe fn fork_child(name: &str, identity: &[u32], target: Target) ->
             // Die with the parent; if it is already gone, do not run at all.
             let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
             if getppid().as_raw() as u32 != parent_pid {
-                // SAFETY: ends the process.
-                unsafe { libc::_exit(1) }
+                crate::sys::child::exit_now(1)
             }
             if let Some(os_name) = &os_name {
                 let _ = nix::sys::prctl::set_name(os_name);
@@ -184,9 +183,9 @@ pub(crate) unsafe fn fork_child(name: &str, identity: &[u32], target: Target) ->
                 }
             };
             let _ = std::io::stdout().flush();
-            // SAFETY: ends the child without running the parent's destructors or atexit
+            // End the child without running the parent's destructors or atexit
             // handlers (nor freeing the target).
-            unsafe { libc::_exit(code) }
+            crate::sys::child::exit_now(code)
         }
     }
 }

@@ -114,8 +114,7 @@ pub fn parent_process() -> Option<ProcessInfo> {
 pub fn exit(code: i32) -> ! {
     if parent_process().is_some() {
         let _ = std::io::stdout().flush();
-        // SAFETY: ends this process; no Rust state outlives it.
-        unsafe { libc::_exit(code) }
+        crate::sys::child::exit_now(code)
     }
     std::process::exit(code)
 }

@@ -29,6 +29,7 @@
 //! [`Process::start_unchecked`] is the `unsafe` way for a caller who can prove the
 //! precondition. The `forkserver` and `spawn` start methods ([`crate::start`]) work with threads.
 
+#[allow(unsafe_code)]
 mod fork;
 mod identity;
 
@@ -164,6 +165,7 @@ impl Process {
     /// call (`unshare(CLONE_VM)`, which succeeds only in a single-threaded process); where
     /// that is refused, it counts the entries of `/proc/self/task`, and is an `Error::Io` if
     /// it cannot read them.
+    #[allow(unsafe_code)] // calls the unchecked fork entry point after its check
     pub fn start(&mut self) -> Result<()> {
         if self.target.is_none() {
             return Err(Error::invalid(
@@ -189,6 +191,7 @@ impl Process {
     /// the code it calls take. That is certain when no other thread runs (for example
     /// threads that exist but are known to be blocked outside any such lock); with threads
     /// that allocate or print, it is in general impossible to prove: use `start`.
+    #[allow(unsafe_code)] // the unchecked fork entry point: its contract is the caller's
     pub unsafe fn start_unchecked(&mut self) -> Result<()> {
         let target = self.target.take().ok_or_else(|| {
             Error::invalid(InvalidKind::AlreadyStarted, "cannot start a process twice")

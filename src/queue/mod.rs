@@ -23,10 +23,12 @@
 //!
 //! Create the queue before forking the processes that use it.
 
+#[allow(unsafe_code)]
 pub(crate) mod buffer;
 mod frame;
 mod joinable;
 mod simple;
+#[allow(unsafe_code)]
 mod slab;
 
 pub use joinable::JoinableQueue;

@@ -11,7 +11,7 @@ use super::{FD, wire};
 use crate::codec::decode;
 use crate::error::{Error, InvalidKind, Result};
 use crate::sys::peer::{is_same_user, peer_of};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -29,8 +29,7 @@ pub(crate) fn recorded_init() -> Option<i64> {
 /// End this process, saying why on stderr.
 fn refuse(why: &str) -> ! {
     eprintln!("multiproc: {why}");
-    // SAFETY: ends the process; nothing of it outlives this.
-    unsafe { libc::_exit(2) }
+    crate::sys::child::exit_now(2)
 }
 
 /// A forkserver child (or a spawned one, once it has its record): check the task socket's
@@ -61,8 +60,7 @@ pub(super) fn run(sock: UnixStream, record: Record) -> ! {
     };
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    // SAFETY: ends the child; nothing of it outlives this.
-    unsafe { libc::_exit(code) }
+    crate::sys::child::exit_now(code)
 }
 
 fn run_task(sock: &UnixStream, record: Record) -> Result<Outcome> {
@@ -123,11 +121,52 @@ pub(super) fn exec_spawn(from_server: BorrowedFd<'_>) -> ! {
             .exec();
         eprintln!("multiproc: cannot re-execute the program for spawn: {e}");
     }
-    // SAFETY: ends the process.
-    unsafe { libc::_exit(1) }
+    crate::sys::child::exit_now(1)
+}
+/// Take the role `what` (`"child"` or `"server"`, from the environment of a process that
+/// is not secure-exec) given on the inherited descriptor 3, or refuse it: only a socket
+/// whose peer is this process's parent is accepted.
+pub(super) fn adopt(what: &std::ffi::OsStr) -> ! {
+    // SAFETY: descriptor 3 is only looked at here, while it is open (checked by the
+    // getsockopt inside, which fails on a closed one).
+    let inherited = unsafe { BorrowedFd::borrow_raw(FD) };
+    match peer_of(inherited) {
+        Ok(p) if crate::sys::peer::is_parent(&p) => {}
+        other => {
+            let who = match other {
+                Ok(p) => format!("its peer is pid {} (uid {})", p.pid, p.uid),
+                Err(e) => format!("{e}"),
+            };
+            eprintln!(
+                "multiproc: refused the socket on descriptor 3 (MULTIPROC_START={what:?}): it \
+                 is not from the process that started this one ({who})"
+            );
+            crate::sys::child::exit_now(2)
+        }
+    }
+    // Take the socket off the inherited descriptor, close on exec from now on.
+    let sock = match rustix::io::fcntl_dupfd_cloexec(inherited, FD + 1) {
+        Ok(fd) => UnixStream::from(fd),
+        Err(_) => {
+            eprintln!("multiproc: started as a {what:?} without its socket");
+            crate::sys::child::exit_now(1)
+        }
+    };
+    // SAFETY: `FD` was inherited for us and is ours to close; its copy is `sock` now.
+    drop(unsafe { OwnedFd::from_raw_fd(FD) });
+    super::ROLE.store(super::SERVED, std::sync::atomic::Ordering::Relaxed);
+    if crate::process::ensure_single_threaded().is_ok() {
+        // SAFETY: this is the process's only thread, so nothing reads the environment
+        // concurrently. The variable must not reach programs this one runs.
+        unsafe { std::env::remove_var(super::ENV) };
+    }
+    if what == "server" {
+        super::server::main(sock)
+    }
+    spawned(sock)
 }
 
-/// A spawned child, from `init`: its server (the peer of `from_server`, checked by `init`)
+/// A spawned child, from `adopt`: its server (the peer of `from_server`, checked there)
 /// sends the record with the task socket attached.
 pub(super) fn spawned(from_server: UnixStream) -> ! {
     let mut bytes = [0u8; Record::LEN];

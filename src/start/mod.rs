@@ -104,11 +104,15 @@
 //! whichever thread started it. [`shutdown`] ends the server at once (and kills the children
 //! it still runs).
 
+#[allow(unsafe_code)]
 pub(crate) mod child;
+#[allow(unsafe_code)]
 mod client;
 pub(crate) mod identity;
+#[allow(unsafe_code)]
 mod server;
 mod started;
+#[allow(unsafe_code)]
 mod task;
 pub(crate) mod wire;
 
@@ -119,8 +123,6 @@ pub use started::Child;
 use crate::error::{Error, InvalidKind, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 /// The environment variable that tells [`init`] what this process is.
@@ -234,62 +236,25 @@ pub fn init() {
     if what != "child" && what != "server" {
         return;
     }
-    // SAFETY: descriptor 3 is only looked at here, while it is open (checked by the
-    // getsockopt inside, which fails on a closed one).
-    let inherited = unsafe { BorrowedFd::borrow_raw(FD) };
-    match crate::sys::peer::peer_of(inherited) {
-        Ok(p) if crate::sys::peer::is_parent(&p) => {}
-        other => {
-            let who = match other {
-                Ok(p) => format!("its peer is pid {} (uid {})", p.pid, p.uid),
-                Err(e) => format!("{e}"),
-            };
-            eprintln!(
-                "multiproc: refused the socket on descriptor 3 (MULTIPROC_START={what:?}): it \
-                 is not from the process that started this one ({who})"
-            );
-            // SAFETY: ends the process.
-            unsafe { libc::_exit(2) }
-        }
-    }
-    // Take the socket off the inherited descriptor, close on exec from now on.
-    let sock = match rustix::io::fcntl_dupfd_cloexec(inherited, FD + 1) {
-        Ok(fd) => UnixStream::from(fd),
-        Err(_) => {
-            eprintln!("multiproc: started as a {what:?} without its socket");
-            // SAFETY: ends the process.
-            unsafe { libc::_exit(1) }
-        }
-    };
-    // SAFETY: `FD` was inherited for us and is ours to close; its copy is `sock` now.
-    drop(unsafe { OwnedFd::from_raw_fd(FD) });
-    ROLE.store(SERVED, Ordering::Relaxed);
-    if crate::process::ensure_single_threaded().is_ok() {
-        // SAFETY: this is the process's only thread, so nothing reads the environment
-        // concurrently. The variable must not reach programs this one runs.
-        unsafe { std::env::remove_var(ENV) };
-    }
-    if what == "server" {
-        server::main(sock)
-    }
-    child::spawned(sock)
+    child::adopt(&what)
 }
 
 /// From here on every live shared object holds a file descriptor (its memfd), so the soft
 /// limit on open files (often 1,024) would cap them at about a thousand: raise it to the
 /// hard limit (often 524,288 or more), as Go and the JVM do at start. Nothing else changes.
 fn raise_fd_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read and write the one struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if let Some(max) = limit.maximum
+        && limit.current.is_some_and(|cur| cur < max)
+    {
+        let _ = setrlimit(
+            Resource::Nofile,
+            rustix::process::Rlimit {
+                current: Some(max),
+                ..limit
+            },
+        );
     }
 }
 

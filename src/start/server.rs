@@ -95,8 +95,7 @@ fn quit(running: Vec<Running>) -> ! {
     for r in running {
         report_end(r);
     }
-    // SAFETY: ends this process.
-    unsafe { libc::_exit(0) }
+    crate::sys::child::exit_now(0)
 }
 
 /// Start one child running what `record` names, with `task` as its task socket; tell

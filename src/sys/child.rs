@@ -16,22 +16,21 @@ pub(crate) fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
 
 /// Send `signal` through `pidfd`; a process that has already exited is not an error.
 pub(crate) fn pidfd_signal(pidfd: impl AsFd, signal: i32) -> io::Result<()> {
-    // SAFETY: a plain syscall on a pidfd the caller holds; no siginfo, no flags.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            std::os::fd::AsRawFd::as_raw_fd(&pidfd.as_fd()),
-            signal,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    let e = io::Error::last_os_error();
-    if r == 0 || e.raw_os_error() == Some(libc::ESRCH) {
-        Ok(())
-    } else {
-        Err(e)
+    let signal = rustix::process::Signal::from_named_raw(signal)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    match rustix::process::pidfd_send_signal(pidfd, signal) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+        Err(e) => Err(e.into()),
     }
+}
+
+/// End this process now, as `_exit(2)`: no atexit handlers, no destructors, no flush of
+/// Rust's buffered stdout. What a forked child must do on every path out, so that nothing
+/// of its parent's state (buffers, temporary files, handlers) runs twice.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: `_exit` ends the process at once; no Rust state is used after it, and it is
+    // async-signal-safe, so it is fine in a child forked from any state.
+    unsafe { libc::_exit(code) }
 }
 
 /// The exit code a wait status means, `None` for a stop or a continue.
