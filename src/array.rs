@@ -1,10 +1,5 @@
 //! `Array<T>`: Python's `multiprocessing.Array`, a fixed-length run of `Plain` values in
 //! shared memory with one lock for the whole array.
-//!
-//! As with [`Value`](crate::Value): [`Array::lock`] gives a guard for consistent
-//! multi-element work (Python: `with arr.get_lock():`), while [`Array::load`],
-//! [`Array::store`] and [`Array::to_vec`] skip the lock (Python: `arr[i]`, `arr[i] = x`,
-//! `arr[:]`): each element access is atomic, a whole-array read is not a snapshot.
 
 use crate::elements::Elements;
 use crate::handle::Handle;
@@ -56,6 +51,14 @@ impl<T: Plain> crate::handle::Travel for ArrayShm<T> {
     }
 }
 
+/// `Array<T>`: Python's `multiprocessing.Array`, a fixed-length run of `Plain` values in
+/// shared memory with one lock for the whole array.
+///
+/// As with [`Value`](crate::Value): [`Array::lock`] gives a guard for consistent
+/// multi-element work (Python: `with arr.get_lock():`), while [`Array::load`],
+/// [`Array::store`] and [`Array::to_vec`] skip the lock (Python: `arr[i]`, `arr[i] = x`,
+/// `arr[:]`): each element access is atomic, a whole-array read is not a snapshot.
+///
 /// `len` values of `T` in shared memory behind one robust lock. Clones share it.
 /// (Python: `multiprocessing.Array`; `arr[i]` is [`load`](Array::load) /
 /// [`store`](Array::store), `arr[:]` is [`to_vec`](Array::to_vec), `get_lock()` is

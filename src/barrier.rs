@@ -1,23 +1,5 @@
 //! `Barrier`: Python's `multiprocessing.Barrier`, a meeting point for a fixed number of
 //! processes, reusable pass after pass.
-//!
-//! `pthread_barrier` has no timeout, no abort and no broken state, so this is a generation
-//! counter under a robust mutex with a futex to sleep on. Each pass, waiters get distinct
-//! indices `0..parties` in arrival order (exactly one gets 0), the optional action runs
-//! once in the last process to arrive, then everyone is released together.
-//!
-//! Breaking, as in Python: `abort()`, a `wait` that times out, or an action that panics
-//! breaks the barrier (before anything else can unwind: the panic's payload is leaked, not
-//! dropped, so a payload whose drop panics too cannot leave the barrier half passed); every process waiting on it, or arriving later, gets
-//! `Error::BrokenBarrier` (the one whose timeout passed gets `Error::Timeout`) instead of
-//! hanging, until `reset()`. A process that dies while holding the barrier's internal lock
-//! also breaks it. A process that dies while waiting does not; a timeout is the guard
-//! against that, as in Python.
-//!
-//! The action is a closure kept in every handle (the processes are forks of the one that
-//! built the barrier, so each has its copy), not a picklable callable. So a barrier with
-//! an action cannot be passed to a `spawn` or `forkserver` child; one without can, with
-//! its default timeout (see [`crate::start`]).
 
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
@@ -93,6 +75,27 @@ impl crate::handle::Travel for BarrierInner {
     }
 }
 
+/// `Barrier`: Python's `multiprocessing.Barrier`, a meeting point for a fixed number of
+/// processes, reusable pass after pass.
+///
+/// `pthread_barrier` has no timeout, no abort and no broken state, so this is a generation
+/// counter under a robust mutex with a futex to sleep on. Each pass, waiters get distinct
+/// indices `0..parties` in arrival order (exactly one gets 0), the optional action runs
+/// once in the last process to arrive, then everyone is released together.
+///
+/// Breaking, as in Python: `abort()`, a `wait` that times out, or an action that panics
+/// breaks the barrier (before anything else can unwind: the panic's payload is leaked, not
+/// dropped, so a payload whose drop panics too cannot leave the barrier half passed); every process waiting on it, or arriving later, gets
+/// `Error::BrokenBarrier` (the one whose timeout passed gets `Error::Timeout`) instead of
+/// hanging, until `reset()`. A process that dies while holding the barrier's internal lock
+/// also breaks it. A process that dies while waiting does not; a timeout is the guard
+/// against that, as in Python.
+///
+/// The action is a closure kept in every handle (the processes are forks of the one that
+/// built the barrier, so each has its copy), not a picklable callable. So a barrier with
+/// an action cannot be passed to a `spawn` or `forkserver` child; one without can, with
+/// its default timeout (see [`crate::start`]).
+///
 /// A reusable barrier for `parties` processes. Clones share it; create it before forking, or
 /// pass it (without an action) to a `spawn` or `forkserver` child.
 /// (Python: `multiprocessing.Barrier`.)

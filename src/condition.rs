@@ -1,28 +1,5 @@
 //! `Condition`: Python's `multiprocessing.Condition`, a lock plus a queue of waiting
 //! processes that others can wake.
-//!
-//! How it is built: the lock is a robust [`Lock`]; each waiter takes a slot in shared
-//! memory, holds that slot's own robust mutex while it sleeps on the slot's futex, and
-//! gets a ticket so `notify(n)` wakes the `n` oldest waiters, exactly `n` when there are
-//! that many. A waiter killed in its sleep leaves its slot mutex marked "owner died" by the
-//! kernel, so `notify` recognises the dead waiter, frees its slot and wakes a live one
-//! instead. A waiter keeps holding that mutex after it is notified, until it has taken the
-//! lock again and left `wait`; if it dies in between, the notification is passed to the
-//! oldest live waiter: by the next `notify` or new waiter, or else by a sleeping waiter,
-//! which looks for such orphaned notifications every 100 ms. So a dead process never
-//! swallows a notification, and its slot is always reclaimed. A process killed while
-//! holding the lock is reported to the next holder as [`OwnerDied`], as with `Lock`.
-//!
-//! Differences from Python:
-//! - `wait`, `notify` and `notify_all` are methods of the guard, so they cannot be called
-//!   without holding the lock (Python raises `RuntimeError`).
-//! - `wait_timeout` returns whether it was notified; a waiter notified just as its timeout
-//!   passed counts as notified (Python can lose that notification).
-//! - The default lock is a `Lock`, not an `RLock`; [`Condition::with_lock`] shares an
-//!   existing `Lock` between several conditions.
-//! - 256 processes can be registered as waiters of one condition at a time. A 257th
-//!   `wait` sleeps until a slot frees and then returns as a spurious wake-up (`wait_timeout`
-//!   reports `false`), which a caller that re-checks its predicate, as it must, handles.
 
 use crate::deadline::Deadline;
 use crate::futex;
@@ -71,6 +48,32 @@ impl SharedState for Waiters {
     }
 }
 
+/// `Condition`: Python's `multiprocessing.Condition`, a lock plus a queue of waiting
+/// processes that others can wake.
+///
+/// How it is built: the lock is a robust [`Lock`]; each waiter takes a slot in shared
+/// memory, holds that slot's own robust mutex while it sleeps on the slot's futex, and
+/// gets a ticket so `notify(n)` wakes the `n` oldest waiters, exactly `n` when there are
+/// that many. A waiter killed in its sleep leaves its slot mutex marked "owner died" by the
+/// kernel, so `notify` recognises the dead waiter, frees its slot and wakes a live one
+/// instead. A waiter keeps holding that mutex after it is notified, until it has taken the
+/// lock again and left `wait`; if it dies in between, the notification is passed to the
+/// oldest live waiter: by the next `notify` or new waiter, or else by a sleeping waiter,
+/// which looks for such orphaned notifications every 100 ms. So a dead process never
+/// swallows a notification, and its slot is always reclaimed. A process killed while
+/// holding the lock is reported to the next holder as [`OwnerDied`], as with `Lock`.
+///
+/// Differences from Python:
+/// - `wait`, `notify` and `notify_all` are methods of the guard, so they cannot be called
+///   without holding the lock (Python raises `RuntimeError`).
+/// - `wait_timeout` returns whether it was notified; a waiter notified just as its timeout
+///   passed counts as notified (Python can lose that notification).
+/// - The default lock is a `Lock`, not an `RLock`; [`Condition::with_lock`] shares an
+///   existing `Lock` between several conditions.
+/// - 256 processes can be registered as waiters of one condition at a time. A 257th
+///   `wait` sleeps until a slot frees and then returns as a spurious wake-up (`wait_timeout`
+///   reports `false`), which a caller that re-checks its predicate, as it must, handles.
+///
 /// A condition variable shared by processes. Clones share it; create it before forking, or
 /// pass it to a `spawn` or `forkserver` child (see [`crate::start`]).
 /// (Python: `multiprocessing.Condition`; `wait`, `notify` and `notify_all` are methods of

@@ -1,13 +1,4 @@
 //! `Event`: Python's `multiprocessing.Event`, a flag processes can set, clear and wait for.
-//!
-//! Built on two words in shared memory and a futex, with no lock at all, so a process that
-//! dies at any point cannot leave it stuck. `set` bumps a generation counter as well as the
-//! flag: a waiter that was asleep when the event was set returns `true` even if somebody
-//! cleared it again before the waiter ran (Python behaves the same).
-//!
-//! Difference from Python: `wait` takes no timeout and returns nothing; `wait_timeout`
-//! returns whether the event was set. Python needs a `Manager().Event()` to hand an event to
-//! `Pool` workers; this one can be passed as it is.
 
 use crate::deadline::Deadline;
 use crate::futex;
@@ -31,6 +22,17 @@ unsafe impl Zeroed for EventShm {}
 
 impl SharedState for EventShm {}
 
+/// `Event`: Python's `multiprocessing.Event`, a flag processes can set, clear and wait for.
+///
+/// Built on two words in shared memory and a futex, with no lock at all, so a process that
+/// dies at any point cannot leave it stuck. `set` bumps a generation counter as well as the
+/// flag: a waiter that was asleep when the event was set returns `true` even if somebody
+/// cleared it again before the waiter ran (Python behaves the same).
+///
+/// Difference from Python: `wait` takes no timeout and returns nothing; `wait_timeout`
+/// returns whether the event was set. Python needs a `Manager().Event()` to hand an event to
+/// `Pool` workers; this one can be passed as it is.
+///
 /// A process-shared flag with waiting. Clones share it; create it before forking.
 /// (Python: `multiprocessing.Event`.)
 ///

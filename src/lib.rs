@@ -28,44 +28,44 @@
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
-pub mod array;
-pub mod barrier;
+mod array;
+mod barrier;
 mod codec;
-pub mod condition;
+mod condition;
 pub mod cpu;
 mod deadline;
 #[allow(unsafe_code)]
 mod elements;
 pub mod error;
-pub mod event;
+mod event;
 mod framed;
 mod futex;
 mod handle;
-pub mod lock;
+mod lock;
 #[allow(unsafe_code)]
 mod locked;
 pub mod logging;
 #[cfg(feature = "instruments")]
-pub mod occupancy;
-pub mod pipe;
-pub mod plain;
+mod occupancy;
+mod pipe;
+mod plain;
 pub mod pool;
 mod popen;
 pub mod process;
 pub mod queue;
 #[allow(unsafe_code)]
 mod raw_mutex;
-pub mod rlock;
-pub mod semaphore;
+mod rlock;
+mod semaphore;
 #[allow(unsafe_code)]
-pub mod shared_buffer;
-pub mod shared_slice;
+mod shared_buffer;
+mod shared_slice;
 #[allow(unsafe_code)]
 mod shm;
 pub mod start;
 #[allow(unsafe_code)]
 mod sys;
-pub mod value;
+mod value;
 
 pub use array::{Array, ArrayGuard};
 pub use barrier::Barrier;

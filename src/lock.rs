@@ -1,18 +1,4 @@
 //! `Lock`: Python's `multiprocessing.Lock`, as a robust process-shared mutex with a guard.
-//!
-//! Differences from Python:
-//! - Acquire returns a guard and the lock is released when the guard is dropped (Python's
-//!   `with lock:`); there is no free-standing `release`, so a lock cannot be released by a
-//!   process that does not hold it (Python allows that: its Lock is a semaphore).
-//! - When a process dies holding the lock, Python deadlocks every other process. Here the
-//!   next acquirer gets the lock together with the news, as [`OwnerDied`], and decides
-//!   whether the data the lock protected is still consistent.
-//! - Acquiring twice from the same thread does not deadlock: the blocking `lock` returns
-//!   [`LockError::WouldDeadlock`], `try_lock` returns `WouldBlock` and `lock_timeout` times
-//!   out, as Python's `acquire(False)` / `acquire(timeout=t)` return `False` (use `RLock`
-//!   to re-enter).
-//!
-//! Create it before forking the processes that share it.
 
 use crate::handle::Handle;
 use crate::locked::{Locked, LockedGuard};
@@ -194,6 +180,22 @@ pub(crate) fn map_try<G, H>(r: TryLockResult<G>, f: impl FnOnce(G) -> H) -> TryL
     }
 }
 
+/// `Lock`: Python's `multiprocessing.Lock`, as a robust process-shared mutex with a guard.
+///
+/// Differences from Python:
+/// - Acquire returns a guard and the lock is released when the guard is dropped (Python's
+///   `with lock:`); there is no free-standing `release`, so a lock cannot be released by a
+///   process that does not hold it (Python allows that: its Lock is a semaphore).
+/// - When a process dies holding the lock, Python deadlocks every other process. Here the
+///   next acquirer gets the lock together with the news, as [`OwnerDied`], and decides
+///   whether the data the lock protected is still consistent.
+/// - Acquiring twice from the same thread does not deadlock: the blocking `lock` returns
+///   [`LockError::WouldDeadlock`], `try_lock` returns `WouldBlock` and `lock_timeout` times
+///   out, as Python's `acquire(False)` / `acquire(timeout=t)` return `False` (use `RLock`
+///   to re-enter).
+///
+/// Create it before forking the processes that share it.
+///
 /// Python's `multiprocessing.Lock`: mutual exclusion between processes.
 ///
 /// Cloning gives another handle to the same lock. Create it before `fork`; a clone moved

@@ -1,16 +1,5 @@
 //! `Occupancy`: how many processes are inside a section of code right now, and the most
 //! that ever were at once.
-//!
-//! Only with the cargo feature `instruments` (off by default; the examples turn it on).
-//! Not a Python name: it is the tape measure examples and tests put around a critical
-//! section to *show* what a `Lock` or a `Semaphore` guarantees (peak 1 under a lock, at most
-//! `N` under `Semaphore(N)`). Python programs do it with a `Value` and its lock, in two
-//! locked steps; this is lock-free (one `fetch_add` and one `fetch_max` on words in shared
-//! memory), so measuring does not itself serialise the processes it measures.
-//!
-//! A process that dies inside the section never leaves it. Whoever learns of the death (for
-//! example through [`OwnerDied`](crate::OwnerDied) from the lock that guards the section)
-//! takes it out with [`Occupancy::leave`].
 
 use crate::error::{Error, InvalidKind, Result};
 use crate::shm::{SharedState, Shm, Zeroed};
@@ -31,6 +20,20 @@ unsafe impl Zeroed for OccupancyShm {}
 
 impl SharedState for OccupancyShm {}
 
+/// `Occupancy`: how many processes are inside a section of code right now, and the most
+/// that ever were at once.
+///
+/// Only with the cargo feature `instruments` (off by default; the examples turn it on).
+/// Not a Python name: it is the tape measure examples and tests put around a critical
+/// section to *show* what a `Lock` or a `Semaphore` guarantees (peak 1 under a lock, at most
+/// `N` under `Semaphore(N)`). Python programs do it with a `Value` and its lock, in two
+/// locked steps; this is lock-free (one `fetch_add` and one `fetch_max` on words in shared
+/// memory), so measuring does not itself serialise the processes it measures.
+///
+/// A process that dies inside the section never leaves it. Whoever learns of the death (for
+/// example through [`OwnerDied`](crate::OwnerDied) from the lock that guards the section)
+/// takes it out with [`Occupancy::leave`].
+///
 /// A count of the processes inside a section, with its peak. Clones share it; create it
 /// before forking.
 ///

@@ -1,24 +1,5 @@
 //! `Pipe`: Python's `multiprocessing.Pipe`, two connected ends for messages between two
 //! processes, each direction a Unix `SOCK_SEQPACKET` socketpair (one datagram per message).
-//!
-//! Differences from Python:
-//! - `send`/`recv` are generic over any serde type (Python pickles); `send_bytes` /
-//!   `recv_bytes` move raw bytes. Message boundaries are kept either way. A message over
-//!   64 KiB travels as a sealed memfd whose descriptor crosses the socket, instead of being
-//!   streamed through it in fragments.
-//! - A one-way pipe gives two different types, [`PipeReceiver`] and [`PipeSender`], so
-//!   sending on the receiving end does not compile.
-//! - `recv` when every copy of the other end is closed is `Err(Error::Closed)` (Python:
-//!   `EOFError`). Each process holding a copy of the sending end keeps it open: move the end
-//!   into the child's closure (the parent's copy is then dropped by `Process::start`), or
-//!   drop it explicitly.
-//! - An end belongs to one process at a time: reading one end from two processes at once is
-//!   not supported (use a `Queue` for many readers).
-//! - An end is its socket: passed to a `spawn` or `forkserver` child in the argument of
-//!   [`StartMethod::start`](crate::start::StartMethod::start), it crosses as that
-//!   descriptor (`SCM_RIGHTS`, as Python passes a `Connection`), and the child takes it
-//!   only if it is a Unix `SOCK_SEQPACKET` socket sent as that very end type. Serialising an
-//!   end anywhere else (into a queue, through a pipe) is an error.
 
 use crate::codec::{decode, encode};
 use crate::error::{Error, Result};
@@ -60,6 +41,28 @@ fn is_pipe_socket(fd: &OwnedFd) -> bool {
         && sockopt::socket_domain(fd).ok() == Some(AddressFamily::UNIX)
 }
 
+/// `Pipe`: Python's `multiprocessing.Pipe`, two connected ends for messages between two
+/// processes, each direction a Unix `SOCK_SEQPACKET` socketpair (one datagram per message).
+///
+/// Differences from Python:
+/// - `send`/`recv` are generic over any serde type (Python pickles); `send_bytes` /
+///   `recv_bytes` move raw bytes. Message boundaries are kept either way. A message over
+///   64 KiB travels as a sealed memfd whose descriptor crosses the socket, instead of being
+///   streamed through it in fragments.
+/// - A one-way pipe gives two different types, [`PipeReceiver`] and [`PipeSender`], so
+///   sending on the receiving end does not compile.
+/// - `recv` when every copy of the other end is closed is `Err(Error::Closed)` (Python:
+///   `EOFError`). Each process holding a copy of the sending end keeps it open: move the end
+///   into the child's closure (the parent's copy is then dropped by `Process::start`), or
+///   drop it explicitly.
+/// - An end belongs to one process at a time: reading one end from two processes at once is
+///   not supported (use a `Queue` for many readers).
+/// - An end is its socket: passed to a `spawn` or `forkserver` child in the argument of
+///   [`StartMethod::start`](crate::start::StartMethod::start), it crosses as that
+///   descriptor (`SCM_RIGHTS`, as Python passes a `Connection`), and the child takes it
+///   only if it is a Unix `SOCK_SEQPACKET` socket sent as that very end type. Serialising an
+///   end anywhere else (into a queue, through a pipe) is an error.
+///
 /// Constructors for connected pairs (Python: `Pipe(duplex=True|False)`).
 ///
 /// ```

@@ -1,9 +1,4 @@
 //! `Plain`: the element types a shared `Value` or `Array` can hold (Python's typecodes).
-//!
-//! Each type is stored in shared memory as the atomic of the same width, so even the
-//! unsynchronised path (`load`/`store`, Python's `v.value` without the lock) is defined
-//! behaviour in Rust: a separate atomic load and store, which loses concurrent updates
-//! exactly as Python's `v.value += 1` does, but is never a data race.
 
 use std::fmt::Debug;
 use std::sync::atomic::{
@@ -15,6 +10,13 @@ mod sealed {
     pub trait Sealed {}
 }
 
+/// `Plain`: the element types a shared `Value` or `Array` can hold (Python's typecodes).
+///
+/// Each type is stored in shared memory as the atomic of the same width, so even the
+/// unsynchronised path (`load`/`store`, Python's `v.value` without the lock) is defined
+/// behaviour in Rust: a separate atomic load and store, which loses concurrent updates
+/// exactly as Python's `v.value += 1` does, but is never a data race.
+///
 /// A `Copy` type that can live in shared memory: the integers, `f32`, `f64` and `bool`
 /// (Python typecodes `'b' 'h' 'i' 'l' 'q' 'B' 'H' 'I' 'L' 'Q' 'f' 'd'` and `c_bool`).
 /// Zero bits are its default value.

@@ -1,17 +1,4 @@
 //! `RLock`: Python's `multiprocessing.RLock`, a re-entrant lock shared by processes.
-//!
-//! The thread that holds it may take it again; it is released when it has been released
-//! as many times as it was taken. Only the holder can release it: releasing an `RLock`
-//! you do not hold, or more times than you took it, is `Error::Invalid` (Python:
-//! `RuntimeError`/`AssertionError`). Built on the same robust mutex as [`Lock`](crate::Lock):
-//! when the holding process dies, the next acquirer gets it with an [`OwnerDied`] report,
-//! and the dead holder's recursion count is discarded.
-//!
-//! Whether this thread holds it is read from the mutex (whose owner word the kernel clears
-//! when the holder dies), never from a recorded thread id, which a later process can reuse.
-//!
-//! Both styles work: a guard (`let _g = rlock.lock()`) released on drop, or Python's
-//! explicit `acquire()` / `release()` pair.
 
 use crate::deadline::Deadline;
 use crate::error::{Error, InvalidKind, Result};
@@ -52,6 +39,21 @@ impl SharedState for RLockShm {
     }
 }
 
+/// `RLock`: Python's `multiprocessing.RLock`, a re-entrant lock shared by processes.
+///
+/// The thread that holds it may take it again; it is released when it has been released
+/// as many times as it was taken. Only the holder can release it: releasing an `RLock`
+/// you do not hold, or more times than you took it, is `Error::Invalid` (Python:
+/// `RuntimeError`/`AssertionError`). Built on the same robust mutex as [`Lock`](crate::Lock):
+/// when the holding process dies, the next acquirer gets it with an [`OwnerDied`] report,
+/// and the dead holder's recursion count is discarded.
+///
+/// Whether this thread holds it is read from the mutex (whose owner word the kernel clears
+/// when the holder dies), never from a recorded thread id, which a later process can reuse.
+///
+/// Both styles work: a guard (`let _g = rlock.lock()`) released on drop, or Python's
+/// explicit `acquire()` / `release()` pair.
+///
 /// A re-entrant, process-shared, robust lock. Clones share it; create it before forking.
 /// (Python: `multiprocessing.RLock`.)
 ///

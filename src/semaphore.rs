@@ -1,30 +1,4 @@
 //! `Semaphore` and `BoundedSemaphore`: Python's counting semaphores, shared by processes.
-//!
-//! A counter in shared memory taken with compare-and-swap, and a sequence word slept on with
-//! a futex: no lock, so no process can die holding one. As in Python the semaphore is not
-//! owned: any process may release it, and a unit held by a process that dies is not given
-//! back.
-//!
-//! The counter is one 64-bit word holding two counts that change together: the units free
-//! and the units out with live permits. A [`SemaphorePermit`] gives back only the unit it
-//! took, moving it from "out" to "free" in one atomic step that cannot exceed the bound (the
-//! bound counts both), so a permit's release cannot fail. A release without a permit
-//! (`release()`) adds a unit, and is an error when free and out units together would pass
-//! the bound: [`Semaphore::MAX`] for a `Semaphore`, the initial value for a
-//! `BoundedSemaphore`. A permit copied into a forked child (a permit of a `'static`
-//! semaphore moved into a `Process::new` closure) gives nothing back there: the unit is the
-//! parent's, and the parent's copy returns it.
-//!
-//! Differences from Python:
-//! - `acquire` returns a [`SemaphorePermit`] that releases on drop (Python: `with sem:`);
-//!   `permit.forget()` keeps the unit taken for good, and `release()` exists for Python's
-//!   free-standing style.
-//! - `BoundedSemaphore::release` past the initial value is `Error::Invalid` (Python:
-//!   `ValueError`), and so is `Semaphore::release` past [`Semaphore::MAX`] (Python's limit
-//!   is the platform's `SEM_VALUE_MAX`, the same `i32::MAX` on Linux). Units out with live
-//!   permits count: while a permit is out, a `release()` that would leave no room for its
-//!   unit is refused, so a dead process's permit keeps its unit for ever (as in Python) and,
-//!   in a `BoundedSemaphore`, a `release()` cannot stand in for it.
 
 use crate::deadline::Deadline;
 use crate::error::{Error, InvalidKind, Result};
@@ -254,6 +228,34 @@ impl Drop for SemaphorePermit<'_> {
     }
 }
 
+/// `Semaphore` and `BoundedSemaphore`: Python's counting semaphores, shared by processes.
+///
+/// A counter in shared memory taken with compare-and-swap, and a sequence word slept on with
+/// a futex: no lock, so no process can die holding one. As in Python the semaphore is not
+/// owned: any process may release it, and a unit held by a process that dies is not given
+/// back.
+///
+/// The counter is one 64-bit word holding two counts that change together: the units free
+/// and the units out with live permits. A [`SemaphorePermit`] gives back only the unit it
+/// took, moving it from "out" to "free" in one atomic step that cannot exceed the bound (the
+/// bound counts both), so a permit's release cannot fail. A release without a permit
+/// (`release()`) adds a unit, and is an error when free and out units together would pass
+/// the bound: [`Semaphore::MAX`] for a `Semaphore`, the initial value for a
+/// `BoundedSemaphore`. A permit copied into a forked child (a permit of a `'static`
+/// semaphore moved into a `Process::new` closure) gives nothing back there: the unit is the
+/// parent's, and the parent's copy returns it.
+///
+/// Differences from Python:
+/// - `acquire` returns a [`SemaphorePermit`] that releases on drop (Python: `with sem:`);
+///   `permit.forget()` keeps the unit taken for good, and `release()` exists for Python's
+///   free-standing style.
+/// - `BoundedSemaphore::release` past the initial value is `Error::Invalid` (Python:
+///   `ValueError`), and so is `Semaphore::release` past [`Semaphore::MAX`] (Python's limit
+///   is the platform's `SEM_VALUE_MAX`, the same `i32::MAX` on Linux). Units out with live
+///   permits count: while a permit is out, a `release()` that would leave no room for its
+///   unit is refused, so a dead process's permit keeps its unit for ever (as in Python) and,
+///   in a `BoundedSemaphore`, a `release()` cannot stand in for it.
+///
 /// Python's `multiprocessing.Semaphore(value)`. Clones share it; create it before forking.
 ///
 /// ```

@@ -2,42 +2,6 @@
 //! ranges, the disjointness checked, not assumed; then frozen and read by everyone as a
 //! plain `&[T]` (Python: a `multiprocessing.Array(lock=False)` or a `shared_memory` NumPy
 //! array that workers write slices of, trusting each other not to overlap).
-//!
-//! # Claims
-//!
-//! A writer first [`claim`](SharedBuffer::claim)s a range. The claims live in the buffer's
-//! shared header, so every process sees them: a claim that overlaps a live claim of any
-//! process (or of another thread, or of the same thread) is an error, and of two processes
-//! racing for overlapping ranges exactly one succeeds. The claim is a [`RangeMut`] guard;
-//! dropping it ends the claim.
-//!
-//! Each claim slot holds a robust process-shared mutex, locked by the claiming thread for
-//! as long as the claim lives. So a claimant that dies (killed, crashed, `_exit`) is known
-//! for certain, by the kernel, not guessed from a pid: the next process that meets the
-//! claim (an overlapping `claim`, or `freeze`) takes the slot back, counts it in
-//! [`abandoned`](SharedBuffer::abandoned), and the range becomes claimable again, to be
-//! redone. What the dead process wrote stays there (each element is some value it or an
-//! earlier writer stored, never torn bits of a `bool`); a pool that lost that worker reports
-//! the task's [`Error::WorkerDied`], so the caller knows which
-//! range to redo.
-//!
-//! # Freezing
-//!
-//! [`freeze`](SharedBuffer::freeze) succeeds once no live claim remains, and is final: from
-//! then on `claim` is refused in every process, and `freeze` in any process gives the data
-//! as a plain `&[T]`, vectorisable, with no atomics. Before that, [`load`](SharedBuffer::load)
-//! and [`to_vec`](SharedBuffer::to_vec) read element by element (atomically, like `Array`).
-//!
-//! # Why it is sound
-//!
-//! While writers may exist, elements are written and read only through atomics (relaxed
-//! loads and stores, which are plain moves on x86-64 and AArch64), never through a `&mut`:
-//! a `&mut [T]` into shared memory would be duplicated by `fork`. A [`RangeMut`] checks on
-//! every write that it is still in the process and thread that claimed it (a per-process
-//! fork counter, bumped in every child by `pthread_atfork`, and the guard is not `Send`),
-//! so a copy of a claim inherited by a forked child cannot write. After `freeze`, no claim
-//! exists and none can be made, so nothing writes any more and a plain `&[T]` is sound; the
-//! writers' last stores happen-before it through the header's mutex.
 
 use crate::elements::Elements;
 use crate::error::{Error, InvalidKind, Result};
@@ -52,7 +16,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// How many claims may be live at once in one buffer, over all processes.
-pub const MAX_CLAIMS: usize = 64;
+pub(crate) const MAX_CLAIMS: usize = 64;
 
 /// One claim: its range, and the mutex its claimant's thread holds while it lives.
 #[repr(C)]
@@ -124,6 +88,47 @@ fn epoch() -> u64 {
     crate::sys::atfork::child_epoch()
 }
 
+/// `SharedBuffer<T>`: a results buffer in shared memory that processes fill in disjoint
+/// ranges, the disjointness checked, not assumed; then frozen and read by everyone as a
+/// plain `&[T]` (Python: a `multiprocessing.Array(lock=False)` or a `shared_memory` NumPy
+/// array that workers write slices of, trusting each other not to overlap).
+///
+/// # Claims
+///
+/// A writer first [`claim`](SharedBuffer::claim)s a range. The claims live in the buffer's
+/// shared header, so every process sees them: a claim that overlaps a live claim of any
+/// process (or of another thread, or of the same thread) is an error, and of two processes
+/// racing for overlapping ranges exactly one succeeds. The claim is a [`RangeMut`] guard;
+/// dropping it ends the claim.
+///
+/// Each claim slot holds a robust process-shared mutex, locked by the claiming thread for
+/// as long as the claim lives. So a claimant that dies (killed, crashed, `_exit`) is known
+/// for certain, by the kernel, not guessed from a pid: the next process that meets the
+/// claim (an overlapping `claim`, or `freeze`) takes the slot back, counts it in
+/// [`abandoned`](SharedBuffer::abandoned), and the range becomes claimable again, to be
+/// redone. What the dead process wrote stays there (each element is some value it or an
+/// earlier writer stored, never torn bits of a `bool`); a pool that lost that worker reports
+/// the task's [`Error::WorkerDied`], so the caller knows which
+/// range to redo.
+///
+/// # Freezing
+///
+/// [`freeze`](SharedBuffer::freeze) succeeds once no live claim remains, and is final: from
+/// then on `claim` is refused in every process, and `freeze` in any process gives the data
+/// as a plain `&[T]`, vectorisable, with no atomics. Before that, [`load`](SharedBuffer::load)
+/// and [`to_vec`](SharedBuffer::to_vec) read element by element (atomically, like `Array`).
+///
+/// # Why it is sound
+///
+/// While writers may exist, elements are written and read only through atomics (relaxed
+/// loads and stores, which are plain moves on x86-64 and AArch64), never through a `&mut`:
+/// a `&mut [T]` into shared memory would be duplicated by `fork`. A [`RangeMut`] checks on
+/// every write that it is still in the process and thread that claimed it (a per-process
+/// fork counter, bumped in every child by `pthread_atfork`, and the guard is not `Send`),
+/// so a copy of a claim inherited by a forked child cannot write. After `freeze`, no claim
+/// exists and none can be made, so nothing writes any more and a plain `&[T]` is sound; the
+/// writers' last stores happen-before it through the header's mutex.
+///
 /// `len` `Plain` values in shared memory, written by claimants of disjoint ranges, then
 /// frozen and read as `&[T]`. Clones are handles to the same buffer; it travels to
 /// processes and pool tasks as an unforgeable, typed handle (as [`Array`](crate::Array)).
@@ -172,6 +177,9 @@ fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
 }
 
 impl<T: Plain> SharedBuffer<T> {
+    /// How many claims may be live at once in one buffer, over all processes.
+    pub const MAX_CLAIMS: usize = MAX_CLAIMS;
+
     /// `len` zeroes, unclaimed, not frozen.
     ///
     /// # Panics
@@ -223,7 +231,7 @@ impl<T: Plain> SharedBuffer<T> {
 
     /// Claim `range` for writing. An error (`Error::Invalid`) when it is out of bounds, when
     /// it overlaps a live claim of any process or thread (this one's included), when the
-    /// buffer is frozen, or when [`MAX_CLAIMS`] claims are live. A claim whose holder died
+    /// buffer is frozen, or when [`SharedBuffer::MAX_CLAIMS`] claims are live. A claim whose holder died
     /// is taken back on the way (see [`abandoned`](SharedBuffer::abandoned)).
     pub fn claim(&self, range: Range<usize>) -> Result<RangeMut<'_, T>> {
         if range.start > range.end || range.end > self.len() {

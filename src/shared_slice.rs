@@ -2,60 +2,6 @@
 //! no atomics (Python: `multiprocessing.shared_memory.SharedMemory` wrapped in a NumPy array
 //! that nobody writes any more, or a module global set before `Pool()` under the fork start
 //! method).
-//!
-//! # How it is shared
-//!
-//! The data is built once, in one process: from a `Vec` ([`SharedSlice::from_vec`], which
-//! takes the vector's memory as it is), from an iterator (`collect`), or filled in place
-//! ([`SharedSlice::build`], [`SharedSliceBuilder`]). [`SharedSliceBuilder::freeze`] consumes
-//! the only `&mut` access there ever was; a [`SharedSlice`] has no method that writes, so
-//! from then on the data is immutable in every process for as long as it lives.
-//!
-//! Processes and pool workers forked after the freeze share its pages copy-on-write: the
-//! kernel gives the child the very same physical pages, and since nobody writes them, no
-//! page is ever copied. Handing the data to a process or a pool task costs what its handle
-//! costs: 16 bytes of id, whatever the length. On the receiving side the handle is looked up
-//! in that process's own table (see the `handle` module): the element type is checked
-//! (a `SharedSlice<u64>` does not decode as a `SharedSlice<u32>`), and the length and the
-//! address come from that process's own record, never from the message. Data frozen after
-//! a worker was forked does not exist in that worker, and its handle is refused there.
-//!
-//! # The fork route, without a handle
-//!
-//! A pool task is a `fn`, which captures nothing. Data the parent built *before*
-//! [`Pool::new`](crate::Pool::new) is already in every worker all the same, copy-on-write,
-//! so a `static DATA: OnceLock<Vec<u64>>` set before the pool is readable in every task
-//! with no handle at all (Python's fork start method does the same with module globals).
-//! A `SharedSlice` adds what a global cannot: several datasets, chosen per task, passed
-//! as arguments with a type check, and dropped when done.
-//!
-//! # Why it is sound
-//!
-//! Memory a process writes after the fork is that process's own (copy-on-write), so a
-//! process forked while a builder is still being filled gets a private copy of the builder
-//! and cannot reach anyone else's pages; and once frozen, no process holds any write access
-//! at all. The memory is never `MAP_SHARED`, so no other process can write into what this
-//! one reads. Results that workers *write* for others to read go in a
-//! [`SharedBuffer`](crate::SharedBuffer) instead.
-//!
-//! Writing after the freeze does not compile:
-//!
-//! ```compile_fail,E0382
-//! let mut builder = multiproc::SharedSlice::<u64>::builder(4);
-//! builder[0] = 1;
-//! let frozen = builder.freeze();
-//! builder[1] = 2; // `builder` was moved into `freeze`
-//! ```
-//!
-//! ```compile_fail,E0594
-//! let frozen = multiproc::SharedSlice::from_vec(vec![1u64, 2, 3]);
-//! frozen[0] = 7; // a SharedSlice derefs to `&[u64]` only
-//! ```
-//!
-//! ```compile_fail,E0596
-//! let frozen = multiproc::SharedSlice::from_vec(vec![1u64, 2, 3]);
-//! let all: &mut [u64] = &mut *frozen.clone(); // no `DerefMut`
-//! ```
 
 use crate::handle::Handle;
 use crate::plain::Plain;
@@ -72,6 +18,65 @@ struct Frozen<T> {
 /// spawn children are refused it when the request is encoded).
 impl<T> crate::handle::Travel for Frozen<T> {}
 
+/// `SharedSlice<T>`: read-only data every process reads as a plain `&[T]`, with no copy and
+/// no atomics (Python: `multiprocessing.shared_memory.SharedMemory` wrapped in a NumPy array
+/// that nobody writes any more, or a module global set before `Pool()` under the fork start
+/// method).
+///
+/// # How it is shared
+///
+/// The data is built once, in one process: from a `Vec` ([`SharedSlice::from_vec`], which
+/// takes the vector's memory as it is), from an iterator (`collect`), or filled in place
+/// ([`SharedSlice::build`], [`SharedSliceBuilder`]). [`SharedSliceBuilder::freeze`] consumes
+/// the only `&mut` access there ever was; a [`SharedSlice`] has no method that writes, so
+/// from then on the data is immutable in every process for as long as it lives.
+///
+/// Processes and pool workers forked after the freeze share its pages copy-on-write: the
+/// kernel gives the child the very same physical pages, and since nobody writes them, no
+/// page is ever copied. Handing the data to a process or a pool task costs what its handle
+/// costs: 16 bytes of id, whatever the length. On the receiving side the handle is looked up
+/// in that process's own table (see the `handle` module): the element type is checked
+/// (a `SharedSlice<u64>` does not decode as a `SharedSlice<u32>`), and the length and the
+/// address come from that process's own record, never from the message. Data frozen after
+/// a worker was forked does not exist in that worker, and its handle is refused there.
+///
+/// # The fork route, without a handle
+///
+/// A pool task is a `fn`, which captures nothing. Data the parent built *before*
+/// [`Pool::new`](crate::Pool::new) is already in every worker all the same, copy-on-write,
+/// so a `static DATA: OnceLock<Vec<u64>>` set before the pool is readable in every task
+/// with no handle at all (Python's fork start method does the same with module globals).
+/// A `SharedSlice` adds what a global cannot: several datasets, chosen per task, passed
+/// as arguments with a type check, and dropped when done.
+///
+/// # Why it is sound
+///
+/// Memory a process writes after the fork is that process's own (copy-on-write), so a
+/// process forked while a builder is still being filled gets a private copy of the builder
+/// and cannot reach anyone else's pages; and once frozen, no process holds any write access
+/// at all. The memory is never `MAP_SHARED`, so no other process can write into what this
+/// one reads. Results that workers *write* for others to read go in a
+/// [`SharedBuffer`](crate::SharedBuffer) instead.
+///
+/// Writing after the freeze does not compile:
+///
+/// ```compile_fail,E0382
+/// let mut builder = multiproc::SharedSlice::<u64>::builder(4);
+/// builder[0] = 1;
+/// let frozen = builder.freeze();
+/// builder[1] = 2; // `builder` was moved into `freeze`
+/// ```
+///
+/// ```compile_fail,E0594
+/// let frozen = multiproc::SharedSlice::from_vec(vec![1u64, 2, 3]);
+/// frozen[0] = 7; // a SharedSlice derefs to `&[u64]` only
+/// ```
+///
+/// ```compile_fail,E0596
+/// let frozen = multiproc::SharedSlice::from_vec(vec![1u64, 2, 3]);
+/// let all: &mut [u64] = &mut *frozen.clone(); // no `DerefMut`
+/// ```
+///
 /// Immutable `Plain` data shared by every process forked after it was frozen; derefs to
 /// `&[T]`. Clones are cheap handles to the same data; serialising one (as a `Process`
 /// message or a `Pool` task argument) sends its id only.

@@ -1,13 +1,5 @@
 //! `Value<T>`: Python's `multiprocessing.Value`, one `Plain` value in shared memory with its
 //! own lock.
-//!
-//! Two ways in, as in Python:
-//! - [`Value::lock`] gives a guard that derefs to the value: `*v.lock().unwrap() += 1` is
-//!   one atomic read-modify-write with respect to every other process that also locks
-//!   (Python: `with v.get_lock(): v.value += 1`).
-//! - [`Value::load`] / [`Value::store`] skip the lock (Python: `v.value` read and write).
-//!   Each is atomic on its own, so `v.store(v.load() + 1)` in two processes loses updates,
-//!   which is the race the seed demonstrates, but it is defined behaviour, not a data race.
 
 use crate::handle::Handle;
 use crate::lock::{LockResult, TryLockResult};
@@ -36,6 +28,17 @@ impl<T: Plain> SharedState for ValueShm<T> {
     }
 }
 
+/// `Value<T>`: Python's `multiprocessing.Value`, one `Plain` value in shared memory with its
+/// own lock.
+///
+/// Two ways in, as in Python:
+/// - [`Value::lock`] gives a guard that derefs to the value: `*v.lock().unwrap() += 1` is
+///   one atomic read-modify-write with respect to every other process that also locks
+///   (Python: `with v.get_lock(): v.value += 1`).
+/// - [`Value::load`] / [`Value::store`] skip the lock (Python: `v.value` read and write).
+///   Each is atomic on its own, so `v.store(v.load() + 1)` in two processes loses updates,
+///   which is the race the seed demonstrates, but it is defined behaviour, not a data race.
+///
 /// A `T` in shared memory, guarded by its own robust lock. Clones share it.
 /// (Python: `multiprocessing.Value`; `.value` is [`load`](Value::load) /
 /// [`store`](Value::store), `get_lock()` is [`lock`](Value::lock).)

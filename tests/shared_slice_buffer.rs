@@ -273,7 +273,7 @@ fn overlapping_claims_in_one_process_are_refused() {
     drop(again);
     // At most MAX_CLAIMS at once.
     let many = SharedBuffer::<u8>::new(1000);
-    let held: Vec<_> = (0..multiproc::shared_buffer::MAX_CLAIMS)
+    let held: Vec<_> = (0..SharedBuffer::<u8>::MAX_CLAIMS)
         .map(|i| many.claim(i..i + 1).unwrap())
         .collect();
     assert!(many.claim(999..1000).is_err());
