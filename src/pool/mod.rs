@@ -248,7 +248,15 @@ impl Pool {
 
     /// Add the next chunk of `job` and queue it as a task. If the queue refuses it, the
     /// chunk fails with the queue's error and this returns false.
-    fn send_chunk(&self, job: u64, call: Trampoline, func: usize, args: &[u8]) -> bool {
+    /// `timeout` limits how long the task may run (`None`: no limit).
+    fn send_chunk(
+        &self,
+        job: u64,
+        call: Trampoline,
+        func: usize,
+        args: &[u8],
+        timeout: Option<Duration>,
+    ) -> bool {
         let id = self.jobs.borrow_mut().add_chunk(job);
         if let Err(e) = self
             .check_function(call as usize)
@@ -261,6 +269,7 @@ impl Pool {
             id,
             call: offset_unchecked(call as usize),
             func: offset_unchecked(func),
+            timeout: limit_nanos(timeout),
             args,
         };
         match self.tasks.put_value(&msg, None) {
@@ -332,6 +341,34 @@ impl Pool {
         true
     }
 
+    /// Cancel `job` unless its result is filed (outcomes already queued are filed first,
+    /// so a result that came in wins); whether it was cancelled. Its tasks that run now are
+    /// stopped: their slots' `cancel` words name them and the server is woken to kill
+    /// their workers. A task still queued is not stopped: it may still run, and what it
+    /// returns is discarded.
+    fn cancel_job(&self, job: u64) -> bool {
+        if self.owner_only().is_err() {
+            return false;
+        }
+        self.drain();
+        let Some(ids) = self.jobs.borrow_mut().cancel(job) else {
+            return false;
+        };
+        let mut running = false;
+        for slot in &self.slots.get().slots[..self.processes] {
+            let task = slot.task.load(SeqCst);
+            if task != 0 && ids.contains(&task) {
+                slot.cancel.store(task, SeqCst);
+                running = true;
+            }
+        }
+        if running && !self.jobs.borrow().is_terminated() {
+            // A server that has ended has no worker left running the task.
+            let _ = self.server.borrow_mut().wake();
+        }
+        true
+    }
+
     /// Wait until `job` is settled or `deadline` passes; whether it is settled.
     fn wait_for_job(&self, job: u64, deadline: Option<Deadline>) -> bool {
         loop {
@@ -358,6 +395,15 @@ impl Pool {
             }
             let _ = self.collect(1, None);
         }
+    }
+}
+
+/// A task's time limit as `TaskRef::timeout` carries it: nanoseconds, 0 for none. A limit
+/// past the horizon of deadlines is none; a zero limit is the shortest one, 1 ns.
+fn limit_nanos(timeout: Option<Duration>) -> u64 {
+    match timeout {
+        Some(d) if d <= crate::deadline::HORIZON => u64::try_from(d.as_nanos()).unwrap_or(0).max(1),
+        _ => 0,
     }
 }
 
