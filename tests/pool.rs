@@ -50,7 +50,7 @@ fn main() -> std::process::ExitCode {
             a_time_limit_not_reached_changes_nothing,
             cancelling_a_running_task_stops_it_and_the_pool_goes_on,
             cancel_after_completion_returns_false_and_the_result_stays,
-            a_cancelled_queued_task_never_gives_its_result,
+            a_cancelled_queued_task_is_skipped_and_never_gives_its_result,
         ],
         multiproc::start::shutdown,
     )
@@ -923,7 +923,7 @@ fn pid_set(pool: &Pool) -> HashSet<u32> {
 fn a_task_past_its_time_limit_is_stopped_and_its_worker_replaced() {
     let pool = pool(2);
     let before = pid_set(&pool);
-    let limit = Duration::from_millis(200);
+    let limit = Duration::from_millis(300);
     let t = Instant::now();
     let got = pool.timeout(limit).chunksize(1).map(forever_on_3, 0..6);
     assert!(matches!(got, Err(Error::TimedOut)), "{got:?}");
@@ -1014,16 +1014,29 @@ fn cancel_after_completion_returns_false_and_the_result_stays() {
     assert_eq!(pid_set(&pool), before, "no worker killed");
 }
 
-fn a_cancelled_queued_task_never_gives_its_result() {
-    let (pool, (started, release)) = gated_pool(1);
+/// Counts its runs in `ran`.
+fn count_run(ran: Value<u32>) -> u32 {
+    let mut n = ran.lock().unwrap();
+    *n += 1;
+    *n
+}
+
+fn a_cancelled_queued_task_is_skipped_and_never_gives_its_result() {
+    let (started, release, ran) = (Event::new(), Event::new(), Value::new(0u32));
+    let shared = (started.clone(), release.clone(), ran.clone());
+    let pool = builder(1).share(shared).build().unwrap();
     let busy = pool
         .apply_async(block_until, (started.clone(), release.clone()))
         .unwrap();
     assert!(started.wait_timeout(LONG));
-    let queued = pool.apply_async(square, 5).unwrap();
+    let queued = pool.apply_async(count_run, ran.clone()).unwrap();
     assert!(queued.cancel(), "not run yet");
+    assert!(queued.cancelled());
     release.set();
     assert!(busy.get().is_ok(), "the running task was not touched");
     assert!(matches!(queued.get(), Err(Error::Cancelled)));
+    // One worker, tasks in queue order: it has taken the cancelled task before this one.
     assert_eq!(pool.apply(square, 6).unwrap(), 36);
+    assert_eq!(ran.load(), 0, "the worker skipped the cancelled task");
+    assert_eq!(pool.apply(count_run, ran.clone()).unwrap(), 1);
 }

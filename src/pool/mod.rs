@@ -33,6 +33,13 @@
 //!   replacement worker, and the pool stays usable. Tasks still queued are run by the
 //!   remaining and replacement workers. Python's `Pool` hangs for ever here;
 //!   `ProcessPoolExecutor` breaks the whole executor (`BrokenProcessPool`).
+//! - A call can limit how long each of its tasks runs: `pool.timeout(d).map(f, xs)`
+//!   ([`Pool::timeout`]). A task (a chunk) past its limit is *stopped*: the server kills its
+//!   worker and starts a replacement, and the call fails with `Error::TimedOut`; other calls
+//!   and the pool go on. [`AsyncResult::cancel`] stops a running task the same way
+//!   (`Error::Cancelled`), and a worker skips a cancelled task it takes from the queue.
+//!   Python's `Pool`, `concurrent.futures`, loky and joblib time out only the *wait* for a
+//!   result, and `Future.cancel` cannot stop a running task.
 //! - If the server itself dies, every pending task fails within about 100 ms and the pool
 //!   refuses new work.
 //! - Dropping a pool terminates it, as leaving Python's `with Pool() as p:` block does;
@@ -59,7 +66,7 @@ use crate::start::StartMethod;
 use crate::start::identity::offset_unchecked;
 use jobs::Jobs;
 use server::{ServerProcess, Slots};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
@@ -100,6 +107,8 @@ pub struct Pool {
     tasks: Arc<RawQueue>,
     results: Arc<RawQueue>,
     slots: Arc<Shm<Slots>>,
+    /// Where the next cancelled task's id goes in the ring `Slots::skip`.
+    skip_next: Cell<usize>,
     server: RefCell<ServerProcess>,
     /// Every call and what came back for it: the pure bookkeeping.
     jobs: RefCell<Jobs>,
@@ -344,8 +353,9 @@ impl Pool {
     /// Cancel `job` unless its result is filed (outcomes already queued are filed first,
     /// so a result that came in wins); whether it was cancelled. Its tasks that run now are
     /// stopped: their slots' `cancel` words name them and the server is woken to kill
-    /// their workers. A task still queued is not stopped: it may still run, and what it
-    /// returns is discarded.
+    /// their workers. A task still queued is skipped by the worker that takes it, if it is
+    /// among the last `SKIPPED` cancelled; an older one may still run, and what it returns
+    /// is discarded.
     fn cancel_job(&self, job: u64) -> bool {
         if self.owner_only().is_err() {
             return false;
@@ -354,8 +364,15 @@ impl Pool {
         let Some(ids) = self.jobs.borrow_mut().cancel(job) else {
             return false;
         };
+        let shared = self.slots.get();
+        // First the ids for the workers to skip, then the running tasks (see `Slots::skip`).
+        for &id in &ids {
+            let at = self.skip_next.get();
+            shared.skip[at % server::SKIPPED].store(id, SeqCst);
+            self.skip_next.set(at.wrapping_add(1));
+        }
         let mut running = false;
-        for slot in &self.slots.get().slots[..self.processes] {
+        for slot in &shared.slots[..self.processes] {
             let task = slot.task.load(SeqCst);
             if task != 0 && ids.contains(&task) {
                 slot.cancel.store(task, SeqCst);

@@ -22,7 +22,9 @@ use std::time::Duration;
 /// Differences from Python: `get` and `get_timeout` hand the value over once (a second call
 /// is `Error::Invalid`); `get_timeout` that times out leaves the task running, and a later
 /// `get` still returns its result; `successful` is `None` while not ready instead of
-/// raising. Dropping the handle discards the result when it arrives.
+/// raising. Dropping the handle discards the result when it arrives. [`AsyncResult::cancel`]
+/// (which Python's `AsyncResult` lacks) stops the call's running tasks; a call with a time
+/// limit ([`Pool::timeout`]) fails with `Error::TimedOut` when a task passes it.
 #[doc(alias = "ApplyResult")]
 #[doc(alias = "MapResult")]
 pub struct AsyncResult<'p, T> {
@@ -90,7 +92,8 @@ impl<'p, T> AsyncResult<'p, T> {
         self.take()
     }
 
-    /// Cancel the call (Python: `Future.cancel()`); whether it was cancelled. False if its
+    /// Cancel the call (Python: `concurrent.futures.Future.cancel()`; `multiprocessing`'s
+    /// `AsyncResult` has none); whether it was cancelled. False if its
     /// result is in already (done or failed: it stays, and `get` returns it) or was
     /// handed over. Once it returns true the call is settled: `get` returns
     /// `Error::Cancelled`, and whatever the task returns later is discarded; exactly one of
@@ -99,8 +102,10 @@ impl<'p, T> AsyncResult<'p, T> {
     /// Unlike Python's, which cannot stop a task that runs (it returns `False` then), this
     /// stops it: the pool's server kills the worker running it and starts a replacement;
     /// other calls are unaffected and the pool stays usable. A task still queued, not yet
-    /// taken by a worker, is not removed from the queue: it may still run, and its result
-    /// is discarded. For a `map_async`, every task of the call not yet done is cancelled.
+    /// taken by a worker, is skipped by the worker that takes it. Workers remember the last
+    /// 128 tasks cancelled that way: an older one (a `map_async` of more chunks, say) may
+    /// still run, and its result is discarded. For a `map_async`, every task of the call
+    /// not yet done is cancelled.
     #[doc(alias = "Future.cancel")]
     pub fn cancel(&self) -> bool {
         self.pool.cancel_job(self.job)

@@ -79,12 +79,22 @@ pub(crate) struct Slot {
     pub cancel: AtomicU64,
 }
 
+/// How many cancelled tasks the workers remember to skip ([`Slots::skip`]).
+pub(crate) const SKIPPED: usize = 128;
+
 #[repr(C)]
 pub(crate) struct Slots {
     pub slots: [Slot; MAX_WORKERS],
+    /// The ids of the last [`SKIPPED`] tasks cancelled by the owner (a ring it writes; 0:
+    /// none). A worker that takes one of them skips it. The owner writes the ids *before*
+    /// it reads the slots' `task` words, a worker writes `task` *before* it reads this
+    /// (all `SeqCst`): so for each cancelled task, either its worker skips it or the owner
+    /// sees it running and has it killed.
+    pub skip: [AtomicU64; SKIPPED],
 }
 
-// SAFETY: atomics only; zero is an empty slot with no pid and no task.
+// SAFETY: atomics only; zero is an empty slot with no pid and no task, and a ring of
+// no cancelled task.
 unsafe impl Zeroed for Slots {}
 
 impl SharedState for Slots {}
@@ -561,6 +571,17 @@ fn work(setup: &WorkerSetup, i: usize, server: Pid) -> i32 {
         if msg.id == 0 {
             slot.state.store(STOPPED, SeqCst);
             return 0;
+        }
+        // Cancelled while queued: skip it (its call has settled already; nothing to report).
+        if setup
+            .slots
+            .get()
+            .skip
+            .iter()
+            .any(|s| s.load(SeqCst) == msg.id)
+        {
+            slot.task.store(0, SeqCst);
+            continue;
         }
         // A time limit: record the deadline (after the task, see `Slot::deadline`) and wake
         // the server, whose sleep may have been computed before it, so it is never missed.
