@@ -17,6 +17,18 @@ fn to_nanos(ts: &Timespec) -> i128 {
     ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
 }
 
+/// `CLOCK_MONOTONIC` now in nanoseconds: the form a deadline takes in shared memory (a pool
+/// worker's slot), where one atomic word holds it. 0 only at the clock's very start.
+pub(crate) fn now_nanos() -> u64 {
+    u64::try_from(to_nanos(&now())).unwrap_or(0)
+}
+
+/// The monotonic nanosecond `nanos` from now, as [`now_nanos`] counts; `None` if it cannot
+/// be represented (checked arithmetic: no deadline then).
+pub(crate) fn nanos_after(nanos: u64) -> Option<u64> {
+    now_nanos().checked_add(nanos)
+}
+
 /// The farthest ahead a deadline lies: 2^32 seconds, about 136 years, longer than any
 /// process lives. A longer timeout is no deadline at all: it means "wait" (`None` from
 /// [`Deadline::after`]), so that any `Duration` is a valid timeout, `Duration::MAX`
@@ -109,5 +121,12 @@ mod tests {
         assert!(Deadline::after(Duration::ZERO).unwrap().expired());
         assert!(Deadline::from_timeout(Some(Duration::MAX)).is_none());
         assert!(!Deadline::step(Duration::from_secs(60)).expired());
+    }
+
+    #[test]
+    fn nanosecond_deadlines_are_checked_and_lie_ahead() {
+        assert!(nanos_after(u64::MAX).is_none());
+        let at = nanos_after(1_000_000_000).unwrap();
+        assert!(at > now_nanos());
     }
 }

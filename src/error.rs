@@ -54,6 +54,18 @@ pub enum Error {
     /// `BrokenProcessPool`).
     #[doc(alias = "BrokenProcessPool")]
     WorkerDied(String),
+    /// A pool task ran past the time limit its call gave it
+    /// ([`Pool::timeout`](crate::Pool::timeout)): the pool's server killed the worker running
+    /// it (and started a replacement), so the task really stopped. Not [`Error::Timeout`],
+    /// which is a *wait* that ran out while the work goes on. Python's nearest twin,
+    /// `concurrent.futures.TimeoutError` from `Future.result(timeout)`, times out the wait
+    /// only (so do loky's and joblib's timeouts): the task keeps running there.
+    TimedOut,
+    /// The call was cancelled ([`AsyncResult::cancel`](crate::pool::AsyncResult::cancel))
+    /// before its result came (Python: `concurrent.futures.CancelledError`). A task that was
+    /// running was stopped: its worker was killed and replaced.
+    #[doc(alias = "CancelledError")]
+    Cancelled,
     /// `fork` was refused because other threads run in this process: one of them may hold
     /// a lock the child needs (the allocator's, stdout's, ...), which would stay locked
     /// for ever in the child. `threads` counts every thread, the caller's included.
@@ -79,6 +91,10 @@ impl fmt::Display for Error {
             Error::BrokenBarrier => f.write_str("barrier is broken"),
             Error::TaskPanicked(m) => write!(f, "task panicked: {m}"),
             Error::WorkerDied(m) => write!(f, "pool worker died: {m}"),
+            Error::TimedOut => {
+                f.write_str("the task ran past its time limit: its worker was killed and replaced")
+            }
+            Error::Cancelled => f.write_str("the call was cancelled"),
             Error::Threaded { threads } => write!(
                 f,
                 "cannot fork: {threads} threads are running in this process, and fork is only \

@@ -46,6 +46,11 @@ fn main() -> std::process::ExitCode {
             a_killed_owner_takes_its_server_and_workers_with_it,
             a_dead_start_server_fails_a_served_pools_pending_tasks,
             wait_any_returns_on_an_outcome_or_a_wake_up_from_another_thread,
+            a_task_past_its_time_limit_is_stopped_and_its_worker_replaced,
+            a_time_limit_not_reached_changes_nothing,
+            cancelling_a_running_task_stops_it_and_the_pool_goes_on,
+            cancel_after_completion_returns_false_and_the_result_stays,
+            a_cancelled_queued_task_is_skipped_and_never_gives_its_result,
         ],
         multiproc::start::shutdown,
     )
@@ -899,4 +904,139 @@ fn wait_any_returns_on_an_outcome_or_a_wake_up_from_another_thread() {
         assert!(pool.wait_any(Some(LONG)), "the task's result comes in");
     }
     assert!(blocked.get().unwrap() > 0);
+}
+
+/// Never returns for 3: the task a time limit has to stop.
+fn forever_on_3(x: u64) -> u64 {
+    if x == 3 {
+        loop {
+            std::hint::spin_loop();
+        }
+    }
+    x * x
+}
+
+fn pid_set(pool: &Pool) -> HashSet<u32> {
+    pool.worker_pids().into_iter().collect()
+}
+
+fn a_task_past_its_time_limit_is_stopped_and_its_worker_replaced() {
+    let pool = pool(2);
+    let before = pid_set(&pool);
+    let limit = Duration::from_millis(300);
+    let t = Instant::now();
+    let got = pool.timeout(limit).chunksize(1).map(forever_on_3, 0..6);
+    assert!(matches!(got, Err(Error::TimedOut)), "{got:?}");
+    assert!(t.elapsed() >= limit, "not before its limit");
+    assert!(t.elapsed() < LONG);
+    let want: Vec<u64> = (0..10).map(square).collect();
+    assert_eq!(pool.map(square, 0..10).unwrap(), want, "the pool goes on");
+    let after = pid_set(&pool);
+    assert_eq!(after.len(), 2);
+    assert_eq!(
+        before.intersection(&after).count(),
+        1,
+        "exactly one worker replaced: {before:?} -> {after:?}"
+    );
+    // In an imap the chunk that timed out yields the error in its place.
+    let items: Vec<Result<u64, Error>> = pool
+        .timeout(limit)
+        .imap(forever_on_3, 2..5)
+        .unwrap()
+        .collect();
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert_eq!(items[0].as_ref().unwrap(), &4);
+    assert!(matches!(items[1], Err(Error::TimedOut)), "{items:?}");
+    assert_eq!(items[2].as_ref().unwrap(), &16);
+}
+
+fn a_time_limit_not_reached_changes_nothing() {
+    let pool = pool(2);
+    let before = pid_set(&pool);
+    let want: Vec<u64> = (0..50).map(square).collect();
+    assert_eq!(pool.timeout(LONG).map(square, 0..50).unwrap(), want);
+    assert_eq!(
+        pool.timeout(LONG).chunksize(7).map(square, 0..50).unwrap(),
+        want
+    );
+    assert_eq!(pool.timeout(LONG).apply(square, 7).unwrap(), 49);
+    let streamed: Vec<u64> = pool
+        .timeout(LONG)
+        .imap(square, 0..50)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(streamed, want);
+    assert_eq!(pool.timeout(None).map(square, 0..50).unwrap(), want);
+    assert_eq!(pid_set(&pool), before, "no worker replaced");
+}
+
+/// Says it runs, then never returns: the task a cancel has to stop.
+fn announce_then_spin(started: Event) -> u32 {
+    started.set();
+    loop {
+        std::hint::spin_loop();
+    }
+}
+
+fn cancelling_a_running_task_stops_it_and_the_pool_goes_on() {
+    let started = Event::new();
+    let pool = builder(1).share(started.clone()).build().unwrap();
+    let before = pid_set(&pool);
+    let r = pool
+        .apply_async(announce_then_spin, started.clone())
+        .unwrap();
+    assert!(started.wait_timeout(LONG), "the task runs");
+    assert!(r.cancel());
+    assert!(r.cancelled());
+    assert!(!r.cancel(), "cancelled once");
+    assert!(matches!(r.get(), Err(Error::Cancelled)));
+    // One worker: had the task not been stopped, this could never run.
+    assert_eq!(pool.map(square, 0..5).unwrap(), [0, 1, 4, 9, 16]);
+    let after = pid_set(&pool);
+    assert_eq!(after.len(), 1);
+    assert!(
+        before.is_disjoint(&after),
+        "replaced: {before:?} -> {after:?}"
+    );
+}
+
+fn cancel_after_completion_returns_false_and_the_result_stays() {
+    let pool = pool(1);
+    let before = pid_set(&pool);
+    let r = pool.apply_async(square, 9).unwrap();
+    r.wait();
+    assert!(!r.cancel(), "too late");
+    assert!(!r.cancelled());
+    assert_eq!(r.successful(), Some(true));
+    assert_eq!(r.get().unwrap(), 81, "the result stays");
+    assert!(!r.cancel(), "handed over");
+    assert_eq!(pid_set(&pool), before, "no worker killed");
+}
+
+/// Counts its runs in `ran`.
+fn count_run(ran: Value<u32>) -> u32 {
+    let mut n = ran.lock().unwrap();
+    *n += 1;
+    *n
+}
+
+fn a_cancelled_queued_task_is_skipped_and_never_gives_its_result() {
+    let (started, release, ran) = (Event::new(), Event::new(), Value::new(0u32));
+    let shared = (started.clone(), release.clone(), ran.clone());
+    let pool = builder(1).share(shared).build().unwrap();
+    let busy = pool
+        .apply_async(block_until, (started.clone(), release.clone()))
+        .unwrap();
+    assert!(started.wait_timeout(LONG));
+    let queued = pool.apply_async(count_run, ran.clone()).unwrap();
+    assert!(queued.cancel(), "not run yet");
+    assert!(queued.cancelled());
+    release.set();
+    assert!(busy.get().is_ok(), "the running task was not touched");
+    assert!(matches!(queued.get(), Err(Error::Cancelled)));
+    // One worker, tasks in queue order: it has taken the cancelled task before this one.
+    assert_eq!(pool.apply(square, 6).unwrap(), 36);
+    assert_eq!(ran.load(), 0, "the worker skipped the cancelled task");
+    assert_eq!(pool.apply(count_run, ran.clone()).unwrap(), 1);
 }

@@ -289,6 +289,7 @@ impl PoolBuilder {
             tasks,
             results,
             slots,
+            skip_next: std::cell::Cell::new(0),
             server: RefCell::new(server),
             jobs: RefCell::new(Jobs::default()),
             owner: std::process::id(),

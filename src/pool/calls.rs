@@ -13,6 +13,7 @@ use crate::error::{Error, InvalidKind, Result};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
 
 /// The calls that take many items, once for `Pool` and once for `Chunked`. `$recv` is the
 /// receiver (`&'p Self` with `'p` declared on each method, or `&Self` when the impl
@@ -139,11 +140,14 @@ const IN_FLIGHT_PER_WORKER: usize = 4;
 struct Options {
     chunksize: Option<usize>,
     in_flight: Option<usize>,
+    /// The time limit of each task of the call.
+    timeout: Option<Duration>,
 }
 
 /// A view of a pool that submits with given options: `pool.chunksize(3).map(f, xs)`,
-/// `pool.in_flight(8).imap(f, xs)`. It has every call `Pool` has but `apply` (one item,
-/// one task: no chunk to size).
+/// `pool.in_flight(8).imap(f, xs)`, `pool.timeout(d).apply_async(f, x)`. It has every
+/// call `Pool` has (`apply` and `apply_async` use only the time limit: one item is one
+/// task, with no chunk to size).
 #[derive(Clone, Copy, Debug)]
 pub struct Chunked<'p> {
     pool: &'p Pool,
@@ -171,6 +175,42 @@ impl Pool {
     /// call fail with `Error::Invalid`. Other calls ignore it.
     pub fn in_flight(&self, chunks: usize) -> Chunked<'_> {
         self.chunksize(None).in_flight(chunks)
+    }
+
+    /// Limit how long each task of the call may run (no Python equivalent): each chunk of
+    /// a `map` (so `chunksize` items together), each `apply`. The clock starts when a
+    /// worker takes the task, not when it is queued. A task past its limit is stopped: the
+    /// pool's server kills the worker running it and starts a replacement, and the task's
+    /// call fails with [`Error::TimedOut`] (an `imap` yields that error in the chunk's
+    /// place and goes on); other calls and tasks are unaffected and the pool stays usable.
+    /// Python's `AsyncResult.get(timeout)`, `concurrent.futures`' `result(timeout)` and
+    /// loky/joblib's `timeout` bound only the *wait*, leaving the task running: here that is
+    /// [`AsyncResult::get_timeout`]. A limit is checked to the scheduler's precision, so
+    /// allow tens of milliseconds on a loaded machine; `Duration::ZERO` is the shortest
+    /// limit, not none (`timeout(None)` is none, the default).
+    ///
+    /// A task that completes just as it is killed keeps its result; the worker's next task,
+    /// if it had taken one in that instant, fails with `Error::WorkerDied`.
+    ///
+    /// ```
+    /// use multiproc::{Error, Pool};
+    /// use std::time::Duration;
+    /// fn settle(x: u64) -> u64 {
+    ///     if x == 3 {
+    ///         loop { std::hint::spin_loop() } // never returns
+    ///     }
+    ///     x
+    /// }
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let limited = pool.timeout(Duration::from_millis(200)).chunksize(1);
+    /// assert!(matches!(limited.map(settle, 0..5), Err(Error::TimedOut)));
+    /// assert_eq!(pool.map(settle, 0..3)?, [0, 1, 2], "the pool goes on");
+    /// # Ok::<(), multiproc::Error>(())
+    /// ```
+    #[doc(alias = "TimeoutError")]
+    pub fn timeout(&self, limit: impl Into<Option<Duration>>) -> Chunked<'_> {
+        self.chunksize(None).timeout(limit)
     }
 
     fn target(&self) -> (&Pool, Options) {
@@ -205,11 +245,7 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        let call: Trampoline = task::apply_call::<A, R>;
-        let job = self.start_job(call, f as usize, vec![encode(&arg)?])?;
-        Ok(AsyncResult::new(self, job, |mut parts| {
-            crate::codec::decode(&parts.pop().expect("an apply has one chunk"))
-        }))
+        self.start_apply(f, arg, Options::default())
     }
 
     calling_surface!(
@@ -254,8 +290,32 @@ impl<'p> Chunked<'p> {
         self
     }
 
+    /// The same view with this time limit on each task (see [`Pool::timeout`]).
+    pub fn timeout(mut self, limit: impl Into<Option<Duration>>) -> Chunked<'p> {
+        self.options.timeout = limit.into();
+        self
+    }
+
     fn target(&self) -> (&'p Pool, Options) {
         (self.pool, self.options)
+    }
+
+    /// [`Pool::apply`] with this view's time limit.
+    pub fn apply<A, R>(&self, f: fn(A) -> R, arg: A) -> Result<R>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        self.apply_async(f, arg)?.get()
+    }
+
+    /// [`Pool::apply_async`] with this view's time limit.
+    pub fn apply_async<A, R>(&self, f: fn(A) -> R, arg: A) -> Result<AsyncResult<'p, R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        self.pool.start_apply(f, arg, self.options)
     }
 
     calling_surface!([] &Self, map_example: "", imap_example: "");
@@ -264,15 +324,39 @@ impl<'p> Chunked<'p> {
 impl Pool {
     /// Send every chunk of a job now; its id. Encoding happens first, so a value that
     /// cannot be encoded fails the call before any task is sent.
-    fn start_job(&self, call: Trampoline, func: usize, chunks: Vec<Vec<u8>>) -> Result<u64> {
+    fn start_job(
+        &self,
+        call: Trampoline,
+        func: usize,
+        chunks: Vec<Vec<u8>>,
+        options: Options,
+    ) -> Result<u64> {
         self.usable()?;
         let job = self.jobs.borrow_mut().begin();
         for args in &chunks {
-            if !self.send_chunk(job, call, func, args) {
+            if !self.send_chunk(job, call, func, args, options.timeout) {
                 break; // the job has failed; its handle reports why
             }
         }
         Ok(job)
+    }
+
+    /// `apply_async`: one item, one task.
+    fn start_apply<A, R>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+        options: Options,
+    ) -> Result<AsyncResult<'_, R>>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        let call: Trampoline = task::apply_call::<A, R>;
+        let job = self.start_job(call, f as usize, vec![encode(&arg)?], options)?;
+        Ok(AsyncResult::new(self, job, |mut parts| {
+            crate::codec::decode(&parts.pop().expect("an apply has one chunk"))
+        }))
     }
 
     /// `map` and `starmap`: the items in chunks of the chunksize (default: Python's).
@@ -294,7 +378,7 @@ impl Pool {
             ));
         }
         let chunks = items.chunks(size).map(encode).collect::<Result<_>>()?;
-        let job = self.start_job(call, func, chunks)?;
+        let job = self.start_job(call, func, chunks, options)?;
         Ok(AsyncResult::new(self, job, |parts| {
             let mut out = Vec::new();
             for bytes in parts {
@@ -340,6 +424,7 @@ impl Pool {
             self,
             job,
             (call, f as usize),
+            options.timeout,
             input,
             bound,
             ordered,

@@ -5,6 +5,11 @@
 //! Words: a *job* is one call (`map`, `apply_async`, one `imap`); it is cut into *chunks*,
 //! each sent to the workers as one *task* with its own id. Chunks are numbered in input
 //! order from 0; a streaming `imap` adds them as it reads its input.
+//!
+//! Exactly one outcome counts for each task, and the book decides which: the first filed.
+//! A task's own outcome (done, panicked, timed out), a dead worker, a cancel: whichever
+//! the book files first settles the chunk, and later ones for that task are discarded
+//! (a `Done` that comes in after a cancel, say).
 
 use super::task::Outcome;
 use crate::error::{Error, InvalidKind, Result};
@@ -29,6 +34,8 @@ struct Job {
     failed: bool,
     /// Whether the results were handed over as a whole (`take_all`).
     taken: bool,
+    /// Whether the job was cancelled (`cancel`).
+    cancelled: bool,
 }
 
 impl Job {
@@ -138,6 +145,8 @@ impl Jobs {
             Outcome::Panicked { id, message } => self.settle(id, Err(Error::TaskPanicked(message))),
             Outcome::Codec { id, message } => self.settle(id, Err(Error::Codec(message))),
             Outcome::WorkerDied { id, what } => self.settle(id, Err(Error::WorkerDied(what))),
+            Outcome::TimedOut { id } => self.settle(id, Err(Error::TimedOut)),
+            Outcome::Cancelled { id } => self.settle(id, Err(Error::Cancelled)),
             Outcome::Broken { reason } => self.break_pool(reason),
             Outcome::Wake => {}
         }
@@ -172,6 +181,36 @@ impl Jobs {
                 j.failed = true;
             }
         }
+    }
+
+    // ----- cancelling ---------------------------------------------------------------
+
+    /// Cancel `job` unless it is settled (every chunk filed, one failed, or handed over) or
+    /// not in the book: its chunks still waiting fail with `Error::Cancelled`, and whatever
+    /// comes back for them later is discarded. The ids of those tasks (for the server to
+    /// stop those that run), or `None` if the job could not be cancelled: its result
+    /// stands.
+    pub(crate) fn cancel(&mut self, job: u64) -> Option<Vec<u64>> {
+        if self.settled(job) {
+            return None;
+        }
+        let j = self.jobs.get_mut(&job)?;
+        let mut ids = Vec::new();
+        for chunk in j.chunks.values_mut() {
+            if let Chunk::Pending(id) = *chunk {
+                self.tasks.remove(&id);
+                ids.push(id);
+                *chunk = Chunk::Failed(Error::Cancelled);
+            }
+        }
+        j.failed = true;
+        j.cancelled = true;
+        Some(ids)
+    }
+
+    /// Whether `job` was cancelled.
+    pub(crate) fn cancelled(&self, job: u64) -> bool {
+        self.jobs.get(&job).is_some_and(|j| j.cancelled)
     }
 
     // ----- a whole job (apply, map) -------------------------------------------------
@@ -425,6 +464,59 @@ mod tests {
         book.terminate();
         book.fail_pending(|| Error::Closed);
         assert!(matches!(book.take_all(job), Err(Error::Closed)));
+    }
+
+    #[test]
+    fn a_timed_out_or_cancelled_task_fails_only_its_own_call() {
+        let mut book = Jobs::default();
+        let (a, a_ids) = job_of(&mut book, 2);
+        let (b, b_ids) = job_of(&mut book, 1);
+        let (c, c_ids) = job_of(&mut book, 1);
+        book.file(done(a_ids[0], 0));
+        book.file(Outcome::TimedOut { id: a_ids[1] });
+        book.file(done(a_ids[1], 1)); // late, after the kill was filed: discarded
+        book.file(Outcome::Cancelled { id: c_ids[0] });
+        book.file(done(b_ids[0], 7));
+        assert!(matches!(book.take_all(a), Err(Error::TimedOut)));
+        assert!(matches!(book.take_all(c), Err(Error::Cancelled)));
+        assert_eq!(book.take_all(b).unwrap(), [[7]], "other calls unaffected");
+        assert!(book.refusal().is_none(), "the pool stays usable");
+        assert_eq!(book.pending_tasks(), 0);
+    }
+
+    #[test]
+    fn a_cancel_wins_over_a_later_result_and_names_the_tasks_to_stop() {
+        let mut book = Jobs::default();
+        let (job, ids) = job_of(&mut book, 3);
+        book.file(done(ids[0], 0));
+        let mut stop = book.cancel(job).expect("not settled: cancellable");
+        stop.sort_unstable();
+        assert_eq!(stop, [ids[1], ids[2]], "only the tasks still waiting");
+        assert!(book.cancelled(job));
+        assert!(book.settled(job));
+        assert_eq!(book.succeeded(job), Some(false));
+        assert_eq!(book.pending_tasks(), 0);
+        book.file(done(ids[1], 1)); // it ran anyway: discarded
+        book.file(Outcome::Cancelled { id: ids[2] }); // the server's report: discarded
+        assert!(book.cancel(job).is_none(), "once");
+        assert!(matches!(book.take_all(job), Err(Error::Cancelled)));
+        assert!(book.cancelled(job));
+    }
+
+    #[test]
+    fn a_result_filed_first_wins_over_a_cancel() {
+        let mut book = Jobs::default();
+        let (job, ids) = job_of(&mut book, 1);
+        book.file(done(ids[0], 5));
+        assert!(book.cancel(job).is_none(), "the result is filed: too late");
+        assert!(!book.cancelled(job));
+        assert_eq!(book.take_all(job).unwrap(), [[5]], "the result stays");
+        assert!(book.cancel(job).is_none(), "handed over: too late");
+        let (failed, ids) = job_of(&mut book, 2);
+        book.file(died(ids[0]));
+        assert!(book.cancel(failed).is_none(), "a failed job is settled");
+        assert!(book.cancel(999).is_none(), "not in the book");
+        assert!(!book.cancelled(999));
     }
 
     #[test]

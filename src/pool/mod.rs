@@ -33,6 +33,13 @@
 //!   replacement worker, and the pool stays usable. Tasks still queued are run by the
 //!   remaining and replacement workers. Python's `Pool` hangs for ever here;
 //!   `ProcessPoolExecutor` breaks the whole executor (`BrokenProcessPool`).
+//! - A call can limit how long each of its tasks runs: `pool.timeout(d).map(f, xs)`
+//!   ([`Pool::timeout`]). A task (a chunk) past its limit is *stopped*: the server kills its
+//!   worker and starts a replacement, and the call fails with `Error::TimedOut`; other calls
+//!   and the pool go on. [`AsyncResult::cancel`] stops a running task the same way
+//!   (`Error::Cancelled`), and a worker skips a cancelled task it takes from the queue.
+//!   Python's `Pool`, `concurrent.futures`, loky and joblib time out only the *wait* for a
+//!   result, and `Future.cancel` cannot stop a running task.
 //! - If the server itself dies, every pending task fails within about 100 ms and the pool
 //!   refuses new work.
 //! - Dropping a pool terminates it, as leaving Python's `with Pool() as p:` block does;
@@ -61,7 +68,7 @@ use crate::start::StartMethod;
 use crate::start::identity::offset_unchecked;
 use jobs::Jobs;
 use server::{ServerProcess, Slots};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
@@ -102,6 +109,8 @@ pub struct Pool {
     tasks: Arc<RawQueue>,
     results: Arc<RawQueue>,
     slots: Arc<Shm<Slots>>,
+    /// Where the next cancelled task's id goes in the ring `Slots::skip`.
+    skip_next: Cell<usize>,
     server: RefCell<ServerProcess>,
     /// Every call and what came back for it: the pure bookkeeping.
     jobs: RefCell<Jobs>,
@@ -250,7 +259,15 @@ impl Pool {
 
     /// Add the next chunk of `job` and queue it as a task. If the queue refuses it, the
     /// chunk fails with the queue's error and this returns false.
-    fn send_chunk(&self, job: u64, call: Trampoline, func: usize, args: &[u8]) -> bool {
+    /// `timeout` limits how long the task may run (`None`: no limit).
+    fn send_chunk(
+        &self,
+        job: u64,
+        call: Trampoline,
+        func: usize,
+        args: &[u8],
+        timeout: Option<Duration>,
+    ) -> bool {
         let id = self.jobs.borrow_mut().add_chunk(job);
         if let Err(e) = self
             .check_function(call as usize)
@@ -263,6 +280,7 @@ impl Pool {
             id,
             call: offset_unchecked(call as usize),
             func: offset_unchecked(func),
+            timeout: limit_nanos(timeout),
             args,
         };
         match self.tasks.put_value(&msg, None) {
@@ -334,6 +352,42 @@ impl Pool {
         true
     }
 
+    /// Cancel `job` unless its result is filed (outcomes already queued are filed first,
+    /// so a result that came in wins); whether it was cancelled. Its tasks that run now are
+    /// stopped: their slots' `cancel` words name them and the server is woken to kill
+    /// their workers. A task still queued is skipped by the worker that takes it, if it is
+    /// among the last `SKIPPED` cancelled; an older one may still run, and what it returns
+    /// is discarded.
+    fn cancel_job(&self, job: u64) -> bool {
+        if self.owner_only().is_err() {
+            return false;
+        }
+        self.drain();
+        let Some(ids) = self.jobs.borrow_mut().cancel(job) else {
+            return false;
+        };
+        let shared = self.slots.get();
+        // First the ids for the workers to skip, then the running tasks (see `Slots::skip`).
+        for &id in &ids {
+            let at = self.skip_next.get();
+            shared.skip[at % server::SKIPPED].store(id, SeqCst);
+            self.skip_next.set(at.wrapping_add(1));
+        }
+        let mut running = false;
+        for slot in &shared.slots[..self.processes] {
+            let task = slot.task.load(SeqCst);
+            if task != 0 && ids.contains(&task) {
+                slot.cancel.store(task, SeqCst);
+                running = true;
+            }
+        }
+        if running && !self.jobs.borrow().is_terminated() {
+            // A server that has ended has no worker left running the task.
+            let _ = self.server.borrow_mut().wake();
+        }
+        true
+    }
+
     /// Wait until `job` is settled or `deadline` passes; whether it is settled.
     fn wait_for_job(&self, job: u64, deadline: Option<Deadline>) -> bool {
         loop {
@@ -360,6 +414,15 @@ impl Pool {
             }
             let _ = self.collect(1, None);
         }
+    }
+}
+
+/// A task's time limit as `TaskRef::timeout` carries it: nanoseconds, 0 for none. A limit
+/// past the horizon of deadlines is none; a zero limit is the shortest one, 1 ns.
+fn limit_nanos(timeout: Option<Duration>) -> u64 {
+    match timeout {
+        Some(d) if d <= crate::deadline::HORIZON => u64::try_from(d.as_nanos()).unwrap_or(0).max(1),
+        _ => 0,
     }
 }
 

@@ -22,7 +22,9 @@ use std::time::Duration;
 /// Differences from Python: `get` and `get_timeout` hand the value over once (a second call
 /// is `Error::Invalid`); `get_timeout` that times out leaves the task running, and a later
 /// `get` still returns its result; `successful` is `None` while not ready instead of
-/// raising. Dropping the handle discards the result when it arrives.
+/// raising. Dropping the handle discards the result when it arrives. [`AsyncResult::cancel`]
+/// (which Python's `AsyncResult` lacks) stops the call's running tasks; a call with a time
+/// limit ([`Pool::timeout`]) fails with `Error::TimedOut` when a task passes it.
 #[doc(alias = "ApplyResult")]
 #[doc(alias = "MapResult")]
 pub struct AsyncResult<'p, T> {
@@ -90,6 +92,31 @@ impl<'p, T> AsyncResult<'p, T> {
         self.take()
     }
 
+    /// Cancel the call (Python: `concurrent.futures.Future.cancel()`; `multiprocessing`'s
+    /// `AsyncResult` has none); whether it was cancelled. False if its
+    /// result is in already (done or failed: it stays, and `get` returns it) or was
+    /// handed over. Once it returns true the call is settled: `get` returns
+    /// `Error::Cancelled`, and whatever the task returns later is discarded; exactly one of
+    /// the result and the cancel wins.
+    ///
+    /// Unlike Python's, which cannot stop a task that runs (it returns `False` then), this
+    /// stops it: the pool's server kills the worker running it and starts a replacement;
+    /// other calls are unaffected and the pool stays usable. A task still queued, not yet
+    /// taken by a worker, is skipped by the worker that takes it. Workers remember the last
+    /// 128 tasks cancelled that way: an older one (a `map_async` of more chunks, say) may
+    /// still run, and its result is discarded. For a `map_async`, every task of the call
+    /// not yet done is cancelled.
+    #[doc(alias = "Future.cancel")]
+    pub fn cancel(&self) -> bool {
+        self.pool.cancel_job(self.job)
+    }
+
+    /// Whether [`AsyncResult::cancel`] cancelled the call (Python: `Future.cancelled()`).
+    #[doc(alias = "Future.cancelled")]
+    pub fn cancelled(&self) -> bool {
+        self.pool.jobs.borrow().cancelled(self.job)
+    }
+
     fn take(&self) -> Result<T> {
         let parts = self.pool.jobs.borrow_mut().take_all(self.job)?;
         (self.assemble)(parts)
@@ -126,6 +153,8 @@ pub struct ImapIter<'p, R> {
     job: u64,
     /// The trampoline and the user's `fn`, as for every task.
     call: (Trampoline, usize),
+    /// Each task's time limit.
+    timeout: Option<Duration>,
     /// The input, until it ended (or the pool refused more).
     input: Option<Box<dyn FnMut() -> Pull + 'p>>,
     /// The input's error, reported after the results of every chunk sent.
@@ -142,6 +171,7 @@ impl<'p, R: DeserializeOwned> ImapIter<'p, R> {
         pool: &'p Pool,
         job: u64,
         call: (Trampoline, usize),
+        timeout: Option<Duration>,
         input: Box<dyn FnMut() -> Pull + 'p>,
         bound: usize,
         ordered: bool,
@@ -150,6 +180,7 @@ impl<'p, R: DeserializeOwned> ImapIter<'p, R> {
             pool,
             job,
             call,
+            timeout,
             input: Some(input),
             failure: None,
             bound,
@@ -183,7 +214,10 @@ impl<'p, R: DeserializeOwned> ImapIter<'p, R> {
                 return;
             }
             let (call, func) = self.call;
-            if !self.pool.send_chunk(self.job, call, func, &bytes) {
+            if !self
+                .pool
+                .send_chunk(self.job, call, func, &bytes, self.timeout)
+            {
                 self.input = None; // that chunk carries the queue's error
             }
         }

@@ -6,11 +6,21 @@
 //! owner may start threads afterwards without making any later fork unsafe: the server
 //! never has more than one thread.
 //!
-//! The server sleeps in `sigwait` for SIGCHLD or SIGTERM. On SIGCHLD it reaps its workers;
-//! a worker that ended without being told to stop is replaced, and if it died in the middle
-//! of a task, the server reports that task on the result queue (Python's `Pool` hangs
-//! there for ever). On SIGTERM (`Pool::terminate`) it kills and reaps every worker, then
-//! exits. When every worker has been told to stop (`Pool::close`), it exits.
+//! The server sleeps in `sigtimedwait` for SIGCHLD, SIGUSR1 or SIGTERM, until the nearest
+//! deadline of a running task if there is one. On SIGCHLD it reaps its workers; a worker
+//! that ended without being told to stop is replaced, and if it died in the middle of a
+//! task, the server reports that task on the result queue (Python's `Pool` hangs there for
+//! ever). On SIGTERM (`Pool::terminate`) it kills and reaps every worker, then exits. When
+//! every worker has been told to stop (`Pool::close`), it exits.
+//!
+//! Time limits and cancels are enforced here, because only the server may signal a worker:
+//! it is the server's unreaped child, so its pid cannot have been reused. A worker that
+//! starts a task with a time limit records the deadline in its [`Slot`] and sends the
+//! server SIGUSR1, so a sleep computed before it is cut short; the owner cancels a running
+//! task by writing its id in the slot's `cancel` word and sending SIGUSR1 too. Each time
+//! it wakes, the server reads the slots: a worker still running a task past its deadline,
+//! or the task named in its `cancel` word, is SIGKILLed; once reaped, it is replaced and
+//! the task reported `TimedOut` or `Cancelled` (instead of `WorkerDied`).
 //!
 //! Where processes start: [`start`] forks the server, or [`start_served`] asks the start
 //! server for it (`forkserver`, `spawn`: the pool's queues and slots travel as memfds in
@@ -21,6 +31,7 @@
 
 use super::task::{Outcome, TaskMsg, Trampoline};
 use crate::codec::decode;
+use crate::deadline::{nanos_after, now_nanos};
 use crate::error::{Error, InvalidKind, Result};
 use crate::framed::Framed;
 use crate::handle::Passed;
@@ -59,14 +70,31 @@ pub(crate) struct Slot {
     /// The task being run, 0 when idle.
     pub task: AtomicU64,
     pub state: AtomicU32,
+    /// When `task` must be done: absolute `CLOCK_MONOTONIC` nanoseconds, 0 for no limit.
+    /// Written by the worker after `task` and cleared before it, so a reader that sees the
+    /// same `task` before and after reading it has that task's deadline.
+    pub deadline: AtomicU64,
+    /// A task the owner wants stopped (its id; 0: none): the server kills the worker if
+    /// `task` is still that id, then clears it.
+    pub cancel: AtomicU64,
 }
+
+/// How many cancelled tasks the workers remember to skip ([`Slots::skip`]).
+pub(crate) const SKIPPED: usize = 128;
 
 #[repr(C)]
 pub(crate) struct Slots {
     pub slots: [Slot; MAX_WORKERS],
+    /// The ids of the last [`SKIPPED`] tasks cancelled by the owner (a ring it writes; 0:
+    /// none). A worker that takes one of them skips it. The owner writes the ids *before*
+    /// it reads the slots' `task` words, a worker writes `task` *before* it reads this
+    /// (all `SeqCst`): so for each cancelled task, either its worker skips it or the owner
+    /// sees it running and has it killed.
+    pub skip: [AtomicU64; SKIPPED],
 }
 
-// SAFETY: atomics only; zero is an empty slot with no pid and no task.
+// SAFETY: atomics only; zero is an empty slot with no pid and no task, and a ring of
+// no cancelled task.
 unsafe impl Zeroed for Slots {}
 
 impl SharedState for Slots {}
@@ -113,6 +141,12 @@ impl ServerProcess {
 
     pub(crate) fn kill(&mut self) -> Result<()> {
         self.popen()?.kill()
+    }
+
+    /// Wake the server to read the slots again (SIGUSR1, which it waits for): a `cancel`
+    /// word was written.
+    pub(crate) fn wake(&mut self) -> Result<()> {
+        self.popen()?.signal(Signal::SIGUSR1)
     }
 
     pub(crate) fn join_timeout(&mut self, timeout: Duration) -> Result<Option<i32>> {
@@ -276,13 +310,17 @@ fn serve(setup: WorkerSetup, workers: usize) -> i32 {
     let mut signals = SigSet::empty();
     signals.add(Signal::SIGCHLD);
     signals.add(Signal::SIGTERM);
+    // A worker that starts a timed task, or the owner that cancels one.
+    signals.add(Signal::SIGUSR1);
     if signals.thread_block().is_err() {
         return 1;
     }
     let mut server = Server {
         setup,
         running: HashMap::new(),
+        killed: HashMap::new(),
         started: 0,
+        pid: nix::unistd::getpid(),
     };
     for slot in 0..workers {
         if !server.spawn(slot) {
@@ -297,20 +335,50 @@ fn serve(setup: WorkerSetup, workers: usize) -> i32 {
         if server.running.is_empty() {
             return 0;
         }
-        match signals.wait() {
-            Ok(Signal::SIGTERM) => {
-                server.kill_all();
-                return 0;
-            }
-            _ => continue,
+        let next = server.enforce();
+        let got = match next {
+            None => signals.wait().ok(),
+            Some(at) => wait_until(&signals, at),
+        };
+        if got == Some(Signal::SIGTERM) {
+            server.kill_all();
+            return 0;
         }
     }
+}
+
+/// Wait for one of `signals` until `at` (monotonic nanoseconds); the signal, `None` when
+/// the time came first (or the wait was interrupted: the caller looks again either way).
+fn wait_until(signals: &SigSet, at: u64) -> Option<Signal> {
+    let left = at.saturating_sub(now_nanos());
+    let timeout = libc::timespec {
+        tv_sec: (left / 1_000_000_000) as libc::time_t,
+        tv_nsec: (left % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: `signals` is a valid, initialised signal set (nix's `SigSet` wraps a
+    // `sigset_t`), a null `siginfo_t` pointer is allowed (no information wanted), and
+    // `timeout` is a valid relative timespec that outlives the call; the signals are
+    // blocked in this thread (`serve`), as `sigtimedwait` requires.
+    let got = unsafe { libc::sigtimedwait(signals.as_ref(), std::ptr::null_mut(), &timeout) };
+    Signal::try_from(got).ok()
+}
+
+/// Why the server killed a worker: what it reports for the task it killed it for.
+#[derive(Clone, Copy, Debug)]
+enum Kill {
+    TimedOut,
+    Cancelled,
 }
 
 struct Server {
     setup: WorkerSetup,
     running: HashMap<Pid, usize>,
+    /// Workers killed for a task (timed out or cancelled) and not reaped yet: the task and
+    /// why.
+    killed: HashMap<Pid, (u64, Kill)>,
     started: u64,
+    /// This server's pid: the workers signal it when they start a timed task.
+    pid: Pid,
 }
 
 impl Server {
@@ -325,11 +393,14 @@ impl Server {
         let name = format!("{}-{}", self.setup.worker_name, self.started);
         let slot = self.slot(i);
         slot.task.store(0, SeqCst);
+        slot.deadline.store(0, SeqCst);
+        slot.cancel.store(0, SeqCst);
         slot.state.store(EMPTY, SeqCst);
         let setup: *const WorkerSetup = &self.setup;
+        let server = self.pid;
         // SAFETY: (of the pointer) the worker is a fork of this process; `self.setup` is in
         // its copy of memory for as long as it runs, since it never returns from the body.
-        let body = crate::process::target(move || work(unsafe { &*setup }, i));
+        let body = crate::process::target(move || work(unsafe { &*setup }, i, server));
         // SAFETY: the server is a fork of the pool's owner, so it began with one thread,
         // and it never starts another (the initializer runs in the workers, not here): it
         // is the only thread of its process whenever it forks.
@@ -364,6 +435,7 @@ impl Server {
             let Some(i) = self.running.remove(&pid) else {
                 continue;
             };
+            let killed = self.killed.remove(&pid);
             let slot = self.slot(i);
             let task = slot.task.swap(0, SeqCst);
             match slot.state.load(SeqCst) {
@@ -378,13 +450,54 @@ impl Server {
             }
             // Replace first: whoever learns of the death finds the replacement in place.
             self.spawn(i);
-            if task != 0 {
-                self.report(Outcome::WorkerDied {
+            match killed {
+                Some((id, Kill::TimedOut)) if id == task => self.report(Outcome::TimedOut { id }),
+                Some((id, Kill::Cancelled)) if id == task => self.report(Outcome::Cancelled { id }),
+                // Killed for a task it finished (whose result was sent) just as it started
+                // this one, or not killed by us at all.
+                _ if task != 0 => self.report(Outcome::WorkerDied {
                     id: task,
                     what: format!("worker pid {pid} {how} while running the task"),
-                });
+                }),
+                _ => {}
             }
         }
+    }
+
+    /// Kill every worker whose task is past its deadline, or is the one its slot's
+    /// `cancel` word names; the nearest deadline of the tasks left running (monotonic
+    /// nanoseconds), if any has one.
+    fn enforce(&mut self) -> Option<u64> {
+        let now = now_nanos();
+        let mut next: Option<u64> = None;
+        let mut kills = Vec::new();
+        for (&pid, &i) in &self.running {
+            if self.killed.contains_key(&pid) {
+                continue; // killed already, not reaped yet
+            }
+            let slot = self.slot(i);
+            let task = slot.task.load(SeqCst);
+            let cancel = slot.cancel.swap(0, SeqCst);
+            let deadline = slot.deadline.load(SeqCst);
+            // Still the same task after reading the words: they were about that task.
+            if task == 0 || slot.task.load(SeqCst) != task {
+                continue;
+            }
+            if cancel == task {
+                kills.push((pid, task, Kill::Cancelled));
+            } else if deadline != 0 && deadline <= now {
+                kills.push((pid, task, Kill::TimedOut));
+            } else if deadline != 0 {
+                next = Some(next.map_or(deadline, |n| n.min(deadline)));
+            }
+        }
+        for (pid, task, why) in kills {
+            // The worker is our unreaped child: its pid is still its own.
+            if nix::sys::signal::kill(pid, Signal::SIGKILL).is_ok() {
+                self.killed.insert(pid, (task, why));
+            }
+        }
+        next
     }
 
     fn kill_all(&mut self) {
@@ -394,6 +507,7 @@ impl Server {
         for pid in std::mem::take(&mut self.running).into_keys() {
             let _ = waitpid(pid, None);
         }
+        self.killed.clear();
     }
 }
 
@@ -403,7 +517,7 @@ thread_local! {
 }
 
 /// A worker's life: initialise, then take tasks until told to stop or retired.
-fn work(setup: &WorkerSetup, i: usize) -> i32 {
+fn work(setup: &WorkerSetup, i: usize, server: Pid) -> i32 {
     // The server blocks SIGCHLD/SIGTERM for `sigwait`; a worker must be killable.
     let _ = SigSet::empty().thread_set_mask();
     // A task's panic goes back to the caller as an error, not to this worker's stderr.
@@ -458,6 +572,28 @@ fn work(setup: &WorkerSetup, i: usize) -> i32 {
             slot.state.store(STOPPED, SeqCst);
             return 0;
         }
+        // Cancelled while queued: skip it (its call has settled already; nothing to report).
+        if setup
+            .slots
+            .get()
+            .skip
+            .iter()
+            .any(|s| s.load(SeqCst) == msg.id)
+        {
+            slot.task.store(0, SeqCst);
+            continue;
+        }
+        // A time limit: record the deadline (after the task, see `Slot::deadline`) and wake
+        // the server, whose sleep may have been computed before it, so it is never missed.
+        // Only while the server is our parent: then the pid is still the server's.
+        if msg.timeout != 0
+            && let Some(at) = nanos_after(msg.timeout)
+        {
+            slot.deadline.store(at.max(1), SeqCst);
+            if nix::unistd::getppid() == server {
+                let _ = nix::sys::signal::kill(server, Signal::SIGUSR1);
+            }
+        }
         let (call, func) = (address(msg.call), address(msg.func));
         // SAFETY: `msg.call` is the offset of a `Trampoline` of this executable file:
         // `Pool::send_chunk` took it from one (checked to lie in the executable for a
@@ -481,6 +617,7 @@ fn work(setup: &WorkerSetup, i: usize) -> i32 {
                 }
             }
         };
+        slot.deadline.store(0, SeqCst);
         if setup.results.put_value(&outcome, None).is_err() {
             return 1;
         }

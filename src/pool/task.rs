@@ -32,6 +32,9 @@ pub(crate) struct TaskMsg {
     /// Offsets from the anchor (`start::identity`) of the trampoline and the `fn`.
     pub call: i64,
     pub func: i64,
+    /// The task's time limit in nanoseconds, 0 for none: a field of the crate's, never
+    /// inside the user's argument bytes.
+    pub timeout: u64,
     #[serde(with = "serde_bytes")]
     pub args: Vec<u8>,
 }
@@ -42,6 +45,8 @@ pub(crate) struct TaskRef<'a> {
     pub id: u64,
     pub call: i64,
     pub func: i64,
+    /// As [`TaskMsg::timeout`].
+    pub timeout: u64,
     #[serde(with = "serde_bytes")]
     pub args: &'a [u8],
 }
@@ -52,6 +57,7 @@ impl TaskRef<'_> {
             id: 0,
             call: 0,
             func: 0,
+            timeout: 0,
             args: &[],
         }
     }
@@ -79,6 +85,14 @@ pub(crate) enum Outcome {
     WorkerDied {
         id: u64,
         what: String,
+    },
+    /// Task `id` ran past its time limit: the server killed its worker.
+    TimedOut {
+        id: u64,
+    },
+    /// Task `id` was cancelled while running: the server killed its worker.
+    Cancelled {
+        id: u64,
     },
     /// The pool cannot run anything any more (a worker's initializer failed).
     Broken {
@@ -148,9 +162,9 @@ mod tests {
             cut in 0usize..80,
             noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
         ) {
-            let bytes = encode(&TaskRef { id: 9, call: -1, func: 2, args: &args }).unwrap();
+            let bytes = encode(&TaskRef { id: 9, call: -1, func: 2, timeout: 7, args: &args }).unwrap();
             let back: TaskMsg = decode(&bytes).unwrap();
-            proptest::prop_assert_eq!((back.id, back.call, back.func), (9, -1, 2));
+            proptest::prop_assert_eq!((back.id, back.call, back.func, back.timeout), (9, -1, 2, 7));
             proptest::prop_assert_eq!(&back.args, &args);
             if cut < bytes.len() {
                 proptest::prop_assert!(decode::<TaskMsg>(&bytes[..cut]).is_err());
