@@ -51,6 +51,8 @@ fn main() -> std::process::ExitCode {
             cancelling_a_running_task_stops_it_and_the_pool_goes_on,
             cancel_after_completion_returns_false_and_the_result_stays,
             a_cancelled_queued_task_is_skipped_and_never_gives_its_result,
+            threads_share_one_pool_and_each_gets_its_own_results,
+            a_thread_waiting_on_a_blocked_task_does_not_hold_up_another_threads_results,
         ],
         multiproc::start::shutdown,
     )
@@ -1039,4 +1041,51 @@ fn a_cancelled_queued_task_is_skipped_and_never_gives_its_result() {
     assert_eq!(pool.apply(square, 6).unwrap(), 36);
     assert_eq!(ran.load(), 0, "the worker skipped the cancelled task");
     assert_eq!(pool.apply(count_run, ran.clone()).unwrap(), 1);
+}
+
+fn threads_share_one_pool_and_each_gets_its_own_results() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Pool>();
+    let pool = std::sync::Arc::new(pool(2));
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                for round in 0..5u64 {
+                    let xs: Vec<u64> = (0..20).map(|i| t * 1000 + round * 100 + i).collect();
+                    let want: Vec<u64> = xs.iter().map(|&x| square(x)).collect();
+                    assert_eq!(pool.map(square, xs.clone()).unwrap(), want);
+                    let one = pool.apply_async(square, t + round).unwrap();
+                    let streamed: Vec<u64> =
+                        pool.imap(square, xs).unwrap().map(Result::unwrap).collect();
+                    assert_eq!(streamed, want);
+                    assert_eq!(one.get().unwrap(), square(t + round));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+fn a_thread_waiting_on_a_blocked_task_does_not_hold_up_another_threads_results() {
+    // Thread A waits (and so may be the one collecting) for a task that runs until B has
+    // had all its results: B can only get them if A's collecting files them for B.
+    let stop = Event::new();
+    let pool = std::sync::Arc::new(builder(2).share(stop.clone()).build().unwrap());
+    let blocked = {
+        let (pool, stop) = (pool.clone(), stop.clone());
+        std::thread::spawn(move || pool.apply(spin_until, stop).unwrap())
+    };
+    for round in 0..10u64 {
+        let xs: Vec<u64> = (0..10).map(|i| round * 10 + i).collect();
+        let want: Vec<u64> = xs.iter().map(|&x| square(x)).collect();
+        assert_eq!(pool.chunksize(1).map(square, xs).unwrap(), want);
+    }
+    stop.set();
+    assert!(
+        blocked.join().unwrap(),
+        "the blocked task saw the event set"
+    );
 }

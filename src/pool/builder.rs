@@ -3,15 +3,14 @@
 //! its server, or asking the start server for it.
 
 use super::Pool;
-use super::jobs::Jobs;
 use super::server::{self, MAX_WORKERS, ServerProcess, Slots, WorkerSetup};
 use crate::error::{Error, InvalidKind, Result};
 use crate::queue::buffer::RawQueue;
 use crate::shm::Shm;
 use crate::start::StartMethod;
-use std::cell::RefCell;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Condvar, Mutex};
 
 /// Builds a [`Pool`] (Python: `Pool(processes, initializer, initargs, maxtasksperchild)`).
 #[derive(Default)]
@@ -28,7 +27,7 @@ pub struct PoolBuilder {
 /// [`PoolBuilder::initializer_with`]: kept alive by the pool, and the way a served pool's
 /// server is started with them (and with the initializer, the address of a `fn(T)`).
 struct Shared {
-    keep: Box<dyn std::any::Any>,
+    keep: Box<dyn std::any::Any + Send + Sync>,
     init: Option<usize>,
     /// `init` with its argument, for a fork pool (whose workers share the owner's image).
     fork_init: Option<Box<dyn Fn()>>,
@@ -45,7 +44,7 @@ struct Shared {
 impl Shared {
     fn new<T>(objects: T, init: Option<fn(T)>) -> Shared
     where
-        T: serde::Serialize + serde::de::DeserializeOwned + Clone + 'static,
+        T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
     {
         fn start<T>(
             keep: &dyn std::any::Any,
@@ -55,7 +54,7 @@ impl Shared {
             workers: usize,
         ) -> Result<ServerProcess>
         where
-            T: serde::Serialize + serde::de::DeserializeOwned + Clone + 'static,
+            T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
         {
             let objects = keep.downcast_ref::<T>().expect("stored as a T").clone();
             server::start_served(method, setup, workers, objects, init)
@@ -123,7 +122,7 @@ impl PoolBuilder {
     #[doc(alias = "initargs")]
     pub fn share<T>(mut self, objects: T) -> PoolBuilder
     where
-        T: serde::Serialize + serde::de::DeserializeOwned + Clone + 'static,
+        T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
     {
         self.shared = Some(Shared::new(objects, None));
         self
@@ -150,7 +149,7 @@ impl PoolBuilder {
     #[doc(alias("initializer", "initargs"))]
     pub fn initializer_with<T>(mut self, init: fn(T), arg: T) -> PoolBuilder
     where
-        T: serde::Serialize + serde::de::DeserializeOwned + Clone + 'static,
+        T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
     {
         self.shared = Some(Shared::new(arg, Some(init)));
         self
@@ -285,13 +284,14 @@ impl PoolBuilder {
             processes,
             method,
             _shared: self.shared.map(|s| s.keep),
-            checked: RefCell::new(Vec::new()),
+            checked: Mutex::new(Vec::new()),
             tasks,
             results,
             slots,
-            skip_next: std::cell::Cell::new(0),
-            server: RefCell::new(server),
-            jobs: RefCell::new(Jobs::default()),
+            skip_next: AtomicUsize::new(0),
+            server: Mutex::new(server),
+            book: Mutex::default(),
+            filed: Condvar::new(),
             owner: std::process::id(),
         })
     }

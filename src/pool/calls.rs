@@ -332,7 +332,7 @@ impl Pool {
         options: Options,
     ) -> Result<u64> {
         self.usable()?;
-        let job = self.jobs.borrow_mut().begin();
+        let job = self.book().jobs.begin();
         for args in &chunks {
             if !self.send_chunk(job, call, func, args, options.timeout) {
                 break; // the job has failed; its handle reports why
@@ -417,7 +417,7 @@ impl Pool {
             ));
         }
         self.usable()?;
-        let job = self.jobs.borrow_mut().begin();
+        let job = self.book().jobs.begin();
         let call: Trampoline = task::map_call::<A, R>;
         let input = reader(items.into_iter(), size);
         Ok(ImapIter::new(

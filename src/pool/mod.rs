@@ -9,7 +9,8 @@
 //! can be built from a program that runs threads. Tasks travel on a shared [`Queue`](crate::Queue)-style buffer as a
 //! function address plus serialised arguments (`task.rs`); outcomes come back on another.
 //! There is no thread in the owner: results are collected by whoever waits for them
-//! (`result.rs`), and filed in the pool's book of calls (`jobs.rs`, pure data). Every call
+//! (`result.rs`; one waiting thread at a time, the others sleep until it files what they
+//! wait for), and filed in the pool's book of calls (`jobs.rs`, pure data). Every call
 //! is written once, for `Pool` and for the [`Chunked`] view that carries options
 //! (`calls.rs`).
 //!
@@ -44,8 +45,11 @@
 //!   refuses new work.
 //! - Dropping a pool terminates it, as leaving Python's `with Pool() as p:` block does;
 //!   `close()` then `join()` lets queued work finish first.
-//! - The pool belongs to the process that created it and is not shared between threads
-//!   (it is neither `Send` nor `Sync`).
+//! - The pool belongs to the process that created it. Its threads may share it
+//!   (`Pool` is `Send + Sync`: put it in an `Arc`): still no thread of the pool's own. One
+//!   waiting thread at a time takes outcomes off the result queue and files them; the
+//!   others sleep on a condition variable until something they wait for is filed, so a
+//!   result is handed to its waiter as soon as it comes, whoever collected it.
 
 mod builder;
 mod calls;
@@ -68,10 +72,9 @@ use crate::start::StartMethod;
 use crate::start::identity::offset_unchecked;
 use jobs::Jobs;
 use server::{ServerProcess, Slots};
-use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use task::{Outcome, TaskRef, Trampoline};
 
@@ -103,18 +106,39 @@ pub struct Pool {
     processes: usize,
     method: StartMethod,
     /// The objects of [`PoolBuilder::share`], kept alive for the pool's life.
-    _shared: Option<Box<dyn std::any::Any>>,
+    _shared: Option<Box<dyn std::any::Any + Send + Sync>>,
     /// Functions already checked to lie in the executable (served pools only).
-    checked: RefCell<Vec<usize>>,
+    checked: Mutex<Vec<usize>>,
     tasks: Arc<RawQueue>,
     results: Arc<RawQueue>,
     slots: Arc<Shm<Slots>>,
     /// Where the next cancelled task's id goes in the ring `Slots::skip`.
-    skip_next: Cell<usize>,
-    server: RefCell<ServerProcess>,
-    /// Every call and what came back for it: the pure bookkeeping.
-    jobs: RefCell<Jobs>,
+    skip_next: AtomicUsize,
+    server: Mutex<ServerProcess>,
+    /// Every call and what came back for it, and who is collecting.
+    book: Mutex<Book>,
+    /// Signalled whenever something is filed in the book, and when its collector leaves.
+    filed: Condvar,
     owner: u32,
+}
+
+/// What the pool's threads share under one lock: the pure bookkeeping, and whether one of
+/// them is taking outcomes off the result queue now (the others wait for it on `filed`).
+#[derive(Default)]
+struct Book {
+    jobs: Jobs,
+    collecting: bool,
+    /// Threads waiting for the collector on `filed`.
+    waiting: usize,
+    /// Outcomes (and wake-ups) filed so far: what `wait_any` waits to change.
+    filings: u64,
+}
+
+impl Book {
+    fn file(&mut self, outcome: Outcome) {
+        self.jobs.file(outcome);
+        self.filings += 1;
+    }
 }
 
 impl Pool {
@@ -153,18 +177,13 @@ impl Pool {
             return false;
         }
         let deadline = Deadline::from_timeout(timeout);
-        loop {
-            let slice = match &deadline {
-                None => POLL,
-                Some(d) => d.remaining().min(POLL),
-            };
-            if self.collect(1, Some(slice)) {
-                return true;
-            }
-            if deadline.as_ref().is_some_and(Deadline::expired) {
-                return false;
-            }
-        }
+        let start = self.book().filings;
+        self.wait_for(
+            deadline.as_ref(),
+            |b| (b.filings != start).then_some(()),
+            |_| 1,
+        )
+        .is_some()
     }
 
     /// A handle that wakes this pool's owner from [`Pool::wait_any`], from any thread
@@ -202,7 +221,7 @@ impl Pool {
     #[doc(alias = "Pool.close")]
     pub fn close(&self) -> Result<()> {
         self.owner_only()?;
-        if !self.jobs.borrow_mut().close() {
+        if !self.book().jobs.close() {
             return Ok(());
         }
         for _ in 0..self.processes {
@@ -216,17 +235,18 @@ impl Pool {
     #[doc(alias = "Pool.terminate")]
     pub fn terminate(&self) -> Result<()> {
         self.owner_only()?;
-        if !self.jobs.borrow_mut().terminate() {
+        if !self.book().jobs.terminate() {
             return Ok(());
         }
-        let mut server = self.server.borrow_mut();
+        let mut server = self.server();
         server.terminate()?;
         if server.join_timeout(Duration::from_secs(5))?.is_none() {
             server.kill()?;
             server.join()?;
         }
         drop(server);
-        self.jobs.borrow_mut().fail_pending(|| Error::Closed);
+        self.book().jobs.fail_pending(|| Error::Closed);
+        self.filed.notify_all();
         Ok(())
     }
 
@@ -235,13 +255,13 @@ impl Pool {
     #[doc(alias = "Pool.join")]
     pub fn join(&self) -> Result<()> {
         self.owner_only()?;
-        if !self.jobs.borrow().is_closed() {
+        if !self.book().jobs.is_closed() {
             return Err(Error::invalid(
                 InvalidKind::PoolOpen,
                 "close() or terminate() the pool before join()",
             ));
         }
-        self.server.borrow_mut().join()?;
+        self.server().join()?;
         Ok(())
     }
 
@@ -251,7 +271,7 @@ impl Pool {
     /// not broken.
     fn usable(&self) -> Result<()> {
         self.owner_only()?;
-        match self.jobs.borrow().refusal() {
+        match self.book().jobs.refusal() {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -268,12 +288,12 @@ impl Pool {
         args: &[u8],
         timeout: Option<Duration>,
     ) -> bool {
-        let id = self.jobs.borrow_mut().add_chunk(job);
+        let id = self.book().jobs.add_chunk(job);
         if let Err(e) = self
             .check_function(call as usize)
             .and(self.check_function(func))
         {
-            self.jobs.borrow_mut().unsent(id, e);
+            self.book().jobs.unsent(id, e);
             return false;
         }
         let msg = TaskRef {
@@ -286,7 +306,7 @@ impl Pool {
         match self.tasks.put_value(&msg, None) {
             Ok(()) => true,
             Err(e) => {
-                self.jobs.borrow_mut().unsent(id, e);
+                self.book().jobs.unsent(id, e);
                 false
             }
         }
@@ -296,60 +316,136 @@ impl Pool {
     /// offset in the executable, so it must lie in it (not in a shared library). Checked
     /// once per function.
     fn check_function(&self, addr: usize) -> Result<()> {
-        if self.method == StartMethod::Fork || self.checked.borrow().contains(&addr) {
+        if self.method == StartMethod::Fork || lock(&self.checked).contains(&addr) {
             return Ok(());
         }
         crate::start::identity::offset_of(addr)?;
-        self.checked.borrow_mut().push(addr);
+        lock(&self.checked).push(addr);
         Ok(())
     }
 
-    /// File outcomes from the result queue into the book: sleep until `batch` are queued
-    /// or `wait` (`None`: one POLL) passes, then take whatever is there. The owner is the
-    /// queue's only reader, and a job missing `batch` chunks cannot finish before that many
-    /// arrive, so waking for each one would be wasted. On a quiet queue, check that the
-    /// server is still alive.
-    ///
-    /// Whether anything happened: an outcome (or a wake-up) filed, or the pool broken.
-    fn collect(&self, batch: usize, wait: Option<Duration>) -> bool {
-        match self
-            .results
-            .get_value_once::<Outcome>(batch.max(1) as u64, Some(wait.unwrap_or(POLL)))
-        {
-            Ok(outcome) => {
-                self.jobs.borrow_mut().file(outcome);
-                self.drain();
-                true
+    fn book(&self) -> MutexGuard<'_, Book> {
+        lock(&self.book)
+    }
+
+    fn server(&self) -> MutexGuard<'_, ServerProcess> {
+        lock(&self.server)
+    }
+
+    /// Wait until `check` finds what it looks for in the book (`Some`), or `deadline`
+    /// passes (`None`). One waiting thread at a time collects: it sleeps on the result
+    /// queue until `batch` outcomes are queued (the least that can settle what it waits
+    /// for, so waking for each one would be wasted; one if other threads wait too) or one
+    /// POLL passes, files what came and wakes the others; the others sleep on `filed`
+    /// meanwhile. (A thread that starts waiting while the collector sleeps for a batch
+    /// gets its outcome when that batch is in, or within one POLL.) On a quiet queue the
+    /// collector checks that the server is still alive.
+    fn wait_for<T>(
+        &self,
+        deadline: Option<&Deadline>,
+        mut check: impl FnMut(&mut Book) -> Option<T>,
+        batch: impl Fn(&Book) -> usize,
+    ) -> Option<T> {
+        let mut book = self.book();
+        loop {
+            if let Some(found) = check(&mut book) {
+                return Some(found);
             }
-            Err(Error::Empty) => self.check_server(),
-            Err(_) => false,
+            let slice = match deadline {
+                None => POLL,
+                Some(d) if d.expired() => return None,
+                Some(d) => d.remaining().min(POLL),
+            };
+            if book.collecting {
+                book.waiting += 1;
+                book = self
+                    .filed
+                    .wait_timeout(book, slice)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+                book.waiting -= 1;
+                continue;
+            }
+            // With others waiting, whatever comes may be theirs: wake for each outcome.
+            let want = if book.waiting > 0 {
+                1
+            } else {
+                batch(&book).max(1) as u64
+            };
+            book.collecting = true;
+            drop(book);
+            let collector = Collector(self);
+            let first = self.results.get_value_once::<Outcome>(want, Some(slice));
+            let idle = matches!(first, Err(Error::Empty));
+            let outcomes = first.into_iter().chain(self.queued()).collect::<Vec<_>>();
+            // Another waiter may collect from here on; what came is filed just below.
+            drop(collector);
+            book = self.book();
+            let before = book.filings;
+            for outcome in outcomes {
+                book.file(outcome);
+            }
+            if idle {
+                self.check_server(&mut book);
+            }
+            if book.filings != before {
+                self.filed.notify_all();
+            }
         }
     }
 
-    /// File every outcome already queued.
+    /// Every outcome queued now, without waiting.
+    fn queued(&self) -> impl Iterator<Item = Outcome> + '_ {
+        std::iter::from_fn(|| self.results.get_value(Some(Duration::ZERO)).ok())
+    }
+
+    /// File every outcome already queued (whoever else is collecting).
     fn drain(&self) {
-        while let Ok(outcome) = self.results.get_value(Some(Duration::ZERO)) {
-            self.jobs.borrow_mut().file(outcome);
+        let outcomes: Vec<Outcome> = self.queued().collect();
+        if outcomes.is_empty() {
+            return;
+        }
+        let mut book = self.book();
+        for outcome in outcomes {
+            book.file(outcome);
+        }
+        drop(book);
+        self.filed.notify_all();
+    }
+
+    /// File what is queued and, unless another thread is collecting (and so watching the
+    /// server), check that the server lives: a look at the book without waiting.
+    fn poll_now(&self) {
+        self.drain();
+        let mut book = self.book();
+        if !book.collecting {
+            let before = book.filings;
+            self.check_server(&mut book);
+            if book.filings != before {
+                drop(book);
+                self.filed.notify_all();
+            }
         }
     }
 
     /// If the server has ended although we did not terminate it, nothing pending can
     /// complete: collect what did, fail the rest, refuse new work.
-    /// Whether it broke the pool.
-    fn check_server(&self) -> bool {
-        if self.jobs.borrow().pending_tasks() == 0 {
-            return false;
+    fn check_server(&self, book: &mut Book) {
+        if book.jobs.pending_tasks() == 0 {
+            return;
         }
-        let Some(code) = self.server.borrow_mut().exitcode() else {
-            return false;
+        let Some(code) = self.server().exitcode() else {
+            return;
         };
-        self.drain();
-        if self.jobs.borrow().pending_tasks() == 0 {
-            return true;
+        for outcome in self.queued().collect::<Vec<_>>() {
+            book.file(outcome);
+        }
+        if book.jobs.pending_tasks() == 0 {
+            return;
         }
         let reason = format!("the pool's server process ended (exit code {code})");
-        self.jobs.borrow_mut().break_pool(reason);
-        true
+        book.jobs.break_pool(reason);
+        book.filings += 1;
     }
 
     /// Cancel `job` unless its result is filed (outcomes already queued are filed first,
@@ -363,16 +459,20 @@ impl Pool {
             return false;
         }
         self.drain();
-        let Some(ids) = self.jobs.borrow_mut().cancel(job) else {
+        let mut book = self.book();
+        let Some(ids) = book.jobs.cancel(job) else {
             return false;
         };
+        book.filings += 1;
+        let terminated = book.jobs.is_terminated();
         let shared = self.slots.get();
         // First the ids for the workers to skip, then the running tasks (see `Slots::skip`).
         for &id in &ids {
-            let at = self.skip_next.get();
+            let at = self.skip_next.fetch_add(1, SeqCst);
             shared.skip[at % server::SKIPPED].store(id, SeqCst);
-            self.skip_next.set(at.wrapping_add(1));
         }
+        drop(book);
+        self.filed.notify_all();
         let mut running = false;
         for slot in &shared.slots[..self.processes] {
             let task = slot.task.load(SeqCst);
@@ -381,39 +481,46 @@ impl Pool {
                 running = true;
             }
         }
-        if running && !self.jobs.borrow().is_terminated() {
+        if running && !terminated {
             // A server that has ended has no worker left running the task.
-            let _ = self.server.borrow_mut().wake();
+            let _ = self.server().wake();
         }
         true
     }
 
     /// Wait until `job` is settled or `deadline` passes; whether it is settled.
     fn wait_for_job(&self, job: u64, deadline: Option<Deadline>) -> bool {
-        loop {
-            if self.jobs.borrow().settled(job) {
-                return true;
-            }
-            let slice = match &deadline {
-                None => POLL,
-                Some(d) if d.expired() => return false,
-                Some(d) => d.remaining().min(POLL),
-            };
-            let missing = self.jobs.borrow().missing(job);
-            let _ = self.collect(missing, Some(slice));
-        }
+        self.wait_for(
+            deadline.as_ref(),
+            |b| b.jobs.settled(job).then_some(()),
+            |b| b.jobs.missing(job),
+        )
+        .is_some()
     }
 
     /// Wait for chunk `want` of `job` (`None`: any chunk) and hand it over with its index:
     /// outer error if the job is gone, inner result the chunk's.
     #[allow(clippy::type_complexity)]
     fn wait_for_chunk(&self, job: u64, want: Option<usize>) -> Result<(usize, Result<Vec<u8>>)> {
-        loop {
-            if let Some(chunk) = self.jobs.borrow_mut().take_chunk(job, want)? {
-                return Ok(chunk);
-            }
-            let _ = self.collect(1, None);
-        }
+        self.wait_for(None, |b| b.jobs.take_chunk(job, want).transpose(), |_| 1)
+            .expect("no deadline")
+    }
+}
+
+/// Lock `m`; a thread that panicked holding it left the book consistent (every change to
+/// it is one call of `Jobs`), so its poison is ignored.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The collecting thread's mark, taken off when it has what came (or if it unwinds while
+/// waiting on the queue), so another waiter collects.
+struct Collector<'a>(&'a Pool);
+
+impl Drop for Collector<'_> {
+    fn drop(&mut self) {
+        self.0.book().collecting = false;
+        self.0.filed.notify_all();
     }
 }
 
@@ -457,7 +564,8 @@ impl Drop for Pool {
 
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let jobs = self.jobs.borrow();
+        let book = self.book();
+        let jobs = &book.jobs;
         f.debug_struct("Pool")
             .field("processes", &self.processes)
             .field("pending_tasks", &jobs.pending_tasks())

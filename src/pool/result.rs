@@ -47,8 +47,8 @@ impl<'p, T> AsyncResult<'p, T> {
     /// Whether the call has finished, successfully or not (Python: `ready()`).
     #[doc(alias = "AsyncResult.ready")]
     pub fn ready(&self) -> bool {
-        self.pool.collect(1, Some(Duration::ZERO));
-        self.pool.jobs.borrow().settled(self.job)
+        self.pool.poll_now();
+        self.pool.book().jobs.settled(self.job)
     }
 
     /// Block until ready (Python: `wait()`).
@@ -70,7 +70,7 @@ impl<'p, T> AsyncResult<'p, T> {
         if !self.ready() {
             return None;
         }
-        self.pool.jobs.borrow().succeeded(self.job)
+        self.pool.book().jobs.succeeded(self.job)
     }
 
     /// Block for the result (Python: `get()`): the value, or the task's error (a panic's
@@ -114,18 +114,18 @@ impl<'p, T> AsyncResult<'p, T> {
     /// Whether [`AsyncResult::cancel`] cancelled the call (Python: `Future.cancelled()`).
     #[doc(alias = "Future.cancelled")]
     pub fn cancelled(&self) -> bool {
-        self.pool.jobs.borrow().cancelled(self.job)
+        self.pool.book().jobs.cancelled(self.job)
     }
 
     fn take(&self) -> Result<T> {
-        let parts = self.pool.jobs.borrow_mut().take_all(self.job)?;
+        let parts = self.pool.book().jobs.take_all(self.job)?;
         (self.assemble)(parts)
     }
 }
 
 impl<T> Drop for AsyncResult<'_, T> {
     fn drop(&mut self) {
-        self.pool.jobs.borrow_mut().forget(self.job);
+        self.pool.book().jobs.forget(self.job);
     }
 }
 
@@ -194,7 +194,7 @@ impl<'p, R: DeserializeOwned> ImapIter<'p, R> {
 
     /// Read and send chunks until `bound` are in flight or the input ends.
     fn fill(&mut self) {
-        while self.pool.jobs.borrow().in_flight(self.job) < self.bound {
+        while self.pool.book().jobs.in_flight(self.job) < self.bound {
             let Some(input) = self.input.as_mut() else {
                 return;
             };
@@ -233,7 +233,7 @@ impl<R: DeserializeOwned> Iterator for ImapIter<'_, R> {
                 return Some(Ok(r));
             }
             self.fill();
-            if self.pool.jobs.borrow().in_flight(self.job) == 0 {
+            if self.pool.book().jobs.in_flight(self.job) == 0 {
                 // The input has ended and every chunk sent was handed over.
                 return self.failure.take().map(Err);
             }
@@ -259,7 +259,7 @@ impl<R: DeserializeOwned> Iterator for ImapIter<'_, R> {
 
 impl<R> Drop for ImapIter<'_, R> {
     fn drop(&mut self) {
-        self.pool.jobs.borrow_mut().forget(self.job);
+        self.pool.book().jobs.forget(self.job);
     }
 }
 

@@ -119,7 +119,9 @@ const POLL: std::time::Duration = std::time::Duration::from_millis(100);
 /// The pool's server process: a fork of the owner, or a child of the start server
 /// (`forkserver`, `spawn`: see [`crate::start`]).
 pub(crate) enum ServerProcess {
-    Forked(Process),
+    /// Forked by the owner: only its core is kept (the `Process` handle's closure is gone
+    /// with the fork, and what is left is `Send`).
+    Forked(Popen),
     Served(Child<i32>),
 }
 
@@ -128,7 +130,7 @@ impl ServerProcess {
     /// signal it: a fork of the owner holds a copy of the pool.
     fn popen(&mut self) -> Result<&mut Popen> {
         let popen = match self {
-            ServerProcess::Forked(p) => p.started()?,
+            ServerProcess::Forked(p) => p,
             ServerProcess::Served(c) => c.popen(),
         };
         popen.owner_only()?;
@@ -167,6 +169,21 @@ impl ServerProcess {
     /// concerned, with -1 for an exit code.
     pub(crate) fn exitcode(&mut self) -> Option<i32> {
         self.join_timeout(Duration::ZERO).unwrap_or(Some(-1))
+    }
+}
+
+impl Drop for ServerProcess {
+    /// A forked server still running when its handle goes (a pool that failed to start,
+    /// say; a pool's own drop terminates it first) is killed and reaped by its owner, as
+    /// `Process`'s drop would. A served one's `Child` does the same on its own.
+    fn drop(&mut self) {
+        if let ServerProcess::Forked(p) = self
+            && p.is_owner()
+            && p.code().is_none()
+        {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
     }
 }
 
@@ -302,7 +319,8 @@ pub(crate) unsafe fn start(setup: WorkerSetup, workers: usize) -> Result<ServerP
     let mut server = Process::new(move || serve(setup, workers)).name("ForkPoolServer");
     // SAFETY: `start`'s caller guarantees the precondition.
     unsafe { server.start_unchecked() }?;
-    wait_started(ServerProcess::Forked(server), &started)
+    let popen = server.into_popen().expect("started just above");
+    wait_started(ServerProcess::Forked(popen), &started)
 }
 
 /// The server process's body. Returns its exit code.

@@ -202,6 +202,12 @@ impl Process {
         Ok(())
     }
 
+    /// The started child's core, taken out of the handle (which then owns nothing), for
+    /// a holder that needs no more of it: `None` if not started.
+    pub(crate) fn into_popen(mut self) -> Option<Popen> {
+        self.child.take()
+    }
+
     /// The started child, or the error of a process not started yet.
     pub(crate) fn started(&mut self) -> Result<&mut Popen> {
         self.child.as_mut().ok_or_else(|| {
