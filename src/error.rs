@@ -200,3 +200,14 @@ impl From<nix::Error> for Error {
         Error::Io(io::Error::from(e))
     }
 }
+
+/// The text of a panic's payload (`panic!("...")` gives a `&str` or a `String`), for the
+/// errors that report a panic: written once for the pool, the executor and the start
+/// methods.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".into())
+}

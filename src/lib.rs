@@ -38,6 +38,7 @@ mod deadline;
 mod elements;
 pub mod error;
 mod event;
+pub mod executor;
 mod framed;
 mod futex;
 mod handle;
@@ -72,6 +73,7 @@ pub use barrier::Barrier;
 pub use condition::{Condition, ConditionGuard};
 pub use error::{Error, InvalidKind, Result};
 pub use event::Event;
+pub use executor::ProcessPoolExecutor;
 pub use lock::{Lock, LockError, LockGuard, LockResult, OwnerDied, TryLockError, TryLockResult};
 #[cfg(feature = "instruments")]
 pub use occupancy::{Occupancy, Occupant};

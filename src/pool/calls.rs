@@ -341,6 +341,25 @@ impl Pool {
         Ok(job)
     }
 
+    /// One task of `f(arg)` with this time limit, for the executor: its job id.
+    pub(crate) fn submit_job<A, R>(
+        &self,
+        f: fn(A) -> R,
+        arg: &A,
+        timeout: Option<Duration>,
+    ) -> Result<u64>
+    where
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        let call: Trampoline = task::apply_call::<A, R>;
+        let options = Options {
+            timeout,
+            ..Options::default()
+        };
+        self.start_job(call, f as usize, vec![encode(arg)?], options)
+    }
+
     /// `apply_async`: one item, one task.
     fn start_apply<A, R>(
         &self,
@@ -457,11 +476,7 @@ fn reader<'p, A: Serialize + 'p>(
         let (more, failure) = match read {
             Ok(more) => (more, None),
             Err(payload) => {
-                let message = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a non-string panic payload".into());
+                let message = crate::error::panic_message(payload.as_ref());
                 let error = format!("the input iterator of imap panicked: {message}");
                 (false, Some(Error::TaskPanicked(error)))
             }

@@ -58,9 +58,31 @@ pub(crate) struct Jobs {
     closed: bool,
     terminated: bool,
     broken: Option<String>,
+    /// Whether to log the jobs that settle (`watch`), and the log.
+    watching: bool,
+    newly_settled: Vec<u64>,
 }
 
 impl Jobs {
+    // ----- who is told what settled -------------------------------------------------
+
+    /// From now on, log every job that settles, for [`Jobs::take_settled`] (an executor
+    /// hands each result to its future as soon as it is filed).
+    pub(crate) fn watch(&mut self) {
+        self.watching = true;
+    }
+
+    /// The jobs that settled since the last call (a job may be named more than once).
+    pub(crate) fn take_settled(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.newly_settled)
+    }
+
+    fn note(&mut self, job: u64) {
+        if self.watching && self.settled(job) {
+            self.newly_settled.push(job);
+        }
+    }
+
     // ----- the pool's state ---------------------------------------------------------
 
     /// Why no new call may start now, if one may not.
@@ -136,6 +158,19 @@ impl Jobs {
         self.settle(id, Err(error));
     }
 
+    /// The tasks of `job` with no outcome yet.
+    pub(crate) fn pending_ids(&self, job: u64) -> Vec<u64> {
+        self.jobs.get(&job).map_or_else(Vec::new, |j| {
+            j.chunks
+                .values()
+                .filter_map(|c| match c {
+                    Chunk::Pending(id) => Some(*id),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
     // ----- outcomes -----------------------------------------------------------------
 
     /// File one message from the result queue.
@@ -169,17 +204,20 @@ impl Jobs {
                 }
             };
         }
+        self.note(job);
     }
 
     /// Fail every chunk still waiting for its outcome.
     pub(crate) fn fail_pending(&mut self, error: impl Fn() -> Error) {
-        for (_, (job, i)) in self.tasks.drain() {
+        let tasks: Vec<(u64, usize)> = self.tasks.drain().map(|(_, at)| at).collect();
+        for (job, i) in tasks {
             if let Some(j) = self.jobs.get_mut(&job)
                 && let Some(chunk) = j.chunks.get_mut(&i)
             {
                 *chunk = Chunk::Failed(error());
                 j.failed = true;
             }
+            self.note(job);
         }
     }
 
@@ -205,6 +243,7 @@ impl Jobs {
         }
         j.failed = true;
         j.cancelled = true;
+        self.note(job);
         Some(ids)
     }
 
@@ -517,6 +556,26 @@ mod tests {
         assert!(book.cancel(failed).is_none(), "a failed job is settled");
         assert!(book.cancel(999).is_none(), "not in the book");
         assert!(!book.cancelled(999));
+    }
+
+    #[test]
+    fn a_watching_book_logs_each_job_once_it_settles() {
+        let mut book = Jobs::default();
+        book.watch();
+        let (a, ids_a) = job_of(&mut book, 2);
+        let (b, ids_b) = job_of(&mut book, 1);
+        let (c, _) = job_of(&mut book, 1);
+        book.file(done(ids_a[0], 1));
+        assert!(book.take_settled().is_empty(), "half of a is not settled");
+        book.file(done(ids_a[1], 2));
+        book.file(died(ids_b[0]));
+        assert_eq!(book.take_settled(), [a, b]);
+        assert!(book.cancel(c).is_some());
+        assert_eq!(book.take_settled(), [c]);
+        let (d, _) = job_of(&mut book, 3);
+        book.fail_pending(|| Error::Closed);
+        assert!(book.take_settled().contains(&d));
+        assert!(book.take_settled().is_empty(), "taken once");
     }
 
     #[test]

@@ -415,7 +415,7 @@ impl Pool {
 
     /// File what is queued and, unless another thread is collecting (and so watching the
     /// server), check that the server lives: a look at the book without waiting.
-    fn poll_now(&self) {
+    pub(crate) fn poll_now(&self) {
         self.drain();
         let mut book = self.book();
         if !book.collecting {
@@ -454,7 +454,7 @@ impl Pool {
     /// their workers. A task still queued is skipped by the worker that takes it, if it is
     /// among the last `SKIPPED` cancelled; an older one may still run, and what it returns
     /// is discarded.
-    fn cancel_job(&self, job: u64) -> bool {
+    pub(crate) fn cancel_job(&self, job: u64) -> bool {
         if self.owner_only().is_err() {
             return false;
         }
@@ -489,13 +489,42 @@ impl Pool {
     }
 
     /// Wait until `job` is settled or `deadline` passes; whether it is settled.
-    fn wait_for_job(&self, job: u64, deadline: Option<Deadline>) -> bool {
+    pub(crate) fn wait_for_job(&self, job: u64, deadline: Option<Deadline>) -> bool {
         self.wait_for(
             deadline.as_ref(),
             |b| b.jobs.settled(job).then_some(()),
             |b| b.jobs.missing(job),
         )
         .is_some()
+    }
+
+    // ----- what the executor uses ---------------------------------------------------
+
+    /// Log the jobs that settle from now on ([`Pool::take_settled`]).
+    pub(crate) fn watch(&self) {
+        self.book().jobs.watch();
+    }
+
+    /// The jobs that settled since the last call (see `Jobs::take_settled`).
+    pub(crate) fn take_settled(&self) -> Vec<u64> {
+        self.book().jobs.take_settled()
+    }
+
+    /// Hand over a settled job's chunks (or its failure) and drop it from the book.
+    pub(crate) fn take_job(&self, job: u64) -> Result<Vec<Vec<u8>>> {
+        let mut book = self.book();
+        let parts = book.jobs.take_all(job);
+        book.jobs.forget(job);
+        parts
+    }
+
+    /// Whether a worker is running a task of `job` now.
+    pub(crate) fn running(&self, job: u64) -> bool {
+        let ids = self.book().jobs.pending_ids(job);
+        !ids.is_empty()
+            && self.slots.get().slots[..self.processes]
+                .iter()
+                .any(|s| ids.contains(&s.task.load(SeqCst)))
     }
 
     /// Wait for chunk `want` of `job` (`None`: any chunk) and hand it over with its index:

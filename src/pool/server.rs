@@ -540,12 +540,7 @@ fn work(setup: &WorkerSetup, i: usize, server: Pid) -> i32 {
     let _ = SigSet::empty().thread_set_mask();
     // A task's panic goes back to the caller as an error, not to this worker's stderr.
     std::panic::set_hook(Box::new(|info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a non-string panic payload".into());
+        let msg = crate::error::panic_message(info.payload());
         let at = info
             .location()
             .map(|l| format!(" (at {}:{})", l.file(), l.line()))

@@ -139,13 +139,7 @@ pub(super) enum Outcome {
     Failed(String),
 }
 
-pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(a non-string panic payload)".into())
-}
+pub(super) use crate::error::panic_message;
 
 pub(super) fn send_outcome(sock: &UnixStream, outcome: &Outcome) {
     if let Ok(bytes) = encode(outcome) {
