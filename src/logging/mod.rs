@@ -56,8 +56,11 @@
 //! assert!(text.contains(" myapp MainProcess[") && text.contains("hello from the parent"));
 //! ```
 
+mod forward;
 mod line;
 
+pub(crate) use forward::{Sender, clip_name, emit, forward};
+pub use forward::{WORKER, WORKER_PID};
 pub use line::LogLine;
 
 use crate::error::{Error, InvalidKind, Result};
@@ -67,7 +70,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{OnceLock, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How a process logs: level, console on or off, the shared file, the application's name
@@ -184,13 +187,24 @@ struct Sink {
     file: Option<File>,
 }
 
+/// Where a process without a sink of its own sends its records: a forkserver or spawn
+/// pool's worker, to the pool's owner (see `forward.rs`).
+struct Forward {
+    level: LevelFilter,
+    send: Sender,
+}
+
 /// The one logger `log` knows about in this process (and, through fork, its children).
+/// A sink (a [`LogConfig`] applied) writes records here; without one, a forwarding process
+/// sends them on.
 struct Dispatcher {
     sink: RwLock<Option<Sink>>,
+    forward: OnceLock<Forward>,
 }
 
 static DISPATCHER: Dispatcher = Dispatcher {
     sink: RwLock::new(None),
+    forward: OnceLock::new(),
 };
 
 /// Install the dispatcher unless it already is (in this process, or in the parent before
@@ -213,21 +227,36 @@ fn install() -> Result<()> {
 impl Log for Dispatcher {
     fn enabled(&self, metadata: &Metadata) -> bool {
         let sink = self.sink.read().unwrap_or_else(|e| e.into_inner());
-        sink.as_ref().is_some_and(|s| metadata.level() <= s.level)
+        match (sink.as_ref(), self.forward.get()) {
+            (Some(s), _) => metadata.level() <= s.level,
+            (None, Some(f)) => metadata.level() <= f.level,
+            (None, None) => false,
+        }
     }
 
     fn log(&self, record: &Record) {
         let guard = self.sink.read().unwrap_or_else(|e| e.into_inner());
-        let Some(sink) = guard.as_ref() else { return };
+        let Some(sink) = guard.as_ref() else {
+            drop(guard);
+            if let Some(f) = self.forward.get()
+                && record.level() <= f.level
+            {
+                forward::send(f, record);
+            }
+            return;
+        };
         if record.level() > sink.level {
             return;
         }
+        // A record a pool worker forwarded is tagged as the worker wrote it.
         let me = current_process();
+        let (name, pid) =
+            forward::worker_of(record).unwrap_or_else(|| (me.name().into(), me.pid()));
         let line = format_line(
             SystemTime::now(),
             &sink.app,
-            me.name(),
-            me.pid(),
+            &name,
+            pid,
             record.level(),
             record.target(),
             &record.args().to_string(),

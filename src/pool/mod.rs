@@ -227,6 +227,9 @@ impl Pool {
         }
         drop(server);
         self.jobs.borrow_mut().fail_pending(|| Error::Closed);
+        // Log the records the workers sent before they were stopped; with nothing pending
+        // any more, the other outcomes filed are discarded.
+        self.drain();
         Ok(())
     }
 
@@ -242,6 +245,8 @@ impl Pool {
             ));
         }
         self.server.borrow_mut().join()?;
+        // The workers have ended: log the records they sent that nobody waited for.
+        self.drain();
         Ok(())
     }
 
@@ -317,20 +322,39 @@ impl Pool {
             .get_value_once::<Outcome>(batch.max(1) as u64, Some(wait.unwrap_or(POLL)))
         {
             Ok(outcome) => {
-                self.jobs.borrow_mut().file(outcome);
-                self.drain();
-                true
+                let filed = self.take(outcome);
+                self.drain() || filed
             }
             Err(Error::Empty) => self.check_server(),
             Err(_) => false,
         }
     }
 
-    /// File every outcome already queued.
-    fn drain(&self) {
+    /// File every outcome already queued; whether one was filed (not only logged).
+    fn drain(&self) -> bool {
+        let mut filed = false;
         while let Ok(outcome) = self.results.get_value(Some(Duration::ZERO)) {
-            self.jobs.borrow_mut().file(outcome);
+            filed |= self.take(outcome);
         }
+        filed
+    }
+
+    /// One outcome from the result queue: a served worker's log record is logged through
+    /// the owner's logger (it is no book-keeping), anything else filed. Whether it was filed.
+    fn take(&self, outcome: Outcome) -> bool {
+        if let Outcome::Log {
+            level,
+            target,
+            message,
+            worker,
+            pid,
+        } = outcome
+        {
+            crate::logging::emit(level, &target, &message, &worker, pid);
+            return false;
+        }
+        self.jobs.borrow_mut().file(outcome);
+        true
     }
 
     /// If the server has ended although we did not terminate it, nothing pending can
