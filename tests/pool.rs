@@ -54,6 +54,7 @@ fn main() -> std::process::ExitCode {
             workers_log_records_reach_the_owners_logger_once_with_the_workers_name,
             an_oversized_log_record_is_truncated_and_the_pool_goes_on,
             log_records_nobody_waited_for_are_logged_by_join,
+            a_log_config_in_the_owner_writes_a_workers_records_as_the_workers_lines,
         ],
         multiproc::start::shutdown,
     )
@@ -1254,4 +1255,39 @@ fn log_records_nobody_waited_for_are_logged_by_join() {
         assert_eq!(owner_lines("pool_logs_join").len(), 1);
     }
     assert_eq!(pending.get().unwrap(), 1);
+}
+
+/// With a `multiproc::logging::LogConfig` in the owner, a worker's record is one line
+/// tagged with the worker's name and pid, for every start method (a served pool's is
+/// written by the owner, from the `worker` and `worker_pid` key-values).
+fn a_log_config_in_the_owner_writes_a_workers_records_as_the_workers_lines() {
+    let path = std::env::temp_dir().join(format!(
+        "multiproc-pool-logconfig-{}-{}.log",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    multiproc::logging::LogConfig::new("pooltest")
+        .console(false)
+        .file(&path)
+        .apply()
+        .unwrap();
+    let pool = pool(1);
+    let pids = pool.worker_pids();
+    assert_eq!(pool.apply(log_and_double, 5).unwrap(), 10);
+    pool.close().unwrap();
+    pool.join().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let lines: Vec<multiproc::logging::LogLine> = text
+        .lines()
+        .map(|l| multiproc::logging::LogLine::parse(l).expect("whole lines"))
+        .filter(|l| l.target == "pool_logs")
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let prefix = served_worker_prefix().unwrap_or("ForkPoolWorker-");
+    assert!(lines[0].process.starts_with(prefix), "{text}");
+    assert_eq!(lines[0].message, "task 5");
+    assert_eq!(lines[0].level, log::Level::Info);
+    assert_eq!(pids, [lines[0].pid], "the worker's pid");
 }

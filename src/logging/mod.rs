@@ -26,6 +26,13 @@
 //!   child that leaves with `_exit` loses nothing. Newlines inside a message are written as
 //!   `\n`, so every line of the file is exactly one record.
 //!
+//! - A forkserver or spawn [`Pool`](crate::Pool)'s workers have no logger of their own:
+//!   this module's dispatcher forwards their records to the pool's owner, which logs them
+//!   through its logger with the key-values [`WORKER`] and [`WORKER_PID`] (see the pool's
+//!   module docs). With a `LogConfig` applied in the owner, such a record is written with
+//!   the worker's name and pid, as if the worker had written it; a `LogConfig` applied in a
+//!   worker (by an initializer) makes that worker write its records itself.
+//!
 //! The line format ([`LogLine::parse`] reads it back):
 //!
 //! ```text

@@ -42,6 +42,23 @@
 //!   result, and `Future.cancel` cannot stop a running task.
 //! - If the server itself dies, every pending task fails within about 100 ms and the pool
 //!   refuses new work.
+//! - A task's `log::info!` (any record of the [`log`] crate) reaches the logger the owner
+//!   installed (`env_logger`, [`LogConfig`](crate::logging::LogConfig), ...). A fork pool's
+//!   workers inherit that logger and write through it themselves. A forkserver or spawn
+//!   pool's workers, which run a re-executed image with no logger, send each record to the
+//!   owner on the result queue (unless the program installed a logger before
+//!   [`start::init`](crate::start::init), which its workers then use), and the owner logs it
+//!   with its level and target and the worker's name and pid as the key-values
+//!   [`logging::WORKER`](crate::logging::WORKER) (`ForkServerPoolWorker-3`) and
+//!   [`logging::WORKER_PID`](crate::logging::WORKER_PID); a `LogConfig` writes it as the
+//!   worker's own line. Levels above the owner's `log::max_level()` when the pool was built
+//!   are never formatted in the workers, and a message longer than 64 KiB arrives cut, with
+//!   a marker. The owner has no thread: records are logged by whoever waits on the pool (a
+//!   call's `get`, `map`, `wait_any`, ...), so those sent while nobody waits are logged at
+//!   the next wait, and [`Pool::join`] and dropping the pool log the ones left. Python's
+//!   twin is `multiprocessing.get_logger()` / `log_to_stderr()`, a logger each process
+//!   writes to stderr itself; CPython's spawn and forkserver workers lose the parent's
+//!   `logging` configuration too, and nothing carries their records back.
 //! - Dropping a pool terminates it, as leaving Python's `with Pool() as p:` block does;
 //!   `close()` then `join()` lets queued work finish first.
 //! - The pool belongs to the process that created it and is not shared between threads
