@@ -154,6 +154,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_forwarded_records_worker_is_read_back_and_others_have_none() {
+        let kvs: [(&str, Value<'_>); 2] =
+            [(WORKER, "W-1".to_value()), (WORKER_PID, 42u32.to_value())];
+        assert_eq!(
+            worker_of(
+                &Record::builder()
+                    .args(format_args!("m"))
+                    .key_values(&kvs)
+                    .build()
+            ),
+            Some(("W-1".to_string(), 42))
+        );
+        assert_eq!(
+            worker_of(&Record::builder().args(format_args!("m")).build()),
+            None
+        );
+    }
+
+    #[test]
     fn clipping_keeps_whole_characters() {
         assert_eq!(clip("héllo", 2), "h");
         assert_eq!(clip("héllo", 3), "hé");

@@ -257,12 +257,15 @@ impl Log for Dispatcher {
         }
         // A record a pool worker forwarded is tagged as the worker wrote it.
         let me = current_process();
-        let (name, pid) =
-            forward::worker_of(record).unwrap_or_else(|| (me.name().into(), me.pid()));
+        let worker = forward::worker_of(record);
+        let (name, pid) = match &worker {
+            Some((name, pid)) => (name.as_str(), *pid),
+            None => (me.name(), me.pid()),
+        };
         let line = format_line(
             SystemTime::now(),
             &sink.app,
-            &name,
+            name,
             pid,
             record.level(),
             record.target(),

@@ -332,16 +332,15 @@ impl Pool {
     /// arrive, so waking for each one would be wasted. On a quiet queue, check that the
     /// server is still alive.
     ///
-    /// Whether anything happened: an outcome (or a wake-up) filed, or the pool broken.
+    /// Whether anything happened: an outcome (or a wake-up) filed, or the pool broken; a
+    /// served worker's log record is logged (`take`), and is not an outcome.
     fn collect(&self, batch: usize, wait: Option<Duration>) -> bool {
         match self
             .results
             .get_value_once::<Outcome>(batch.max(1) as u64, Some(wait.unwrap_or(POLL)))
         {
-            Ok(outcome) => {
-                let filed = self.take(outcome);
-                self.drain() || filed
-            }
+            // Log records alone are not news, and a chatty worker must not hide a dead server.
+            Ok(outcome) => (self.take(outcome) | self.drain()) || self.check_server(),
             Err(Error::Empty) => self.check_server(),
             Err(_) => false,
         }
