@@ -53,6 +53,10 @@ fn main() -> std::process::ExitCode {
             a_cancelled_queued_task_is_skipped_and_never_gives_its_result,
             threads_share_one_pool_and_each_gets_its_own_results,
             a_thread_waiting_on_a_blocked_task_does_not_hold_up_another_threads_results,
+            workers_log_records_reach_the_owners_logger_once_with_the_workers_name,
+            an_oversized_log_record_is_truncated_and_the_pool_goes_on,
+            log_records_nobody_waited_for_are_logged_by_join,
+            a_log_config_in_the_owner_writes_a_workers_records_as_the_workers_lines,
         ],
         multiproc::start::shutdown,
     )
@@ -1088,4 +1092,251 @@ fn a_thread_waiting_on_a_blocked_task_does_not_hold_up_another_threads_results()
         blocked.join().unwrap(),
         "the blocked task saw the event set"
     );
+}
+
+// ----- workers' log records --------------------------------------------------------------
+
+/// The owner's logger of the log checks (each check is a process of its own, so each
+/// installs it once): every record as `level target worker message` (`-` for no `worker`
+/// key-value), kept in `lines`, and also appended, with the writing pid first, to `file`,
+/// which a fork pool's workers inherit with the logger.
+struct Recorder {
+    lines: std::sync::Mutex<Vec<String>>,
+    file: std::sync::OnceLock<std::fs::File>,
+}
+
+static RECORDER: Recorder = Recorder {
+    lines: std::sync::Mutex::new(Vec::new()),
+    file: std::sync::OnceLock::new(),
+};
+
+impl log::Log for Recorder {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record) {
+        use std::io::Write;
+        let worker = record
+            .key_values()
+            .get(log::kv::Key::from_str(multiproc::logging::WORKER))
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "-".into());
+        let line = format!(
+            "{} {} {worker} {}",
+            record.level(),
+            record.target(),
+            record.args()
+        );
+        if let Some(mut file) = self.file.get() {
+            let _ = file.write_all(format!("{} {line}\n", std::process::id()).as_bytes());
+        }
+        self.lines.lock().unwrap().push(line);
+    }
+
+    fn flush(&self) {}
+}
+
+/// Install [`RECORDER`] at level Info, with a fresh file; the file's path.
+fn record_logs(tag: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "multiproc-pool-logs-{tag}-{}-{}.log",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .unwrap();
+    RECORDER.file.set(file).unwrap();
+    log::set_logger(&RECORDER).unwrap();
+    log::set_max_level(log::LevelFilter::Info);
+    path
+}
+
+/// The lines the owner's logger got with `target`.
+fn owner_lines(target: &str) -> Vec<String> {
+    let needle = format!(" {target} ");
+    let lines = RECORDER.lines.lock().unwrap();
+    lines
+        .iter()
+        .filter(|l| l.contains(&needle))
+        .cloned()
+        .collect()
+}
+
+/// The file's lines with `target`, as (writing pid, `level target worker message`).
+fn file_lines(path: &std::path::Path, target: &str) -> Vec<(u32, String)> {
+    let needle = format!(" {target} ");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .map(|l| {
+            let (pid, rest) = l.split_once(' ').unwrap();
+            (pid.parse().unwrap(), rest.to_string())
+        })
+        .collect()
+}
+
+/// A served pool's workers' name prefix; `None` for a fork pool, whose workers log
+/// through the logger they inherited.
+fn served_worker_prefix() -> Option<&'static str> {
+    match method() {
+        StartMethod::Fork => None,
+        StartMethod::ForkServer => Some("ForkServerPoolWorker-"),
+        StartMethod::Spawn => Some("SpawnPoolWorker-"),
+    }
+}
+
+fn log_and_double(x: u64) -> u64 {
+    log::info!(target: "pool_logs", "task {x}");
+    log::debug!(target: "pool_logs", "below the level {x}");
+    x * 2
+}
+
+/// Each `info!` of a task reaches the owner's logger exactly once: a served pool's
+/// through the result queue, re-emitted by the owner with the worker's name as the
+/// `worker` key-value; a fork pool's written by the worker through the logger it inherited,
+/// and never again by the owner. A `debug!` below the owner's level arrives nowhere.
+fn workers_log_records_reach_the_owners_logger_once_with_the_workers_name() {
+    let path = record_logs("once");
+    let pool = pool(2);
+    let xs: Vec<u64> = (0..40).collect();
+    assert_eq!(
+        pool.chunksize(3).map(log_and_double, xs.clone()).unwrap(),
+        xs.iter().map(|x| x * 2).collect::<Vec<_>>()
+    );
+    pool.close().unwrap();
+    pool.join().unwrap();
+    let owner = std::process::id();
+    let in_file = file_lines(&path, "pool_logs");
+    let _ = std::fs::remove_file(&path);
+    let by_owner = owner_lines("pool_logs");
+    assert!(
+        in_file.iter().all(|(_, l)| !l.contains("below the level")),
+        "a debug! below the owner's level arrived: {in_file:?}"
+    );
+    let messages: Vec<&str> = in_file
+        .iter()
+        .map(|(_, l)| l.split_once(" task ").map_or(l.as_str(), |(_, m)| m))
+        .collect();
+    let mut sorted = messages.clone();
+    sorted.sort_by_key(|m| m.parse::<u64>().unwrap());
+    let expected: Vec<String> = xs.iter().map(|x| x.to_string()).collect();
+    assert_eq!(sorted, expected, "each record exactly once: {in_file:?}");
+    match served_worker_prefix() {
+        Some(prefix) => {
+            assert_eq!(by_owner.len(), xs.len(), "{by_owner:?}");
+            for (pid, line) in &in_file {
+                assert_eq!(*pid, owner, "logged by the owner: {line}");
+                let worker = line.split(' ').nth(2).unwrap();
+                assert!(worker.starts_with(prefix), "{line}");
+                assert!(line.starts_with("INFO pool_logs "), "{line}");
+            }
+        }
+        None => {
+            assert!(by_owner.is_empty(), "the owner logged again: {by_owner:?}");
+            for (pid, line) in &in_file {
+                assert_ne!(*pid, owner, "a worker logged it: {line}");
+                assert!(line.starts_with("INFO pool_logs - task "), "{line}");
+            }
+        }
+    }
+}
+
+const HUGE: usize = 200_000;
+
+fn log_huge(_: ()) -> u32 {
+    log::info!(target: "pool_logs_huge", "{}", "y".repeat(HUGE));
+    7
+}
+
+/// A record far over the bound (64 KiB) reaches a served pool's owner cut, with the
+/// marker; the pool goes on. (A fork pool's worker writes it whole itself.)
+fn an_oversized_log_record_is_truncated_and_the_pool_goes_on() {
+    let path = record_logs("huge");
+    let pool = pool(1);
+    assert_eq!(pool.apply(log_huge, ()).unwrap(), 7);
+    assert_eq!(pool.map(square, 0..5).unwrap(), [0, 1, 4, 9, 16]);
+    let in_file = file_lines(&path, "pool_logs_huge");
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(in_file.len(), 1, "once");
+    let line = &in_file[0].1;
+    let ys = line.matches('y').count();
+    if served_worker_prefix().is_some() {
+        assert!(line.ends_with("[... truncated by multiproc: longer than 64 KiB]"));
+        assert!((64 * 1024..64 * 1024 + 8).contains(&ys), "{ys} y's");
+        assert_eq!(owner_lines("pool_logs_huge").len(), 1);
+    } else {
+        assert!(ys >= HUGE, "whole: {ys} y's");
+    }
+}
+
+fn log_then_set(done: Event) -> u32 {
+    log::info!(target: "pool_logs_join", "before the event");
+    done.set();
+    1
+}
+
+/// A record sent while the owner waits for nothing is logged at its next wait: here
+/// `join`, after the task said (through an `Event`, not the pool) that it has logged.
+fn log_records_nobody_waited_for_are_logged_by_join() {
+    let path = record_logs("join");
+    let done = Event::new();
+    let pool = builder(1).share(done.clone()).build().unwrap();
+    let pending = pool.apply_async(log_then_set, done.clone()).unwrap();
+    done.wait();
+    if served_worker_prefix().is_some() {
+        assert!(
+            owner_lines("pool_logs_join").is_empty(),
+            "nobody waited yet"
+        );
+    }
+    pool.close().unwrap();
+    pool.join().unwrap();
+    let in_file = file_lines(&path, "pool_logs_join");
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(in_file.len(), 1, "{in_file:?}");
+    if served_worker_prefix().is_some() {
+        assert_eq!(owner_lines("pool_logs_join").len(), 1);
+    }
+    assert_eq!(pending.get().unwrap(), 1);
+}
+
+/// With a `multiproc::logging::LogConfig` in the owner, a worker's record is one line
+/// tagged with the worker's name and pid, for every start method (a served pool's is
+/// written by the owner, from the `worker` and `worker_pid` key-values).
+fn a_log_config_in_the_owner_writes_a_workers_records_as_the_workers_lines() {
+    let path = std::env::temp_dir().join(format!(
+        "multiproc-pool-logconfig-{}-{}.log",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    multiproc::logging::LogConfig::new("pooltest")
+        .console(false)
+        .file(&path)
+        .apply()
+        .unwrap();
+    let pool = pool(1);
+    let pids = pool.worker_pids();
+    assert_eq!(pool.apply(log_and_double, 5).unwrap(), 10);
+    pool.close().unwrap();
+    pool.join().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let lines: Vec<multiproc::logging::LogLine> = text
+        .lines()
+        .map(|l| multiproc::logging::LogLine::parse(l).expect("whole lines"))
+        .filter(|l| l.target == "pool_logs")
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let prefix = served_worker_prefix().unwrap_or("ForkPoolWorker-");
+    assert!(lines[0].process.starts_with(prefix), "{text}");
+    assert_eq!(lines[0].message, "task 5");
+    assert_eq!(lines[0].level, log::Level::Info);
+    assert_eq!(pids, [lines[0].pid], "the worker's pid");
 }

@@ -26,6 +26,13 @@
 //!   child that leaves with `_exit` loses nothing. Newlines inside a message are written as
 //!   `\n`, so every line of the file is exactly one record.
 //!
+//! - A forkserver or spawn [`Pool`](crate::Pool)'s workers have no logger of their own:
+//!   this module's dispatcher forwards their records to the pool's owner, which logs them
+//!   through its logger with the key-values [`WORKER`] and [`WORKER_PID`] (see the pool's
+//!   module docs). With a `LogConfig` applied in the owner, such a record is written with
+//!   the worker's name and pid, as if the worker had written it; a `LogConfig` applied in a
+//!   worker (by an initializer) makes that worker write its records itself.
+//!
 //! The line format ([`LogLine::parse`] reads it back):
 //!
 //! ```text
@@ -56,8 +63,11 @@
 //! assert!(text.contains(" myapp MainProcess[") && text.contains("hello from the parent"));
 //! ```
 
+mod forward;
 mod line;
 
+pub(crate) use forward::{Sender, clip_name, emit, forward};
+pub use forward::{WORKER, WORKER_PID};
 pub use line::LogLine;
 
 use crate::error::{Error, InvalidKind, Result};
@@ -67,7 +77,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{OnceLock, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How a process logs: level, console on or off, the shared file, the application's name
@@ -184,13 +194,24 @@ struct Sink {
     file: Option<File>,
 }
 
+/// Where a process without a sink of its own sends its records: a forkserver or spawn
+/// pool's worker, to the pool's owner (see `forward.rs`).
+struct Forward {
+    level: LevelFilter,
+    send: Sender,
+}
+
 /// The one logger `log` knows about in this process (and, through fork, its children).
+/// A sink (a [`LogConfig`] applied) writes records here; without one, a forwarding process
+/// sends them on.
 struct Dispatcher {
     sink: RwLock<Option<Sink>>,
+    forward: OnceLock<Forward>,
 }
 
 static DISPATCHER: Dispatcher = Dispatcher {
     sink: RwLock::new(None),
+    forward: OnceLock::new(),
 };
 
 /// Install the dispatcher unless it already is (in this process, or in the parent before
@@ -213,21 +234,39 @@ fn install() -> Result<()> {
 impl Log for Dispatcher {
     fn enabled(&self, metadata: &Metadata) -> bool {
         let sink = self.sink.read().unwrap_or_else(|e| e.into_inner());
-        sink.as_ref().is_some_and(|s| metadata.level() <= s.level)
+        match (sink.as_ref(), self.forward.get()) {
+            (Some(s), _) => metadata.level() <= s.level,
+            (None, Some(f)) => metadata.level() <= f.level,
+            (None, None) => false,
+        }
     }
 
     fn log(&self, record: &Record) {
         let guard = self.sink.read().unwrap_or_else(|e| e.into_inner());
-        let Some(sink) = guard.as_ref() else { return };
+        let Some(sink) = guard.as_ref() else {
+            drop(guard);
+            if let Some(f) = self.forward.get()
+                && record.level() <= f.level
+            {
+                forward::send(f, record);
+            }
+            return;
+        };
         if record.level() > sink.level {
             return;
         }
+        // A record a pool worker forwarded is tagged as the worker wrote it.
         let me = current_process();
+        let worker = forward::worker_of(record);
+        let (name, pid) = match &worker {
+            Some((name, pid)) => (name.as_str(), *pid),
+            None => (me.name(), me.pid()),
+        };
         let line = format_line(
             SystemTime::now(),
             &sink.app,
-            me.name(),
-            me.pid(),
+            name,
+            pid,
             record.level(),
             record.target(),
             &record.args().to_string(),

@@ -183,7 +183,8 @@ impl Jobs {
             Outcome::TimedOut { id } => self.settle(id, Err(Error::TimedOut)),
             Outcome::Cancelled { id } => self.settle(id, Err(Error::Cancelled)),
             Outcome::Broken { reason } => self.break_pool(reason),
-            Outcome::Wake => {}
+            // Logged by the pool as it takes them (`Pool::take`), not book-keeping.
+            Outcome::Wake | Outcome::Log { .. } => {}
         }
     }
 

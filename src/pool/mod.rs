@@ -43,6 +43,23 @@
 //!   result, and `Future.cancel` cannot stop a running task.
 //! - If the server itself dies, every pending task fails within about 100 ms and the pool
 //!   refuses new work.
+//! - A task's `log::info!` (any record of the [`log`] crate) reaches the logger the owner
+//!   installed (`env_logger`, [`LogConfig`](crate::logging::LogConfig), ...). A fork pool's
+//!   workers inherit that logger and write through it themselves. A forkserver or spawn
+//!   pool's workers, which run a re-executed image with no logger, send each record to the
+//!   owner on the result queue (unless the program installed a logger before
+//!   [`start::init`](crate::start::init), which its workers then use), and the owner logs it
+//!   with its level and target and the worker's name and pid as the key-values
+//!   [`logging::WORKER`](crate::logging::WORKER) (`ForkServerPoolWorker-3`) and
+//!   [`logging::WORKER_PID`](crate::logging::WORKER_PID); a `LogConfig` writes it as the
+//!   worker's own line. Levels above the owner's `log::max_level()` when the pool was built
+//!   are never formatted in the workers, and a message longer than 64 KiB arrives cut, with
+//!   a marker. The owner has no thread: records are logged by whoever waits on the pool (a
+//!   call's `get`, `map`, `wait_any`, ...), so those sent while nobody waits are logged at
+//!   the next wait, and [`Pool::join`] and dropping the pool log the ones left. Python's
+//!   twin is `multiprocessing.get_logger()` / `log_to_stderr()`, a logger each process
+//!   writes to stderr itself; CPython's spawn and forkserver workers lose the parent's
+//!   `logging` configuration too, and nothing carries their records back.
 //! - Dropping a pool terminates it, as leaving Python's `with Pool() as p:` block does;
 //!   `close()` then `join()` lets queued work finish first.
 //! - The pool belongs to the process that created it. Its threads may share it
@@ -247,6 +264,9 @@ impl Pool {
         drop(server);
         self.book().jobs.fail_pending(|| Error::Closed);
         self.filed.notify_all();
+        // Log the records the workers sent before they were stopped; with nothing pending
+        // any more, the other outcomes filed are discarded.
+        self.drain();
         Ok(())
     }
 
@@ -262,6 +282,8 @@ impl Pool {
             ));
         }
         self.server().join()?;
+        // The workers have ended: log the records they sent that nobody waited for.
+        self.drain();
         Ok(())
     }
 
@@ -376,8 +398,9 @@ impl Pool {
             drop(book);
             let collector = Collector(self);
             let first = self.results.get_value_once::<Outcome>(want, Some(slice));
-            let idle = matches!(first, Err(Error::Empty));
-            let outcomes = first.into_iter().chain(self.queued()).collect::<Vec<_>>();
+            let outcomes = self.log_records(first.into_iter().chain(self.queued()));
+            // Log records alone are not news: a chatty worker must not hide a dead server.
+            let idle = outcomes.is_empty();
             // Another waiter may collect from here on; what came is filed just below.
             drop(collector);
             book = self.book();
@@ -399,9 +422,31 @@ impl Pool {
         std::iter::from_fn(|| self.results.get_value(Some(Duration::ZERO)).ok())
     }
 
+    /// The outcomes to file: a served worker's log records among `outcomes` are logged
+    /// through the owner's logger here (they are no book-keeping, and no news for
+    /// `wait_any`).
+    fn log_records(&self, outcomes: impl IntoIterator<Item = Outcome>) -> Vec<Outcome> {
+        outcomes
+            .into_iter()
+            .filter_map(|outcome| match outcome {
+                Outcome::Log {
+                    level,
+                    target,
+                    message,
+                    worker,
+                    pid,
+                } => {
+                    crate::logging::emit(level, &target, &message, &worker, pid);
+                    None
+                }
+                other => Some(other),
+            })
+            .collect()
+    }
+
     /// File every outcome already queued (whoever else is collecting).
     fn drain(&self) {
-        let outcomes: Vec<Outcome> = self.queued().collect();
+        let outcomes = self.log_records(self.queued());
         if outcomes.is_empty() {
             return;
         }
@@ -437,7 +482,7 @@ impl Pool {
         let Some(code) = self.server().exitcode() else {
             return;
         };
-        for outcome in self.queued().collect::<Vec<_>>() {
+        for outcome in self.log_records(self.queued()) {
             book.file(outcome);
         }
         if book.jobs.pending_tasks() == 0 {

@@ -208,6 +208,9 @@ struct ServedSetup<T> {
     max_tasks: u64,
     workers: usize,
     worker_name: String,
+    /// The owner's `log::max_level()` when it built the pool: the workers forward records
+    /// up to it, and format none above it.
+    max_level: log::LevelFilter,
 }
 
 /// The body of a forkserver or spawn pool's server: a fresh single-threaded process.
@@ -235,6 +238,7 @@ fn served_main<T: Clone + 'static>(s: ServedSetup<T>) -> i32 {
             Some(Box::new(move || init(arg.clone())) as Box<dyn Fn()>)
         }
     };
+    forward_logs(&s.results.0, s.max_level);
     let setup = WorkerSetup {
         tasks: s.tasks.0,
         results: s.results.0,
@@ -247,6 +251,28 @@ fn served_main<T: Clone + 'static>(s: ServedSetup<T>) -> i32 {
     let code = serve(setup, s.workers);
     drop(shared);
     code
+}
+
+/// Unless this re-executed image already has a logger, make the workers' records (they
+/// inherit this) travel to the owner on the result queue, up to the owner's `level`: it
+/// logs them through its own logger (`Pool::take`). A fork pool's workers need none of
+/// this: they inherit the owner's logger itself.
+fn forward_logs(results: &Arc<RawQueue>, level: log::LevelFilter) {
+    let results = results.clone();
+    crate::logging::forward(
+        level,
+        Box::new(move |level, target, message| {
+            let me = crate::process::current_process();
+            let outcome = Outcome::Log {
+                level,
+                target: target.into(),
+                message: message.into(),
+                worker: crate::logging::clip_name(me.name()).into(),
+                pid: me.pid(),
+            };
+            let _ = results.put_value(&outcome, None);
+        }),
+    );
 }
 
 /// Start a pool's processes with `method` (not `Fork`): the start server starts the pool's
@@ -274,6 +300,7 @@ where
         max_tasks: setup.max_tasks,
         workers,
         worker_name: setup.worker_name,
+        max_level: log::max_level(),
     };
     let child = crate::start::start_served(method, served_main::<T>, served, init)?;
     wait_started(ServerProcess::Served(child), &started)

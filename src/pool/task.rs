@@ -98,6 +98,18 @@ pub(crate) enum Outcome {
     Broken {
         reason: String,
     },
+    /// A record logged in a forkserver or spawn pool's worker (`logging::forward`), to be
+    /// logged by the owner, never filed in the book. The message is a field of its own,
+    /// cut at `logging::forward::MAX_MESSAGE` bytes by the worker, and bounded again by the
+    /// owner (`logging::emit`).
+    Log {
+        level: log::Level,
+        target: String,
+        message: String,
+        /// The worker's process name (`ForkServerPoolWorker-3`) and pid.
+        worker: String,
+        pid: u32,
+    },
     /// Nothing came in: a [`PoolWaker`](super::PoolWaker) wakes the owner from
     /// [`Pool::wait_any`](super::Pool::wait_any).
     Wake,
