@@ -27,6 +27,16 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
     bincode::serialize(value).map_err(|e| Error::Codec(e.to_string()))
 }
 
+/// Run a decode of the user's types (`f`): their `Deserialize` is untrusted code, so a
+/// panic in it becomes this value's `Error::Codec` instead of unwinding into the crate.
+pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(Error::Codec(
+            "the value's Deserialize panicked while decoding it".into(),
+        ))
+    })
+}
+
 /// Decode `bytes` as exactly one `T`: bytes left over are an error, not ignored. A value
 /// whose `Serialize` wrote more than its `Deserialize` reads is refused, so what follows it
 /// can never be taken for something else.

@@ -211,3 +211,14 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a non-string panic payload".into())
 }
+
+/// Run a callback of the user's (a future's done callback, a call's `callback` or
+/// `error_callback`): a panic in it is reported on stderr and goes no further, so it
+/// breaks neither the thread that runs it nor the other callbacks (Python logs it and goes
+/// on, too).
+pub(crate) fn run_callback(callback: impl FnOnce()) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback)) {
+        let message = panic_message(payload.as_ref());
+        eprintln!("multiproc: a callback panicked: {message}");
+    }
+}

@@ -52,6 +52,7 @@ fn main() -> std::process::ExitCode {
             cancel_after_completion_returns_false_and_the_result_stays,
             a_cancelled_queued_task_is_skipped_and_never_gives_its_result,
             threads_share_one_pool_and_each_gets_its_own_results,
+            callbacks_get_each_result_or_failure_once_and_join_runs_the_rest,
             a_thread_waiting_on_a_blocked_task_does_not_hold_up_another_threads_results,
             workers_log_records_reach_the_owners_logger_once_with_the_workers_name,
             an_oversized_log_record_is_truncated_and_the_pool_goes_on,
@@ -1339,4 +1340,44 @@ fn a_log_config_in_the_owner_writes_a_workers_records_as_the_workers_lines() {
     assert_eq!(lines[0].message, "task 5");
     assert_eq!(lines[0].level, log::Level::Info);
     assert_eq!(pids, [lines[0].pid], "the worker's pid");
+}
+
+fn panic_on_3(x: u64) -> u64 {
+    assert!(x != 3, "three is refused");
+    x
+}
+
+fn callbacks_get_each_result_or_failure_once_and_join_runs_the_rest() {
+    use std::sync::{Arc, Mutex};
+    let pool = pool(2);
+    let values = Arc::new(Mutex::new(Vec::new()));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    for x in 0..6u64 {
+        let (v, e) = (values.clone(), errors.clone());
+        pool.apply_async(panic_on_3, x).unwrap().on_done(
+            move |value| v.lock().unwrap().push(value),
+            move |error| e.lock().unwrap().push(error.to_string()),
+        );
+    }
+    let whole = Arc::new(Mutex::new(None));
+    let w = whole.clone();
+    pool.map_async(square, 0..5u64).unwrap().on_done(
+        move |v: Vec<u64>| *w.lock().unwrap() = Some(v),
+        |e| panic!("{e}"),
+    );
+    // A callback that panics is reported and breaks nothing.
+    pool.apply_async(square, 9u64)
+        .unwrap()
+        .on_done(|_| panic!("a callback that panics"), |_| {});
+    // Another call's wait files what comes in, and runs the callbacks on the way.
+    assert_eq!(pool.apply(square, 4).unwrap(), 16);
+    pool.close().unwrap();
+    pool.join().unwrap();
+    let mut values = values.lock().unwrap().clone();
+    values.sort_unstable();
+    assert_eq!(values, [0, 1, 2, 4, 5], "each value once");
+    let errors = errors.lock().unwrap().clone();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("three is refused"), "{errors:?}");
+    assert_eq!(*whole.lock().unwrap(), Some(vec![0, 1, 4, 9, 16]));
 }

@@ -10,7 +10,6 @@ use super::Inner;
 use crate::deadline::Deadline;
 use crate::error::{Error, InvalidKind, Result};
 use serde::de::DeserializeOwned;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -18,12 +17,6 @@ use std::time::Duration;
 
 /// A done callback: given the result (or, if it was taken already, that error).
 type Callback<R> = Box<dyn FnOnce(&Result<R>) + Send>;
-
-/// Where a settled job's result goes: the executor keeps one per future, by job id, and
-/// hands it the job's bytes (`Settle::settle`) without knowing `R`.
-pub(super) trait Settle: Send + Sync {
-    fn settle(&self, parts: Result<Vec<Vec<u8>>>);
-}
 
 /// One future's result and who is waiting for it.
 pub(super) struct Slot<R> {
@@ -79,19 +72,13 @@ impl<R> Slot<R> {
     }
 }
 
-impl<R: DeserializeOwned + Send> Settle for Slot<R> {
-    fn settle(&self, parts: Result<Vec<Vec<u8>>>) {
+impl<R: DeserializeOwned + Send> Slot<R> {
+    /// The job's chunks (or its failure), from the pool the moment the job settles.
+    pub(super) fn settle(&self, parts: Result<Vec<Vec<u8>>>) {
         let cancelled = matches!(parts, Err(Error::Cancelled));
-        // The user's `Deserialize` is untrusted code: a panic in it is this result's error.
-        let result = parts.and_then(|mut parts| {
-            let bytes = parts.pop().unwrap_or_default();
-            catch_unwind(AssertUnwindSafe(|| crate::codec::decode::<R>(&bytes))).unwrap_or_else(
-                |_| {
-                    Err(Error::Codec(
-                        "the result's Deserialize panicked while decoding it".into(),
-                    ))
-                },
-            )
+        let result = crate::codec::guarded(|| {
+            let bytes = parts?.pop().unwrap_or_default();
+            crate::codec::decode::<R>(&bytes)
         });
         let mut state = self.state();
         if state.done {
@@ -120,14 +107,10 @@ impl<R: DeserializeOwned + Send> Settle for Slot<R> {
     }
 }
 
-/// Run each callback on `result`; a panicking one is reported on stderr and the others
-/// still run (Python logs it and goes on, too).
+/// Run each callback on `result` (a panicking one is reported and the others run).
 fn run_callbacks<R>(callbacks: Vec<Callback<R>>, result: &Result<R>) {
     for callback in callbacks {
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(result))) {
-            let message = crate::error::panic_message(payload.as_ref());
-            eprintln!("multiproc: a done callback panicked: {message}");
-        }
+        crate::error::run_callback(|| callback(result));
     }
 }
 
@@ -169,7 +152,6 @@ impl<R: DeserializeOwned + Send + 'static> Future<R> {
             if !self.inner.pool.wait_for_job(self.job, deadline) {
                 return Err(Error::Timeout);
             }
-            self.inner.dispatch();
             // Another thread may be handing the result over right now: give it a moment.
             let state = self.slot.state();
             if !state.done {
@@ -200,9 +182,7 @@ impl<R: DeserializeOwned + Send + 'static> Future<R> {
     /// and replaced. The future then resolves [`Error::Cancelled`]. False, and nothing
     /// changed, once the result is in: exactly one of the two wins.
     pub fn cancel(&self) -> bool {
-        let cancelled = self.inner.pool.cancel_job(self.job);
-        self.inner.dispatch();
-        cancelled
+        self.inner.pool.cancel_job(self.job)
     }
 
     /// Whether the task was cancelled (Python: `cancelled()`).

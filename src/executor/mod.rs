@@ -61,10 +61,9 @@ pub use wait::{AsCompleted, NextCompleted, ReturnWhen, Waited, as_completed, wai
 use crate::error::Result;
 use crate::pool::{Chunked, ImapIter, Pool, PoolBuilder};
 use crate::start::StartMethod;
-use future::{Settle, Slot};
+use future::Slot;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -89,8 +88,6 @@ struct Owner {
 /// What the handles, the futures and the collector thread share.
 pub(crate) struct Inner {
     pool: Pool,
-    /// The futures whose result is not in yet, by job.
-    slots: Mutex<HashMap<u64, Arc<dyn Settle>>>,
     collector: Mutex<Option<JoinHandle<()>>>,
     ending: AtomicBool,
 }
@@ -125,10 +122,8 @@ impl ProcessPoolExecutor {
     }
 
     fn from_pool(pool: Pool) -> Result<ProcessPoolExecutor> {
-        pool.watch();
         let inner = Arc::new(Inner {
             pool,
-            slots: Mutex::new(HashMap::new()),
             collector: Mutex::new(None),
             ending: AtomicBool::new(false),
         });
@@ -198,21 +193,15 @@ impl ProcessPoolExecutor {
         let inner = self.inner();
         inner.pool.close()?;
         if cancel_futures {
-            let jobs: Vec<u64> = lock(&inner.slots).keys().copied().collect();
-            for job in jobs {
+            for job in inner.pool.handled_jobs() {
                 if !inner.pool.running(job) {
                     inner.pool.cancel_job(job);
                 }
             }
-            inner.dispatch();
         }
         if wait {
-            loop {
-                let Some(job) = lock(&inner.slots).keys().next().copied() else {
-                    break;
-                };
+            for job in inner.pool.handled_jobs() {
                 inner.pool.wait_for_job(job, None);
-                inner.dispatch();
             }
             inner.pool.join()?;
         }
@@ -232,12 +221,12 @@ impl Inner {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         let slot = Arc::new(Slot::<R>::new());
-        // The slot is registered before anyone can see the job settle: `dispatch` takes
-        // the slots' lock, and so waits for this insert.
-        let mut slots = lock(&self.slots);
         let job = self.pool.submit_job(f, arg, limit)?;
-        slots.insert(job, slot.clone());
-        drop(slots);
+        // Its result goes to the slot as soon as any thread files it (at once, if that
+        // happened already).
+        let to = slot.clone();
+        self.pool
+            .on_settled(job, Box::new(move |parts| to.settle(parts)));
         Ok(Future {
             inner: self.clone(),
             job,
@@ -245,30 +234,14 @@ impl Inner {
         })
     }
 
-    /// Hand every job that settled to its future.
-    fn dispatch(&self) {
-        let settled = self.pool.take_settled();
-        if settled.is_empty() {
-            return;
-        }
-        for job in settled {
-            let Some(slot) = lock(&self.slots).remove(&job) else {
-                continue; // a map's job, or one handed over already
-            };
-            slot.settle(self.pool.take_job(job));
-        }
-    }
-
     /// File what is queued and hand it over, without waiting.
     fn look(&self) {
         self.pool.poll_now();
-        self.dispatch();
     }
 
     /// Wait at most `timeout` for something to be filed, then hand it over.
     fn collect_for(&self, timeout: Duration) {
         self.pool.wait_any(Some(timeout));
-        self.dispatch();
     }
 
     /// Start the collector thread unless it runs (or the executor is ending).
@@ -284,7 +257,6 @@ impl Inner {
                 while !inner.ending.load(SeqCst) {
                     inner.collect_for(POLL);
                 }
-                inner.dispatch();
             });
         match spawned {
             Ok(handle) => *collector = Some(handle),
@@ -302,7 +274,6 @@ impl Drop for Owner {
         let inner = &self.inner;
         inner.ending.store(true, SeqCst);
         let _ = inner.pool.terminate();
-        inner.dispatch();
         let _ = inner.pool.waker().wake();
         let collector = lock(&inner.collector).take();
         if let Some(handle) = collector
@@ -351,7 +322,7 @@ impl std::fmt::Debug for ProcessPoolExecutor {
         let inner = self.inner();
         f.debug_struct("ProcessPoolExecutor")
             .field("pool", &inner.pool)
-            .field("futures_pending", &lock(&inner.slots).len())
+            .field("futures_pending", &inner.pool.handled_jobs().len())
             .field("collector", &lock(&inner.collector).is_some())
             .finish()
     }

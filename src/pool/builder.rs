@@ -292,6 +292,7 @@ impl PoolBuilder {
             server: Mutex::new(server),
             book: Mutex::default(),
             filed: Condvar::new(),
+            handlers: Mutex::default(),
             owner: std::process::id(),
         })
     }

@@ -58,27 +58,30 @@ pub(crate) struct Jobs {
     closed: bool,
     terminated: bool,
     broken: Option<String>,
-    /// Whether to log the jobs that settle (`watch`), and the log.
-    watching: bool,
+    /// The jobs to log once they settle (`watch`), and the log.
+    watched: std::collections::HashSet<u64>,
     newly_settled: Vec<u64>,
 }
 
 impl Jobs {
     // ----- who is told what settled -------------------------------------------------
 
-    /// From now on, log every job that settles, for [`Jobs::take_settled`] (an executor
-    /// hands each result to its future as soon as it is filed).
-    pub(crate) fn watch(&mut self) {
-        self.watching = true;
+    /// Log `job` once it settles (now, if it has), for [`Jobs::take_settled`]: a result
+    /// with a handler (an executor's future, a callback) is handed to it as soon as it is
+    /// filed.
+    pub(crate) fn watch(&mut self, job: u64) {
+        self.watched.insert(job);
+        self.note(job);
     }
 
-    /// The jobs that settled since the last call (a job may be named more than once).
+    /// The watched jobs that settled since the last call, each once.
     pub(crate) fn take_settled(&mut self) -> Vec<u64> {
         std::mem::take(&mut self.newly_settled)
     }
 
     fn note(&mut self, job: u64) {
-        if self.watching && self.settled(job) {
+        if self.watched.contains(&job) && self.settled(job) {
+            self.watched.remove(&job);
             self.newly_settled.push(job);
         }
     }
@@ -560,23 +563,35 @@ mod tests {
     }
 
     #[test]
-    fn a_watching_book_logs_each_job_once_it_settles() {
+    fn a_watched_job_is_logged_once_when_it_settles() {
         let mut book = Jobs::default();
-        book.watch();
         let (a, ids_a) = job_of(&mut book, 2);
         let (b, ids_b) = job_of(&mut book, 1);
         let (c, _) = job_of(&mut book, 1);
+        let (unwatched, ids_u) = job_of(&mut book, 1);
+        for job in [a, b, c] {
+            book.watch(job);
+        }
         book.file(done(ids_a[0], 1));
         assert!(book.take_settled().is_empty(), "half of a is not settled");
         book.file(done(ids_a[1], 2));
         book.file(died(ids_b[0]));
-        assert_eq!(book.take_settled(), [a, b]);
+        book.file(done(ids_u[0], 3));
+        assert_eq!(book.take_settled(), [a, b], "{unwatched} is not watched");
         assert!(book.cancel(c).is_some());
         assert_eq!(book.take_settled(), [c]);
         let (d, _) = job_of(&mut book, 3);
+        book.watch(d);
         book.fail_pending(|| Error::Closed);
-        assert!(book.take_settled().contains(&d));
-        assert!(book.take_settled().is_empty(), "taken once");
+        assert_eq!(book.take_settled(), [d], "once, though three chunks failed");
+        let (e, ids_e) = job_of(&mut book, 1);
+        book.file(done(ids_e[0], 4));
+        book.watch(e);
+        assert_eq!(
+            book.take_settled(),
+            [e],
+            "watched after it settled: logged at once"
+        );
     }
 
     #[test]

@@ -89,11 +89,15 @@ use crate::start::StartMethod;
 use crate::start::identity::offset_unchecked;
 use jobs::Jobs;
 use server::{ServerProcess, Slots};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use task::{Outcome, TaskRef, Trampoline};
+
+/// Given a settled job's chunks (or its failure) when it settles: see [`Pool::on_settled`].
+pub(crate) type Handler = Box<dyn FnOnce(Result<Vec<Vec<u8>>>) + Send>;
 
 /// How long one wait on the result queue lasts before the owner checks the server is alive.
 const POLL: Duration = Duration::from_millis(100);
@@ -136,6 +140,9 @@ pub struct Pool {
     book: Mutex<Book>,
     /// Signalled whenever something is filed in the book, and when its collector leaves.
     filed: Condvar,
+    /// What to do with a job's result the moment it settles (an executor's future, a
+    /// call's callbacks), by job.
+    handlers: Mutex<HashMap<u64, Handler>>,
     owner: u32,
 }
 
@@ -264,6 +271,7 @@ impl Pool {
         drop(server);
         self.book().jobs.fail_pending(|| Error::Closed);
         self.filed.notify_all();
+        self.dispatch();
         // Log the records the workers sent before they were stopped; with nothing pending
         // any more, the other outcomes filed are discarded.
         self.drain();
@@ -412,7 +420,10 @@ impl Pool {
                 self.check_server(&mut book);
             }
             if book.filings != before {
+                drop(book);
                 self.filed.notify_all();
+                self.dispatch();
+                book = self.book();
             }
         }
     }
@@ -456,6 +467,7 @@ impl Pool {
         }
         drop(book);
         self.filed.notify_all();
+        self.dispatch();
     }
 
     /// File what is queued and, unless another thread is collecting (and so watching the
@@ -469,6 +481,7 @@ impl Pool {
             if book.filings != before {
                 drop(book);
                 self.filed.notify_all();
+                self.dispatch();
             }
         }
     }
@@ -518,6 +531,7 @@ impl Pool {
         }
         drop(book);
         self.filed.notify_all();
+        self.dispatch();
         let mut running = false;
         for slot in &shared.slots[..self.processes] {
             let task = slot.task.load(SeqCst);
@@ -545,14 +559,35 @@ impl Pool {
 
     // ----- what the executor uses ---------------------------------------------------
 
-    /// Log the jobs that settle from now on ([`Pool::take_settled`]).
-    pub(crate) fn watch(&self) {
-        self.book().jobs.watch();
+    /// Give `job`'s result to `handler` the moment it settles (now, if it has): on the
+    /// thread that files it, whichever of the pool's waiting threads that is. The handler
+    /// runs with no lock of the pool held; it must not panic (those given here catch the
+    /// panics of the user's code they run).
+    pub(crate) fn on_settled(&self, job: u64, handler: Handler) {
+        lock(&self.handlers).insert(job, handler);
+        self.book().jobs.watch(job);
+        self.dispatch();
     }
 
-    /// The jobs that settled since the last call (see `Jobs::take_settled`).
-    pub(crate) fn take_settled(&self) -> Vec<u64> {
-        self.book().jobs.take_settled()
+    /// The jobs that have a handler still waiting for their result.
+    pub(crate) fn handled_jobs(&self) -> Vec<u64> {
+        lock(&self.handlers).keys().copied().collect()
+    }
+
+    /// Hand every watched job that settled to its handler.
+    fn dispatch(&self) {
+        loop {
+            let settled = self.book().jobs.take_settled();
+            if settled.is_empty() {
+                return;
+            }
+            for job in settled {
+                let Some(handler) = lock(&self.handlers).remove(&job) else {
+                    continue;
+                };
+                handler(self.take_job(job));
+            }
+        }
     }
 
     /// Hand over a settled job's chunks (or its failure) and drop it from the book.

@@ -117,6 +117,35 @@ impl<'p, T> AsyncResult<'p, T> {
         self.pool.book().jobs.cancelled(self.job)
     }
 
+    /// Hand the result to `callback`, or its failure to `error_callback`, the moment it
+    /// comes in (Python: the `callback` and `error_callback` arguments of `apply_async`,
+    /// `map_async` and `starmap_async`), instead of to [`get`](AsyncResult::get). They run
+    /// on the thread that files the result: one of your threads waiting on the pool (any
+    /// call's `get`, `map`, [`Pool::wait_any`], and [`Pool::join`], which files what is
+    /// left), where Python runs them on its result-handler thread, since this pool has no
+    /// thread of its own. A callback that panics is reported on stderr and breaks nothing.
+    #[doc(alias("callback", "error_callback"))]
+    pub fn on_done<C, E>(self, callback: C, error_callback: E)
+    where
+        T: 'static,
+        C: FnOnce(T) + Send + 'static,
+        E: FnOnce(Error) + Send + 'static,
+    {
+        let (pool, job, assemble) = (self.pool, self.job, self.assemble);
+        // The handler takes the job over: it must not be forgotten as a dropped handle's.
+        std::mem::forget(self);
+        pool.on_settled(
+            job,
+            Box::new(move |parts| {
+                let decoded = crate::codec::guarded(|| parts.and_then(assemble));
+                crate::error::run_callback(move || match decoded {
+                    Ok(value) => callback(value),
+                    Err(e) => error_callback(e),
+                });
+            }),
+        );
+    }
+
     fn take(&self) -> Result<T> {
         let parts = self.pool.book().jobs.take_all(self.job)?;
         (self.assemble)(parts)
