@@ -31,6 +31,7 @@ fn main() -> std::process::ExitCode {
             a_dead_server_fails_pending_tasks_and_breaks_the_pool,
             initializer_runs_in_every_worker,
             maxtasksperchild_replaces_workers,
+            a_worker_over_its_memory_limit_after_a_task_is_replaced,
             a_shared_event_created_before_the_pool_stops_a_task,
             an_object_created_after_the_pool_cannot_be_sent,
             close_then_join_finishes_queued_work,
@@ -500,6 +501,34 @@ fn maxtasksperchild_replaces_workers() {
         pids.iter().collect::<HashSet<_>>().len(),
         6,
         "one task per worker: {pids:?}"
+    );
+}
+
+/// Leaks `mib` MiB, touched so they are resident, then says which worker ran it.
+fn leak_mib(mib: usize) -> u32 {
+    std::mem::forget(vec![1u8; mib << 20]);
+    std::process::id()
+}
+
+fn a_worker_over_its_memory_limit_after_a_task_is_replaced() {
+    let pool = builder(1).max_memory_per_child(256 << 20).build().unwrap();
+    let first = pool.apply(leak_mib, 0).unwrap();
+    assert_eq!(
+        pool.apply(leak_mib, 0).unwrap(),
+        first,
+        "under the limit: kept"
+    );
+    assert_eq!(
+        pool.apply(leak_mib, 300).unwrap(),
+        first,
+        "the task itself completes"
+    );
+    let next = pool.apply(leak_mib, 0).unwrap();
+    assert_ne!(next, first, "over the limit after its task: replaced");
+    assert_eq!(
+        pool.apply(leak_mib, 0).unwrap(),
+        next,
+        "the new worker is kept"
     );
 }
 

@@ -19,6 +19,7 @@ pub struct PoolBuilder {
     processes: Option<usize>,
     initializer: Option<Box<dyn Fn()>>,
     max_tasks: u64,
+    max_memory: u64,
     method: Option<StartMethod>,
     shared: Option<Shared>,
 }
@@ -96,6 +97,16 @@ impl PoolBuilder {
     /// 0 means never (Python: `None`).
     pub fn maxtasksperchild(mut self, n: u64) -> PoolBuilder {
         self.max_tasks = n;
+        self
+    }
+
+    /// Replace a worker whose resident memory after a task is above `bytes` (Celery's
+    /// `worker_max_memory_per_child`; Python's `Pool` has none): a task that leaks or
+    /// fragments memory costs one fresh worker, not the machine. 0 means never. Resident
+    /// memory counts the pages a fork pool's worker still shares with the owner it was
+    /// forked from, so set the limit above the owner's own resident size.
+    pub fn max_memory_per_child(mut self, bytes: u64) -> PoolBuilder {
+        self.max_memory = bytes;
         self
     }
 
@@ -262,6 +273,7 @@ impl PoolBuilder {
                 _ => None,
             },
             max_tasks: self.max_tasks,
+            max_memory: self.max_memory,
             started: crate::event::Event::new(),
             worker_name: match method {
                 StartMethod::Fork => "ForkPoolWorker",
@@ -304,6 +316,7 @@ impl fmt::Debug for PoolBuilder {
             .field("processes", &self.processes)
             .field("initializer", &self.initializer.is_some())
             .field("maxtasksperchild", &self.max_tasks)
+            .field("max_memory_per_child", &self.max_memory)
             .field("start_method", &self.method)
             .field("shared", &self.shared.is_some())
             .finish()

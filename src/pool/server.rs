@@ -106,6 +106,9 @@ pub(crate) struct WorkerSetup {
     pub slots: Arc<Shm<Slots>>,
     pub initializer: Option<Box<dyn Fn()>>,
     pub max_tasks: u64,
+    /// Replace a worker whose resident memory after a task is above this many bytes
+    /// (0: never).
+    pub max_memory: u64,
     /// Set by the server once the first workers are forked.
     pub started: crate::event::Event,
     /// The workers' names, before their number: Python's `ForkPoolWorker`,
@@ -206,6 +209,7 @@ struct ServedSetup<T> {
     slots: Passed<Arc<Shm<Slots>>>,
     started: crate::event::Event,
     max_tasks: u64,
+    max_memory: u64,
     workers: usize,
     worker_name: String,
     /// The owner's `log::max_level()` when it built the pool: the workers forward records
@@ -245,6 +249,7 @@ fn served_main<T: Clone + 'static>(s: ServedSetup<T>) -> i32 {
         slots: s.slots.0,
         initializer,
         max_tasks: s.max_tasks,
+        max_memory: s.max_memory,
         started: s.started,
         worker_name: s.worker_name,
     };
@@ -298,6 +303,7 @@ where
         slots: Passed(setup.slots),
         started: setup.started,
         max_tasks: setup.max_tasks,
+        max_memory: setup.max_memory,
         workers,
         worker_name: setup.worker_name,
         max_level: log::max_level(),
@@ -591,7 +597,11 @@ fn work(setup: &WorkerSetup, i: usize, server: Pid) -> i32 {
     slot.state.store(RUNNING, SeqCst);
     let mut done = 0u64;
     loop {
-        if setup.max_tasks != 0 && done >= setup.max_tasks {
+        let too_big = || {
+            setup.max_memory != 0
+                && crate::sys::info::rss_bytes().is_some_and(|rss| rss > setup.max_memory)
+        };
+        if (setup.max_tasks != 0 && done >= setup.max_tasks) || (done > 0 && too_big()) {
             slot.state.store(RETIRED, SeqCst);
             return 0;
         }

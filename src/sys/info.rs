@@ -9,6 +9,21 @@ pub(crate) fn online_cpus() -> usize {
     if n >= 1 { n as usize } else { 1 }
 }
 
+/// This process's resident set size in bytes (`VmRSS` of `/proc/self/status`); `None` if
+/// it cannot be read.
+pub(crate) fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
+}
+
 /// The load base of the object (executable or library) that holds `addr`.
 pub(crate) fn object_base(addr: usize) -> Option<usize> {
     // SAFETY: `Dl_info` is plain data, valid when zeroed.
