@@ -12,7 +12,10 @@ use std::io;
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Everything that can go wrong in a `multiproc` call.
-#[derive(Debug)]
+///
+/// `Debug` shows the `Display` text first, then the variant (`the pool is closed
+/// (Invalid/PoolClosed)`), so a `main` returning `Result<(), Box<dyn Error>>` prints a
+/// message a user can read.
 #[non_exhaustive]
 pub enum Error {
     /// An operating-system call failed (`fork`, `mmap`, `socketpair`, ...).
@@ -76,6 +79,27 @@ pub enum Error {
         /// The number of threads this process ran when `fork` was refused.
         threads: usize,
     },
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let variant = match self {
+            Error::Io(e) => return write!(f, "{self} (Io/{:?})", e.kind()),
+            Error::Invalid { kind, .. } => return write!(f, "{self} (Invalid/{kind:?})"),
+            Error::Timeout => "Timeout",
+            Error::Empty => "Empty",
+            Error::Full => "Full",
+            Error::Closed => "Closed",
+            Error::Codec(_) => "Codec",
+            Error::BrokenBarrier => "BrokenBarrier",
+            Error::TaskPanicked(_) => "TaskPanicked",
+            Error::WorkerDied(_) => "WorkerDied",
+            Error::TimedOut => "TimedOut",
+            Error::Cancelled => "Cancelled",
+            Error::Threaded { .. } => "Threaded",
+        };
+        write!(f, "{self} ({variant})")
+    }
 }
 
 impl fmt::Display for Error {
