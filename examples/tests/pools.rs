@@ -667,3 +667,34 @@ fn one_worker_prints_a_speedup_of_about_one() {
         "mandelbrot_canvas --workers 1: speedup {canvas}"
     );
 }
+
+#[test]
+fn pool_callbacks_gives_each_result_to_callback_and_each_failure_to_error_callback_once() {
+    let run = example!("pool_callbacks")
+        .args(["--n", "50", "--fail-every", "7", "--workers", "3"])
+        .run();
+    run.expect_success();
+    let mut got: Vec<u64> = run
+        .words("result")
+        .iter()
+        .map(|w| w.parse().unwrap())
+        .collect();
+    got.sort_unstable();
+    let want: Vec<u64> = (0..50u64).filter(|x| x % 7 != 0).map(|x| x * x).collect();
+    assert_eq!(got, want, "each result once");
+    let errors: Vec<String> = run.words("error");
+    assert_eq!(errors.len(), 8, "0, 7, ..., 49 fail: {errors:?}");
+    assert!(
+        errors.iter().all(|e| e.contains("is refused")),
+        "{errors:?}"
+    );
+    assert_eq!(run.word::<usize>("results"), 42);
+    assert_eq!(run.word::<u64>("sum"), want.iter().sum::<u64>());
+    assert_eq!(run.word::<usize>("errors"), 8);
+    for args in [["--n", "0"], ["--workers", "0"]] {
+        example!("pool_callbacks")
+            .args(args)
+            .run()
+            .expect_usage_error();
+    }
+}
