@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
-use support::square_but_die_on_7;
+use support::{rss_kib, square_but_die_on_7};
 
 fn main() -> std::process::ExitCode {
     multiproc::start::init();
@@ -38,6 +38,7 @@ fn main() -> std::process::ExitCode {
             dropping_the_executor_resolves_the_futures_closed_and_none_hangs,
             a_forkserver_executor_works_from_a_threaded_program,
             a_result_is_handed_over_once,
+            a_hundred_thousand_outstanding_futures_cost_bounded_memory,
         ],
         multiproc::start::shutdown,
     )
@@ -525,4 +526,30 @@ fn a_result_is_handed_over_once() {
             ..
         })
     ));
+}
+
+fn a_hundred_thousand_outstanding_futures_cost_bounded_memory() {
+    const N: u64 = 100_000;
+    let release = Event::new();
+    let ex = ProcessPoolExecutor::builder()
+        .processes(2)
+        .share(release.clone())
+        .build_executor()
+        .unwrap();
+    // Two tasks hold both workers, so all N futures stay outstanding while they are made.
+    let holds: Vec<_> = (0..2).map(|_| ex.submit(wait_for, release.clone()).unwrap()).collect();
+    let before = rss_kib();
+    let futures: Vec<Future<u64>> = (0..N).map(|x| ex.submit(square, x).unwrap()).collect();
+    let grown = rss_kib().saturating_sub(before);
+    // Each outstanding future: its slot, its handler, its entry in the book and its task's
+    // bytes in the queue: about 0.6 KiB in all (documented in the module docs).
+    assert!(grown < 4 * N, "{grown} KiB for {N} outstanding futures");
+    release.set();
+    let mut total = 0u64;
+    for f in as_completed(futures.into_iter().chain(holds)) {
+        total = total.wrapping_add(f.result().unwrap());
+    }
+    let want = (0..N).map(square).fold(42u64.wrapping_mul(2), u64::wrapping_add);
+    assert_eq!(total, want);
+    eprintln!("{N} outstanding futures: {grown} KiB");
 }

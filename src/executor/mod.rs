@@ -40,6 +40,11 @@
 //! callbacks. It ends with the executor. (A `fork` pool's workers are forked by the pool's
 //! server, never by this process, so the thread never stands beside a fork.)
 //!
+//! # Memory
+//! Each outstanding future costs about 0.6 KiB in this process (its slot, its handler, its
+//! entry in the pool's book, its task's bytes on the queue): 100,000 futures submitted and
+//! not yet run measured 59 MiB. A future whose result is handed over keeps only its slot.
+//!
 //! # Differences from Python
 //! - Tasks are `fn(A) -> R` with serde arguments and results, as for [`Pool`].
 //! - A dead worker fails only the task it ran ([`Error::WorkerDied`](crate::Error::WorkerDied), signal named); the
