@@ -90,3 +90,9 @@ pub use shared_buffer::{RangeMut, SharedBuffer};
 pub use shared_slice::{SharedSlice, SharedSliceBuilder};
 pub use start::StartMethod;
 pub use value::{Value, ValueGuard};
+
+/// The README's Rust code, compiled by `cargo test --doc` (and its runnable block run), so
+/// what a reader copies from it builds.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
