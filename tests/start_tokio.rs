@@ -42,7 +42,12 @@ fn drive() -> ExitCode {
             .finish(Duration::from_secs(10));
         run.expect_success();
         let out = run.stdout();
-        for line in ["forkserver=49", "spawn=49", "pool_ok=true", "server_threads=1"] {
+        for line in [
+            "forkserver=49",
+            "spawn=49",
+            "pool_ok=true",
+            "server_threads=1",
+        ] {
             assert!(
                 out.lines().any(|l| l == line),
                 "{variant}: no line {line:?}\n{out}"
