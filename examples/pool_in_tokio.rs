@@ -233,7 +233,8 @@ fn run(args: Args) -> multiproc::Result<()> {
 }
 
 fn main() -> ExitCode {
-    // First thing: in the start server and in spawned children, this never returns.
+    // Optional (the forkserver and spawn starts call it themselves): the start server and
+    // spawned children take their role before main, in the crate's constructor.
     start::init();
     kit::cli::quiet_on_closed_stdout();
     match run(Args::parse()) {

@@ -172,7 +172,8 @@ pub enum InvalidKind {
     /// A fixed limit reached: a queue's window, the claims of a `SharedBuffer`, the
     /// workers of a pool.
     Limit,
-    /// A start method needs [`start::init`](crate::start::init) first in `main`.
+    /// No longer returned: the forkserver and spawn start methods call
+    /// [`start::init`](crate::start::init) themselves. Kept so that matches on it compile.
     NeedsInit,
     /// Code that cannot be named to another process: a function outside the program's
     /// executable, or a start request from another executable or naming code outside it.

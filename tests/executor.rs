@@ -537,7 +537,9 @@ fn a_hundred_thousand_outstanding_futures_cost_bounded_memory() {
         .build_executor()
         .unwrap();
     // Two tasks hold both workers, so all N futures stay outstanding while they are made.
-    let holds: Vec<_> = (0..2).map(|_| ex.submit(wait_for, release.clone()).unwrap()).collect();
+    let holds: Vec<_> = (0..2)
+        .map(|_| ex.submit(wait_for, release.clone()).unwrap())
+        .collect();
     let before = rss_kib();
     let futures: Vec<Future<u64>> = (0..N).map(|x| ex.submit(square, x).unwrap()).collect();
     let grown = rss_kib().saturating_sub(before);
@@ -549,7 +551,9 @@ fn a_hundred_thousand_outstanding_futures_cost_bounded_memory() {
     for f in as_completed(futures.into_iter().chain(holds)) {
         total = total.wrapping_add(f.result().unwrap());
     }
-    let want = (0..N).map(square).fold(42u64.wrapping_mul(2), u64::wrapping_add);
+    let want = (0..N)
+        .map(square)
+        .fold(42u64.wrapping_mul(2), u64::wrapping_add);
     assert_eq!(total, want);
     eprintln!("{N} outstanding futures: {grown} KiB");
 }

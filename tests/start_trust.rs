@@ -5,8 +5,9 @@
 //! at it spares it (as CPython's fork server) but not the children it runs.
 //!
 //! `main` is also the program these checks re-execute: with `TRUST_PROBE` set it calls
-//! `start::init()` and reports that `main` was reached; with `TRUST_THREAD_FIRST` set it
-//! starts a thread before `init()`, as a `#[tokio::main]` program would.
+//! `start::init()` and reports that `main` was reached; with `TRUST_THREAD_FIRST` set a
+//! constructor that runs before the crate's (`.preinit_array`) starts a thread, so a start
+//! server finds one running when it takes its role.
 
 use harness::checks;
 use multiproc::start::{self, StartMethod};
@@ -23,15 +24,43 @@ const PROBE: &str = "TRUST_PROBE";
 const THREAD_FIRST: &str = "TRUST_THREAD_FIRST";
 const REACHED: &str = "main reached after init";
 
-fn main() -> std::process::ExitCode {
-    if std::env::var_os(THREAD_FIRST).is_some() {
-        // A thread that exists before `init`, as a runtime's workers do.
+/// With `TRUST_THREAD_FIRST` set, start a thread before the crate's constructor takes this
+/// process's role (a start server's): the only way left for a server to run threads. It
+/// reads the environment from its `envp` argument: the C library sets `environ` up after
+/// `.preinit_array` has run.
+extern "C" fn thread_first(_argc: i32, _argv: *const *const u8, envp: *const *const u8) {
+    let wanted = format!("{THREAD_FIRST}=");
+    let mut set = false;
+    let mut at = envp;
+    // SAFETY: `envp` is the kernel's null-terminated array of NUL-terminated strings, which
+    // the C library passes to `.preinit_array` entries and nothing changes while we read it.
+    unsafe {
+        while !at.is_null() && !(*at).is_null() {
+            let var = std::ffi::CStr::from_ptr((*at).cast());
+            set |= var.to_bytes().starts_with(wanted.as_bytes());
+            at = at.add(1);
+        }
+    }
+    if set {
         std::thread::spawn(|| {
             loop {
                 std::thread::park();
             }
         });
     }
+}
+
+// SAFETY: `.preinit_array` entries of an executable are called once by the C library's
+// start-up, with `argc`, `argv` and `envp`, before every `.init_array` entry (the crate's
+// role-taking constructor among them) and before `main`. `thread_first` has the C
+// signature of such an entry, never unwinds (spawn only panics when no thread can be made,
+// and the panic would abort), and uses only the allocator and `pthread_create`.
+#[used]
+#[unsafe(link_section = ".preinit_array")]
+static THREAD_FIRST_CONSTRUCTOR: extern "C" fn(i32, *const *const u8, *const *const u8) =
+    thread_first;
+
+fn main() -> std::process::ExitCode {
     start::init();
     if std::env::var_os(PROBE).is_some() {
         println!("{REACHED}");

@@ -240,7 +240,7 @@ impl PoolBuilder {
         }
         let method = self.method.unwrap_or(StartMethod::Fork);
         if method != StartMethod::Fork {
-            crate::start::require_init(method)?;
+            crate::start::ensure_init();
         }
         let fork_init = self.shared.as_mut().and_then(|s| s.fork_init.take());
         if self.initializer.is_some() && fork_init.is_some() {

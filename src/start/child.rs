@@ -1,5 +1,6 @@
 //! The child's side of a forkserver or spawn start: a fork of the start server runs
-//! [`run`]; a spawned process, re-executed by one, reaches [`spawned`] from `init`.
+//! [`run`]; a spawned process, re-executed by one, reaches [`spawned`] from the crate's
+//! constructor (`before_main`), before `main`.
 //!
 //! A child answers only its own owner, and calls only what the crate recorded: its task
 //! socket's peer (`SO_PEERCRED`, recorded by the kernel) must be the process named in its

@@ -5,7 +5,7 @@ use super::identity::{exe_identity, offset_of};
 use super::started::Child;
 use super::task::{Outcome, Record, Request, Task, Trampoline, panic_message, refusal};
 use super::task::{send_outcome, trampoline};
-use super::{ENV, FD, StartMethod, require_init, wire};
+use super::{ENV, FD, StartMethod, ensure_init, wire};
 use crate::codec::encode;
 use crate::error::{Error, InvalidKind, Result};
 use crate::popen::Popen;
@@ -154,7 +154,7 @@ where
     A: Serialize + DeserializeOwned + 'static,
     R: Serialize + DeserializeOwned,
 {
-    require_init(method)?;
+    ensure_init();
     let record = Record {
         owner: std::process::id(),
         call: offset_of(trampoline::<A, R> as Trampoline as usize)?,

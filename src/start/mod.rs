@@ -21,19 +21,48 @@
 //! }
 //!
 //! fn main() -> multiproc::Result<()> {
-//!     start::init(); // first thing in main: a started child runs its task here
+//!     start::init(); // optional: shared objects created from here on can travel
 //!     let mut child = StartMethod::Spawn.start(square, 7)?;
 //!     assert_eq!(child.join()?, 49);
 //!     Ok(())
 //! }
 //! ```
 //!
-//! # The program calls [`init`] first
+//! # Served processes take their role before `main`; [`init`] is optional
 //!
-//! As with procspawn, `main` calls [`init`] before anything else. In the program itself it
-//! only records that start methods are in use (shared objects created from then on can
-//! travel, see below). In a process started with `spawn` it runs the task and exits; in the
-//! server it serves requests and exits when its owner is gone. Neither returns into `main`.
+//! The start server and spawned children are this program re-executed (`/proc/self/exe`,
+//! with `MULTIPROC_START` naming the role and a socket on descriptor 3). They take their
+//! role in an ELF constructor of the crate (`.init_array`), which the C library runs before
+//! `main`: they never reach `main`, so nothing `main` starts exists in them. That matters
+//! for `#[tokio::main]`, whose runtime and its worker threads exist before `main`'s first
+//! line: were the role taken in `main`, the server would be a copy of the program with a
+//! runtime's threads, and would refuse to fork (it never forks beside a thread). In an
+//! ordinary program the constructor reads one environment variable and returns; in a
+//! secure-exec process it ignores the variable. So a `#[tokio::main] async fn main()` just
+//! works:
+//!
+//! ```no_run
+//! use multiproc::start::{self, StartMethod};
+//!
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> multiproc::Result<()> {
+//!     start::init(); // optional; safe beside the runtime's threads
+//!     let mut child = StartMethod::ForkServer.start(square, 7)?;
+//!     assert_eq!(child.join()?, 49);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! In the program, [`init`] only records that start methods are in use: shared objects
+//! created from then on can travel (see below), and the soft limit on open files is raised.
+//! That is process-wide and thread-safe, so it may be called anywhere, threads running or
+//! not. The forkserver and spawn starts (and pools built with them) call it themselves on
+//! first use; call it yourself, early, when shared objects created before the first start
+//! are to be sent. A program that calls it first in `main`, as before, is unchanged.
 //!
 //! # Function identity
 //!
@@ -58,7 +87,7 @@
 //! # How shared objects travel
 //!
 //! A fork child inherits every mapping; a forkserver or spawn child inherits nothing. After
-//! [`init`], [`Value`](crate::Value), [`Array`](crate::Array), [`Lock`](crate::Lock),
+//! [`init`] (yours, or the one the first forkserver or spawn start makes), [`Value`](crate::Value), [`Array`](crate::Array), [`Lock`](crate::Lock),
 //! [`RLock`](crate::RLock), [`Event`](crate::Event), [`Condition`](crate::Condition),
 //! [`Semaphore`](crate::Semaphore), [`BoundedSemaphore`](crate::BoundedSemaphore),
 //! [`Barrier`](crate::Barrier) and [`SharedBuffer`](crate::SharedBuffer) live in sealed
@@ -104,6 +133,8 @@
 //! whichever thread started it. [`shutdown`] ends the server at once (and kills the children
 //! it still runs).
 
+#[allow(unsafe_code)] // an ELF constructor (`.init_array`) and SIG_IGN
+mod before_main;
 #[allow(unsafe_code)]
 pub(crate) mod child;
 #[allow(unsafe_code)]
@@ -137,10 +168,10 @@ pub enum StartMethod {
     /// Refused with [`Error::Threaded`] while other threads run.
     Fork,
     /// Fork a single-threaded server process (Python: `"forkserver"`, its default on Linux
-    /// since 3.14). Works from threaded programs; needs [`init`].
+    /// since 3.14). Works from threaded programs.
     ForkServer,
     /// Re-execute the program (Python: `"spawn"`). A fresh address space; slowest; works
-    /// from threaded programs; needs [`init`].
+    /// from threaded programs.
     Spawn,
 }
 
@@ -211,32 +242,52 @@ pub(crate) fn is_served() -> bool {
     ROLE.load(Ordering::Relaxed) == SERVED
 }
 
-/// Call first in `main`. In the program: from now on shared objects can travel to
-/// forkserver and spawn children. In a child started with `spawn`: runs its task and exits.
-/// In the start server: serves and exits when the program is gone.
+/// Make shared objects created from now on able to travel to forkserver and spawn children
+/// (Python has no such call; procspawn's `init` is its model). Optional: the forkserver and
+/// spawn start methods, and pools built with them, call it themselves on first use. Call it
+/// yourself, anywhere, as early as you like, when shared objects created before the first
+/// start are to be sent: only objects created after it can travel (sending an earlier one is
+/// an error, naming why). Safe with threads running, so in a `#[tokio::main] async fn main()`
+/// it may be the first line of the async body.
+///
+/// It backs every later shared object with a memfd, and raises the soft limit on open files
+/// to the hard one. It never runs a start server's or a spawned child's code: those roles are
+/// taken before `main`, by the crate's ELF constructor (see the module docs), so `init` always
+/// returns. (Where that constructor did not run, `init` takes the role as it used to, and
+/// then does not return: a program that calls it first in `main` works either way.)
 ///
 /// The role comes from the environment (`MULTIPROC_START`) and a socket on descriptor 3,
 /// and is trusted only where both belong to whoever started this process:
 /// - in a secure-exec process (set-user-id, set-group-id, file capabilities: `AT_SECURE`)
-///   the variable is ignored and `init` returns, as in the program;
+///   the variable is ignored and the process runs `main`, as the program;
 /// - the socket's peer (`SO_PEERCRED`, recorded by the kernel) must be this process's
 ///   parent, with its effective user and group; otherwise the process says so on stderr
 ///   and exits with code 2, before reading a byte of it.
 pub fn init() {
+    enable();
+    if !before_main::ran()
+        && let Some(what) = role()
+    {
+        child::adopt(&what)
+    }
+}
+
+/// The owner's part of [`init`]: memfd-backed shared objects from now on, the fd limit
+/// raised. Process-wide and thread-safe (an atomic store and `setrlimit`).
+fn enable() {
     crate::shm::use_memfd();
     raise_fd_limit();
     INITIALISED.store(true, Ordering::Relaxed);
-    if crate::sys::peer::secure_exec() {
-        // The environment was chosen by a less privileged user: it selects nothing.
-        return;
+}
+
+/// The role (`"child"` or `"server"`) the environment gives this process, if it is to be
+/// taken: never in a secure-exec process, whose environment a less privileged user chose.
+fn role() -> Option<std::ffi::OsString> {
+    let what = std::env::var_os(ENV)?;
+    if crate::sys::peer::secure_exec() || (what != "child" && what != "server") {
+        return None;
     }
-    let Some(what) = std::env::var_os(ENV) else {
-        return;
-    };
-    if what != "child" && what != "server" {
-        return;
-    }
-    child::adopt(&what)
+    Some(what)
 }
 
 /// From here on every live shared object holds a file descriptor (its memfd), so the soft
@@ -258,15 +309,10 @@ fn raise_fd_limit() {
     }
 }
 
-pub(crate) fn require_init(method: StartMethod) -> Result<()> {
-    if INITIALISED.load(Ordering::Relaxed) {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            InvalidKind::NeedsInit,
-            format!(
-                "the {method} start method needs multiproc::start::init() called first in main"
-            ),
-        ))
+/// Called by the forkserver and spawn starts (and pools built with them): [`init`]'s owner
+/// part, once.
+pub(crate) fn ensure_init() {
+    if !INITIALISED.load(Ordering::Relaxed) {
+        enable();
     }
 }

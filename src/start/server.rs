@@ -3,7 +3,7 @@
 //! children on request, and reports each child's pid, pidfd and exit code.
 //!
 //! Protocol, on the control socket (the owner's end is the only one outside the server, and
-//! `init` checked that its peer is this process's parent): fixed-size [`Request`]s. A start
+//! the role's adoption checked that its peer is this process's parent): fixed-size [`Request`]s. A start
 //! carries the [`Record`] of what the child may call, with two descriptors attached: the
 //! child's end of its task socket (the child reads its task there and writes its result)
 //! and the server's end of its status socket. On the status socket the server writes the
@@ -43,7 +43,7 @@ struct Running {
 pub(super) fn main(control: UnixStream) -> ! {
     // SAFETY: SIG_IGN installs no handler code; the server has one thread.
     let _ = unsafe { nix::sys::signal::signal(Signal::SIGINT, SigHandler::SigIgn) };
-    // `init` checked that the control socket's peer is our parent: the owner.
+    // `child::adopt` checked that the control socket's peer is our parent: the owner.
     let owner = std::os::unix::process::parent_id();
     let mut running: Vec<Running> = Vec::new();
     loop {
@@ -111,8 +111,9 @@ fn start(
         let _ = wire::send_all(&status, &pid.to_le_bytes());
         None
     };
-    // No fork beside a thread: a server the program re-executed after it started one (an
-    // `init` that is not first in `main`) answers every request with why.
+    // No fork beside a thread: a server in which a thread started before it took its role
+    // (a constructor of the program that ran before the crate's) answers every request with
+    // why.
     match ensure_single_threaded() {
         Ok(()) => {}
         Err(Error::Threaded { threads }) => {

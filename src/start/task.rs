@@ -152,10 +152,10 @@ pub(super) fn send_outcome(sock: &UnixStream, outcome: &Outcome) {
 pub(super) fn refusal(pid: i32) -> String {
     if pid < 0 {
         format!(
-            "the start server runs {} threads and cannot fork safely: multiproc::start::init() \
-             must be the first call in main, before any thread starts (a #[tokio::main] \
-             program's runtime exists before main's first line: write a plain main that calls \
-             start::init(), then builds the runtime)",
+            "the start server runs {} threads and cannot fork safely: a thread started before it \
+             took its role (the crate takes it in an ELF constructor, before main; a constructor \
+             of the program that ran earlier, or a start::init() that took the role late where \
+             that constructor did not run, let one start first)",
             -i64::from(pid)
         )
     } else {
