@@ -10,8 +10,8 @@
 //! last, 1099726899285419 = 3306091 × 332636609, which is False. `map` gives the results in
 //! input order; `as_completed` in the order the workers finish them, each number once. A
 //! `Future` does not say which input it was for (Python keeps a `future_to_number` dict; a
-//! Rust future is no dict key), so the `submit` task returns its number beside the answer. The same lines with every start method
-//! (`--start-method fork|forkserver|spawn`).
+//! Rust future is no dict key), so the `submit` task returns its number beside the answer.
+//! The same lines with every start method (`--start-method fork|forkserver|spawn`).
 //!
 //! Run: `just run process_pool_executor` (or `cargo run --release --bin process_pool_executor`)
 
@@ -114,7 +114,10 @@ fn main() -> ExitCode {
     // First thing: in the start server and in spawned children, this never returns.
     start::init();
     kit::cli::quiet_on_closed_stdout();
-    match run(Args::parse()) {
+    let result = run(Args::parse());
+    // End the start server (forkserver, spawn) too, so that no process outlives the program.
+    start::shutdown();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => kit::cli::fail(e),
     }

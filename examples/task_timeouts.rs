@@ -53,7 +53,11 @@ fn timeout_ms(s: &str) -> Result<Duration, String> {
 
 /// How a hung task hangs.
 fn how(hung_index: usize) -> &'static str {
-    if hung_index % 2 == 0 { "spins" } else { "sleeps" }
+    if hung_index % 2 == 0 {
+        "spins"
+    } else {
+        "sleeps"
+    }
 }
 
 /// A task that never ends: a loop with no way out (`how=spins`).
@@ -174,8 +178,8 @@ fn run(args: Args) -> multiproc::Result<()> {
     let cancel_returned = future.cancel();
     let result = future.result();
     println!(
-        "cancel() returned cancel_returned={cancel_returned}; the future is cancelled={} \
-         and its result cancel_outcome={}",
+        "cancel() returned cancel_returned={cancel_returned} and the future is cancelled={} \
+         with its result cancel_outcome={}",
         future.cancelled(),
         word(&result)
     );
