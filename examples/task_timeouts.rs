@@ -53,7 +53,7 @@ fn timeout_ms(s: &str) -> Result<Duration, String> {
 
 /// How a hung task hangs.
 fn how(hung_index: usize) -> &'static str {
-    if hung_index % 2 == 0 {
+    if hung_index.is_multiple_of(2) {
         "spins"
     } else {
         "sleeps"
