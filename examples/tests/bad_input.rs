@@ -103,6 +103,9 @@ fn out_of_range_numeric_flags_are_usage_errors_naming_the_flag() {
         ("pool_map_sum", &["--n", max], "--n"),
         ("pool_map_variants", &["--repeat", max], "--repeat"),
         ("pool_stop_event", &["--seconds", "1e300"], "--seconds"),
+        ("task_timeouts", &["--timeout-ms", max], "--timeout-ms"),
+        ("task_timeouts", &["--normal", max], "--normal"),
+        ("task_timeouts", &["--hung", "65"], "--hung"),
         (
             "process_exitcodes",
             &["--join-timeout", "1e300"],
@@ -158,8 +161,10 @@ fn too_many_workers_is_a_usage_error_on_every_pool_example() {
         "pool_map_sum",
         "pool_map_variants",
         "pool_stop_event",
+        "process_pool_executor",
         "starmap_hello",
         "task_parallel",
+        "task_timeouts",
     ] {
         refuses(
             Example::by_name(name).args(["--workers", "100000"]),

@@ -1,6 +1,7 @@
 //! E. Pools and data parallelism: the invariants of pool_map_sum, pool_apply_async,
 //! pool_map_variants, pool_stop_event, added_ab, big_sum_ab, parallel_reduction,
-//! pool_benchmark, task_parallel, starmap_hello and pool_in_tokio, checked by running the real binaries.
+//! pool_benchmark, task_parallel, starmap_hello, pool_in_tokio, process_pool_executor and
+//! task_timeouts, checked by running the real binaries.
 //! Timings are printed by some of them and never asserted. The library's own pool checks
 //! (panics, dead workers, timeouts, empty input) are in the root package's tests/pool.rs.
 
@@ -482,6 +483,11 @@ fn pool_examples_reject_nonsense_with_exit_2() {
         ("pool_benchmark", &["100", "2", "--trials", "0"]),
         ("task_parallel", &["--dir", "/nonexistent/multiproc-test"]),
         ("starmap_hello", &["--workers", "0"]),
+        ("process_pool_executor", &["--start-method", "threads"]),
+        ("process_pool_executor", &["--workers", "0"]),
+        ("task_timeouts", &["--timeout-ms", "0"]),
+        ("task_timeouts", &["--hung", "-1"]),
+        ("task_timeouts", &["--normal", "many"]),
     ];
     for (name, args) in cases {
         harness::Example::by_name(name)
@@ -607,58 +613,6 @@ fn pool_in_tokio_help_and_bad_flags() {
     }
 }
 
-/// The speedup of five runs' best times: the least `serial` seconds over the least `pooled`
-/// seconds. A load burst on a shared machine only ever slows a phase down, so the fastest
-/// run of each phase is its time without the burst (one run's own ratio, or a median of
-/// them, moved to 1.6 here while other builds ran).
-fn calm_speedup(runs: impl Fn() -> harness::Run, serial: &str, pooled: &str) -> f64 {
-    let (mut best_serial, mut best_pooled) = (f64::INFINITY, f64::INFINITY);
-    for _ in 0..5 {
-        let run = runs();
-        run.expect_success();
-        best_serial = best_serial.min(word::<f64>(&run, serial));
-        best_pooled = best_pooled.min(word::<f64>(&run, pooled));
-    }
-    best_serial / best_pooled
-}
-
-/// With one worker a pool does the serial loop's work in one other process, so the speedup
-/// an example prints is about 1: its serial baseline runs the very code the worker runs
-/// (a baseline compiled differently once printed 2.0-2.7 here). The bound is loose enough
-/// for a loaded 2-core machine and tight enough to catch a 2x lie; it is checked on each
-/// phase's best of five runs. (mandelbrot_pipeline is left out: its producer process works
-/// beside the one consumer, so its speedup with one consumer is rightly above 1 in a debug
-/// build.)
-#[test]
-fn one_worker_prints_a_speedup_of_about_one() {
-    let sum = calm_speedup(
-        || {
-            example!("pool_map_sum")
-                .args(["--workers", "1", "--n", "1000"])
-                .run()
-        },
-        "serial_seconds",
-        "pool_seconds",
-    );
-    assert!(
-        (0.5..=1.5).contains(&sum),
-        "pool_map_sum --workers 1: speedup {sum}"
-    );
-    let canvas = calm_speedup(
-        || {
-            example!("mandelbrot_canvas")
-                .args(["--workers", "1", "--pixdim", "200"])
-                .run()
-        },
-        "sequential_seconds",
-        "pool_seconds",
-    );
-    assert!(
-        (0.5..=1.5).contains(&canvas),
-        "mandelbrot_canvas --workers 1: speedup {canvas}"
-    );
-}
-
 #[test]
 fn pool_callbacks_gives_each_result_to_callback_and_each_failure_to_error_callback_once() {
     let run = example!("pool_callbacks")
@@ -688,4 +642,141 @@ fn pool_callbacks_gives_each_result_to_callback_and_each_failure_to_error_callba
             .run()
             .expect_usage_error();
     }
+}
+
+/// The Python docs' PRIMES and whether each is prime: all but the last, which is
+/// 3306091 × 332636609.
+const DOCS_PRIMES: [(u64, bool); 6] = [
+    (112_272_535_095_293, true),
+    (112_582_705_942_171, true),
+    (112_272_535_095_293, true),
+    (115_280_095_190_773, true),
+    (115_797_848_077_099, true),
+    (1_099_726_899_285_419, false),
+];
+
+/// The `(number, prime)` pairs of the lines printed `via=<via>`, in printed order.
+fn primes_via(run: &harness::Run, via: &str) -> Vec<(u64, bool)> {
+    run.stdout()
+        .lines()
+        .map(words::line_words)
+        .filter(|w| w.iter().any(|(k, v)| k == "via" && v == via))
+        .map(|w| {
+            let get = |key: &str| {
+                let (_, v) = w.iter().find(|(k, _)| k == key).expect(key);
+                v.clone()
+            };
+            (
+                get("number").parse().unwrap(),
+                get("prime").parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn process_pool_executor_says_which_numbers_are_prime_with_every_start_method() {
+    assert_eq!(3_306_091u64 * 332_636_609, DOCS_PRIMES[5].0);
+    for method in ["fork", "forkserver", "spawn"] {
+        let run = example!("process_pool_executor")
+            .args(["--workers", "2", "--start-method", method])
+            .run();
+        run.expect_success();
+        assert_eq!(run.word::<String>("start_method"), method);
+        // map: the docs' order; as_completed: each number once, in any order.
+        assert_eq!(primes_via(&run, "map"), DOCS_PRIMES, "{method}: map");
+        let done = primes_via(&run, "as_completed");
+        assert_eq!(
+            sorted(&done),
+            sorted(&DOCS_PRIMES),
+            "{method}: as_completed"
+        );
+        // The docs' own line.
+        assert!(run.stdout().contains("112272535095293 is prime: True"));
+        assert!(run.stdout().contains("1099726899285419 is prime: False"));
+        assert!(run.word::<bool>("done"));
+    }
+}
+
+#[test]
+fn process_pool_executor_bad_input_exits_2_with_a_message() {
+    for (args, flag) in [
+        (&["--start-method", "threads"][..], "--start-method"),
+        (&["--workers", "0"][..], "--workers"),
+        (&["--workers", "two"][..], "--workers"),
+    ] {
+        let run = example!("process_pool_executor").args(args).run();
+        run.expect_usage_error();
+        assert!(run.stderr().contains(flag), "{}", run.stderr());
+    }
+}
+
+/// task_timeouts' run with these sizes: every fact its output must show.
+fn check_task_timeouts(workers: usize, timeout_ms: u64, hung: usize, normal: usize) {
+    let run = example!("task_timeouts")
+        .args([
+            "--workers".to_string(),
+            workers.to_string(),
+            "--timeout-ms".into(),
+            timeout_ms.to_string(),
+            "--hung".into(),
+            hung.to_string(),
+            "--normal".into(),
+            normal.to_string(),
+        ])
+        .timeout(std::time::Duration::from_secs(120))
+        .run();
+    run.expect_success();
+    let tasks: Vec<HashMap<String, String>> = run
+        .stdout()
+        .lines()
+        .map(|l| words::line_words(l).into_iter().collect::<HashMap<_, _>>())
+        .filter(|w| w.contains_key("task"))
+        .collect();
+    let of = |kind: &str| -> Vec<&HashMap<String, String>> {
+        tasks.iter().filter(|w| w["kind"] == kind).collect()
+    };
+    let (hung_lines, normal_lines) = (of("hung"), of("normal"));
+    assert_eq!(hung_lines.len(), hung, "{}", run.stdout());
+    assert!(
+        hung_lines.iter().all(|w| w["outcome"] == "timed_out"),
+        "every hung task is reported timed out:\n{}",
+        run.stdout()
+    );
+    assert_eq!(normal_lines.len(), normal);
+    let mut ns = Vec::new();
+    for w in normal_lines {
+        assert_eq!(w["outcome"], "ok", "{}", run.stdout());
+        let n: u64 = w["n"].parse().unwrap();
+        assert_eq!(w["result"].parse::<u64>().unwrap(), n * (n + 1) / 2);
+        ns.push(n);
+    }
+    let want: Vec<u64> = (1..=normal as u64).map(|i| 1000 * i).collect();
+    assert_eq!(sorted(&ns), want, "each normal task once");
+    assert_eq!(run.word::<usize>("timed_out"), hung);
+    assert_eq!(run.word::<usize>("ok"), normal);
+    assert_eq!(
+        run.word::<u64>("final_result"),
+        5050,
+        "the executor goes on"
+    );
+    assert!(run.word::<bool>("cancel_started"));
+    assert!(
+        run.word::<bool>("cancel_returned"),
+        "cancel() of a running task"
+    );
+    assert!(run.word::<bool>("cancelled"));
+    assert_eq!(run.word::<String>("cancel_outcome"), "cancelled");
+    assert_eq!(run.word::<u64>("after_cancel_result"), 55);
+    assert!(run.word::<bool>("done"));
+}
+
+#[test]
+fn task_timeouts_stops_exactly_the_hung_tasks_and_the_executor_goes_on() {
+    check_task_timeouts(2, 300, 3, 5);
+    // More hung tasks than workers: every worker stopped at least once.
+    check_task_timeouts(1, 200, 2, 1);
+    // None hung, or none normal.
+    check_task_timeouts(2, 500, 0, 4);
+    check_task_timeouts(2, 100, 2, 0);
 }
