@@ -164,6 +164,12 @@ impl<R: DeserializeOwned + Send + 'static> Future<R> {
         }
     }
 
+    /// A number that tells this future from every other of its executor (Python keys a
+    /// dict by the future itself, `{executor.submit(f, x): x ...}`; key a map by this).
+    pub fn id(&self) -> u64 {
+        self.job
+    }
+
     /// Whether the result is in (Python: `done()`): a value, a failure or a cancel.
     pub fn done(&self) -> bool {
         if !self.slot.state().done {
