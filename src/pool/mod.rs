@@ -70,6 +70,7 @@
 
 mod builder;
 mod calls;
+mod collect;
 mod jobs;
 mod result;
 #[allow(unsafe_code)]
@@ -87,17 +88,14 @@ use crate::queue::buffer::RawQueue;
 use crate::shm::Shm;
 use crate::start::StartMethod;
 use crate::start::identity::offset_unchecked;
-use jobs::Jobs;
+use collect::{Book, Handler, lock};
 use server::{ServerProcess, Slots};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 use task::{Outcome, TaskRef, Trampoline};
-
-/// Given a settled job's chunks (or its failure) when it settles: see [`Pool::on_settled`].
-pub(crate) type Handler = Box<dyn FnOnce(Result<Vec<Vec<u8>>>) + Send>;
 
 /// How long one wait on the result queue lasts before the owner checks the server is alive.
 const POLL: Duration = Duration::from_millis(100);
@@ -144,25 +142,6 @@ pub struct Pool {
     /// call's callbacks), by job.
     handlers: Mutex<HashMap<u64, Handler>>,
     owner: u32,
-}
-
-/// What the pool's threads share under one lock: the pure bookkeeping, and whether one of
-/// them is taking outcomes off the result queue now (the others wait for it on `filed`).
-#[derive(Default)]
-struct Book {
-    jobs: Jobs,
-    collecting: bool,
-    /// Threads waiting for the collector on `filed`.
-    waiting: usize,
-    /// Outcomes (and wake-ups) filed so far: what `wait_any` waits to change.
-    filings: u64,
-}
-
-impl Book {
-    fn file(&mut self, outcome: Outcome) {
-        self.jobs.file(outcome);
-        self.filings += 1;
-    }
 }
 
 impl Pool {
@@ -354,156 +333,8 @@ impl Pool {
         Ok(())
     }
 
-    fn book(&self) -> MutexGuard<'_, Book> {
-        lock(&self.book)
-    }
-
     fn server(&self) -> MutexGuard<'_, ServerProcess> {
         lock(&self.server)
-    }
-
-    /// Wait until `check` finds what it looks for in the book (`Some`), or `deadline`
-    /// passes (`None`). One waiting thread at a time collects: it sleeps on the result
-    /// queue until `batch` outcomes are queued (the least that can settle what it waits
-    /// for, so waking for each one would be wasted; one if other threads wait too) or one
-    /// POLL passes, files what came and wakes the others; the others sleep on `filed`
-    /// meanwhile. (A thread that starts waiting while the collector sleeps for a batch
-    /// gets its outcome when that batch is in, or within one POLL.) On a quiet queue the
-    /// collector checks that the server is still alive.
-    fn wait_for<T>(
-        &self,
-        deadline: Option<&Deadline>,
-        mut check: impl FnMut(&mut Book) -> Option<T>,
-        batch: impl Fn(&Book) -> usize,
-    ) -> Option<T> {
-        let mut book = self.book();
-        loop {
-            if let Some(found) = check(&mut book) {
-                return Some(found);
-            }
-            let slice = match deadline {
-                None => POLL,
-                Some(d) if d.expired() => return None,
-                Some(d) => d.remaining().min(POLL),
-            };
-            if book.collecting {
-                book.waiting += 1;
-                book = self
-                    .filed
-                    .wait_timeout(book, slice)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
-                book.waiting -= 1;
-                continue;
-            }
-            // With others waiting, whatever comes may be theirs: wake for each outcome.
-            let want = if book.waiting > 0 {
-                1
-            } else {
-                batch(&book).max(1) as u64
-            };
-            book.collecting = true;
-            drop(book);
-            let collector = Collector(self);
-            let first = self.results.get_value_once::<Outcome>(want, Some(slice));
-            let outcomes = self.log_records(first.into_iter().chain(self.queued()));
-            // Log records alone are not news: a chatty worker must not hide a dead server.
-            let idle = outcomes.is_empty();
-            // Another waiter may collect from here on; what came is filed just below.
-            drop(collector);
-            book = self.book();
-            let before = book.filings;
-            for outcome in outcomes {
-                book.file(outcome);
-            }
-            if idle {
-                self.check_server(&mut book);
-            }
-            if book.filings != before {
-                drop(book);
-                self.filed.notify_all();
-                self.dispatch();
-                book = self.book();
-            }
-        }
-    }
-
-    /// Every outcome queued now, without waiting.
-    fn queued(&self) -> impl Iterator<Item = Outcome> + '_ {
-        std::iter::from_fn(|| self.results.get_value(Some(Duration::ZERO)).ok())
-    }
-
-    /// The outcomes to file: a served worker's log records among `outcomes` are logged
-    /// through the owner's logger here (they are no book-keeping, and no news for
-    /// `wait_any`).
-    fn log_records(&self, outcomes: impl IntoIterator<Item = Outcome>) -> Vec<Outcome> {
-        outcomes
-            .into_iter()
-            .filter_map(|outcome| match outcome {
-                Outcome::Log {
-                    level,
-                    target,
-                    message,
-                    worker,
-                    pid,
-                } => {
-                    crate::logging::emit(level, &target, &message, &worker, pid);
-                    None
-                }
-                other => Some(other),
-            })
-            .collect()
-    }
-
-    /// File every outcome already queued (whoever else is collecting).
-    fn drain(&self) {
-        let outcomes = self.log_records(self.queued());
-        if outcomes.is_empty() {
-            return;
-        }
-        let mut book = self.book();
-        for outcome in outcomes {
-            book.file(outcome);
-        }
-        drop(book);
-        self.filed.notify_all();
-        self.dispatch();
-    }
-
-    /// File what is queued and, unless another thread is collecting (and so watching the
-    /// server), check that the server lives: a look at the book without waiting.
-    pub(crate) fn poll_now(&self) {
-        self.drain();
-        let mut book = self.book();
-        if !book.collecting {
-            let before = book.filings;
-            self.check_server(&mut book);
-            if book.filings != before {
-                drop(book);
-                self.filed.notify_all();
-                self.dispatch();
-            }
-        }
-    }
-
-    /// If the server has ended although we did not terminate it, nothing pending can
-    /// complete: collect what did, fail the rest, refuse new work.
-    fn check_server(&self, book: &mut Book) {
-        if book.jobs.pending_tasks() == 0 {
-            return;
-        }
-        let Some(code) = self.server().exitcode() else {
-            return;
-        };
-        for outcome in self.log_records(self.queued()) {
-            book.file(outcome);
-        }
-        if book.jobs.pending_tasks() == 0 {
-            return;
-        }
-        let reason = format!("the pool's server process ended (exit code {code})");
-        book.jobs.break_pool(reason);
-        book.filings += 1;
     }
 
     /// Cancel `job` unless its result is filed (outcomes already queued are filed first,
@@ -559,45 +390,6 @@ impl Pool {
 
     // ----- what the executor uses ---------------------------------------------------
 
-    /// Give `job`'s result to `handler` the moment it settles (now, if it has): on the
-    /// thread that files it, whichever of the pool's waiting threads that is. The handler
-    /// runs with no lock of the pool held; it must not panic (those given here catch the
-    /// panics of the user's code they run).
-    pub(crate) fn on_settled(&self, job: u64, handler: Handler) {
-        lock(&self.handlers).insert(job, handler);
-        self.book().jobs.watch(job);
-        self.dispatch();
-    }
-
-    /// The jobs that have a handler still waiting for their result.
-    pub(crate) fn handled_jobs(&self) -> Vec<u64> {
-        lock(&self.handlers).keys().copied().collect()
-    }
-
-    /// Hand every watched job that settled to its handler.
-    fn dispatch(&self) {
-        loop {
-            let settled = self.book().jobs.take_settled();
-            if settled.is_empty() {
-                return;
-            }
-            for job in settled {
-                let Some(handler) = lock(&self.handlers).remove(&job) else {
-                    continue;
-                };
-                handler(self.take_job(job));
-            }
-        }
-    }
-
-    /// Hand over a settled job's chunks (or its failure) and drop it from the book.
-    pub(crate) fn take_job(&self, job: u64) -> Result<Vec<Vec<u8>>> {
-        let mut book = self.book();
-        let parts = book.jobs.take_all(job);
-        book.jobs.forget(job);
-        parts
-    }
-
     /// Whether a worker is running a task of `job` now.
     pub(crate) fn running(&self, job: u64) -> bool {
         let ids = self.book().jobs.pending_ids(job);
@@ -613,23 +405,6 @@ impl Pool {
     fn wait_for_chunk(&self, job: u64, want: Option<usize>) -> Result<(usize, Result<Vec<u8>>)> {
         self.wait_for(None, |b| b.jobs.take_chunk(job, want).transpose(), |_| 1)
             .expect("no deadline")
-    }
-}
-
-/// Lock `m`; a thread that panicked holding it left the book consistent (every change to
-/// it is one call of `Jobs`), so its poison is ignored.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The collecting thread's mark, taken off when it has what came (or if it unwinds while
-/// waiting on the queue), so another waiter collects.
-struct Collector<'a>(&'a Pool);
-
-impl Drop for Collector<'_> {
-    fn drop(&mut self) {
-        self.0.book().collecting = false;
-        self.0.filed.notify_all();
     }
 }
 
