@@ -363,34 +363,32 @@ impl BoundedSemaphore {
         })
     }
 
-    /// Take a unit, blocking while none is free (Python: `acquire()` / `with sem:`).
+    /// As [`Semaphore::acquire`] (Python: `acquire()` / `with sem:`).
     pub fn acquire(&self) -> SemaphorePermit<'_> {
         self.raw.acquire()
     }
 
-    /// Take a unit if one is free now (Python: `acquire(block=False)`).
+    /// As [`Semaphore::try_acquire`] (Python: `acquire(block=False)`).
     #[doc(alias = "acquire")]
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
         self.raw.try_acquire()
     }
 
-    /// Wait at most `timeout` for a unit (Python: `acquire(timeout=t)`).
+    /// As [`Semaphore::acquire_timeout`] (Python: `acquire(timeout=t)`).
     #[doc(alias = "acquire")]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
         self.raw.acquire_timeout(timeout)
     }
 
-    /// Units free now (Python: `get_value()`).
+    /// As [`Semaphore::value`] (Python: `get_value()`).
     #[doc(alias = "get_value")]
     pub fn value(&self) -> u32 {
         self.raw.value()
     }
 
-    /// Give a unit back without a permit (Python: `release()`): a unit taken by a
-    /// forgotten permit, or a new one. An error, [`InvalidKind::OverReleased`], and
-    /// nothing changed, when it would pass the bound ([`Semaphore::MAX`] for a
-    /// `Semaphore`, the initial value for a `BoundedSemaphore`), counting the units out
-    /// with live permits, which give theirs back when dropped.
+    /// Give a unit back without a permit (Python: `release()`); an error,
+    /// [`InvalidKind::OverReleased`], and nothing changed, past the initial value (see
+    /// [`Semaphore::release`]).
     pub fn release(&self) -> Result<()> {
         self.raw.give(Self::NAME)
     }
