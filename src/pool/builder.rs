@@ -9,7 +9,7 @@ use crate::queue::buffer::RawQueue;
 use crate::shm::Shm;
 use crate::start::StartMethod;
 use std::fmt;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Condvar, Mutex};
 
 /// Builds a [`Pool`] (Python: `Pool(processes, initializer, initargs, maxtasksperchild)`).
@@ -304,6 +304,7 @@ impl PoolBuilder {
             server: Mutex::new(server),
             book: Mutex::default(),
             filed: Condvar::new(),
+            collecting: AtomicBool::new(false),
             handlers: Mutex::default(),
             owner: std::process::id(),
         })

@@ -9,6 +9,7 @@ use super::task::Outcome;
 use super::{POLL, Pool};
 use crate::deadline::Deadline;
 use crate::error::Result;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -20,7 +21,6 @@ pub(crate) type Handler = Box<dyn FnOnce(Result<Vec<Vec<u8>>>) + Send>;
 #[derive(Default)]
 pub(super) struct Book {
     pub(super) jobs: Jobs,
-    pub(super) collecting: bool,
     /// Threads waiting for the collector on `filed`.
     pub(super) waiting: usize,
     /// Outcomes (and wake-ups) filed so far: what `wait_any` waits to change.
@@ -63,7 +63,7 @@ impl Pool {
                 Some(d) if d.expired() => return None,
                 Some(d) => d.remaining().min(POLL),
             };
-            if book.collecting {
+            if self.collecting.load(SeqCst) {
                 book.waiting += 1;
                 book = self
                     .filed
@@ -79,15 +79,13 @@ impl Pool {
             } else {
                 batch(&book).max(1) as u64
             };
-            book.collecting = true;
+            self.collecting.store(true, SeqCst);
             drop(book);
             let collector = Collector(self);
             let first = self.results.get_value_once::<Outcome>(want, Some(slice));
             let outcomes = self.log_records(first.into_iter().chain(self.queued()));
             // Log records alone are not news: a chatty worker must not hide a dead server.
             let idle = outcomes.is_empty();
-            // Another waiter may collect from here on; what came is filed just below.
-            drop(collector);
             book = self.book();
             let before = book.filings;
             for outcome in outcomes {
@@ -96,12 +94,18 @@ impl Pool {
             if idle {
                 self.check_server(&mut book);
             }
-            if book.filings != before {
-                drop(book);
-                self.filed.notify_all();
+            // Only now may another waiter collect: had it begun before what came was filed,
+            // it would sleep on the queue for an outcome already taken. Cleared under the
+            // book's lock, so a waiter that found it set is waiting on `filed` by now.
+            self.collecting.store(false, SeqCst);
+            std::mem::forget(collector);
+            let filed = book.filings != before;
+            drop(book);
+            self.filed.notify_all();
+            if filed {
                 self.dispatch();
-                book = self.book();
             }
+            book = self.book();
         }
     }
 
@@ -152,7 +156,7 @@ impl Pool {
     pub(crate) fn poll_now(&self) {
         self.drain();
         let mut book = self.book();
-        if !book.collecting {
+        if !self.collecting.load(SeqCst) {
             let before = book.filings;
             self.check_server(&mut book);
             if book.filings != before {
@@ -229,13 +233,14 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The collecting thread's mark, taken off when it has what came (or if it unwinds while
-/// waiting on the queue), so another waiter collects.
+/// The collecting thread's mark, taken off if it unwinds while collecting (a logger of the
+/// user's that panics, say), so another waiter collects. Lock-free: it may run while the
+/// unwinding thread holds the book's lock.
 struct Collector<'a>(&'a Pool);
 
 impl Drop for Collector<'_> {
     fn drop(&mut self) {
-        self.0.book().collecting = false;
+        self.0.collecting.store(false, SeqCst);
         self.0.filed.notify_all();
     }
 }

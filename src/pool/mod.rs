@@ -92,7 +92,7 @@ use collect::{Book, Handler, lock};
 use server::{ServerProcess, Slots};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 use task::{Outcome, TaskRef, Trampoline};
@@ -138,6 +138,9 @@ pub struct Pool {
     book: Mutex<Book>,
     /// Signalled whenever something is filed in the book, and when its collector leaves.
     filed: Condvar,
+    /// Whether one of the waiting threads is taking outcomes off the result queue now (set
+    /// and cleared under the book's lock; see `collect.rs`).
+    collecting: AtomicBool,
     /// What to do with a job's result the moment it settles (an executor's future, a
     /// call's callbacks), by job.
     handlers: Mutex<HashMap<u64, Handler>>,
