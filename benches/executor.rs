@@ -1,0 +1,275 @@
+//! `ProcessPoolExecutor` beside the `Pool` it is built on, each question one criterion group
+//! measured side by side in one run (both sides on pools of 2 workers):
+//! - round trip of a trivial task: `executor.submit(f, x)?.result()` vs `pool.apply(f, x)`,
+//!   target at most 1.25x;
+//! - `submit` then `.await` on a current-thread `block_on` (written here: no runtime is a
+//!   dependency) vs `pool.apply`, target at most 1.3x;
+//! - throughput: 64 async submitters each submitting and awaiting 1,000 trivial tasks, driven
+//!   by one `block_on` over a `join_all` written here, vs `pool.chunksize(1).map` of 64,000
+//!   items, target at least 0.8x the map's throughput;
+//! - waiting costs nothing: the owner's CPU time (`getrusage(RUSAGE_SELF)`, every thread of
+//!   this process) while it waits for one 2 s task, by `result()` and by `.await`, target
+//!   under 10 ms. Not a criterion group (one 2 s wait per figure); printed after the groups.
+//!
+//! `cargo bench --bench executor` measures; `cargo test --benches` runs each once, small
+//! (64 x 10 tasks, a 0.2 s task for the CPU figure).
+//!
+//! The pool and the executor are made first, while this process is single-threaded (both
+//! fork); the first `.await` that finds its result not in starts the executor's collector
+//! thread, so nothing forks after it.
+
+mod common;
+
+use criterion::{Criterion, Throughput, criterion_group};
+use multiproc::Pool;
+use multiproc::executor::ProcessPoolExecutor;
+use nix::sys::resource::{UsageWho, getrusage};
+use std::hint::black_box;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+fn inc(x: u64) -> u64 {
+    black_box(x) + 1
+}
+
+/// A task that sleeps `ms` milliseconds in its worker.
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// Run `future` to completion on this thread: poll, and park until woken (what
+/// `pollster::block_on` or `futures::executor::block_on` do), as tests/executor.rs does.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
+
+/// The children woken since the last poll of a [`JoinAll`], and the waker of whoever polls it.
+#[derive(Default)]
+struct Woken {
+    children: Mutex<Vec<usize>>,
+    parent: Mutex<Option<Waker>>,
+}
+
+/// One child's waker: note the child as woken, then wake the parent.
+struct ChildWaker {
+    index: usize,
+    woken: Arc<Woken>,
+}
+
+impl Wake for ChildWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        let w = &self.woken;
+        w.children
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(self.index);
+        if let Some(parent) = &*w.parent.lock().unwrap_or_else(PoisonError::into_inner) {
+            parent.wake_by_ref();
+        }
+    }
+}
+
+/// Every future of a set run concurrently, outputs in their order (what `futures::join_all`
+/// does): each child has its own waker, so a wake-up polls only the children woken.
+struct JoinAll<F: std::future::Future> {
+    futures: Vec<Option<Pin<Box<F>>>>,
+    outputs: Vec<Option<F::Output>>,
+    wakers: Vec<Waker>,
+    woken: Arc<Woken>,
+    left: usize,
+}
+
+fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> JoinAll<F> {
+    let futures: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let woken = Arc::new(Woken::default());
+    let n = futures.len();
+    *woken.children.lock().unwrap() = (0..n).collect(); // poll every child once
+    JoinAll {
+        wakers: (0..n)
+            .map(|index| {
+                Waker::from(Arc::new(ChildWaker {
+                    index,
+                    woken: woken.clone(),
+                }))
+            })
+            .collect(),
+        outputs: (0..n).map(|_| None).collect(),
+        futures,
+        woken,
+        left: n,
+    }
+}
+
+impl<F: std::future::Future<Output: Unpin>> std::future::Future for JoinAll<F> {
+    type Output = Vec<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<F::Output>> {
+        let this = self.get_mut();
+        {
+            let mut parent = this.woken.parent.lock().unwrap();
+            if !parent.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *parent = Some(cx.waker().clone());
+            }
+        }
+        loop {
+            let woken = std::mem::take(&mut *this.woken.children.lock().unwrap());
+            if woken.is_empty() {
+                break;
+            }
+            for i in woken {
+                let Some(f) = this.futures[i].as_mut() else {
+                    continue; // done already: a late wake
+                };
+                if let Poll::Ready(out) = f.as_mut().poll(&mut Context::from_waker(&this.wakers[i]))
+                {
+                    this.outputs[i] = Some(out);
+                    this.futures[i] = None;
+                    this.left -= 1;
+                }
+            }
+        }
+        if this.left == 0 {
+            Poll::Ready(this.outputs.iter_mut().map(|o| o.take().unwrap()).collect())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// CPU time of this process so far (user + system, every thread).
+fn cpu_time() -> Duration {
+    let usage = getrusage(UsageWho::RUSAGE_SELF).expect("getrusage");
+    let micros = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
+    };
+    micros(usage.user_time()) + micros(usage.system_time())
+}
+
+fn executor_benches(c: &mut Criterion) {
+    common::assert_single_threaded();
+    let pool = Pool::new(2).expect("pool");
+    common::assert_single_threaded();
+    let ex = ProcessPoolExecutor::new(2).expect("executor");
+
+    // 1. Round trip, waited for by `result()` (no thread: the waiter collects).
+    let mut g = c.benchmark_group("executor round trip per trivial task");
+    g.sample_size(20);
+    let mut x = 0u64;
+    g.bench_function("Pool(2).apply", |b| {
+        b.iter(|| {
+            x += 1;
+            assert_eq!(pool.apply(inc, x).unwrap(), x + 1)
+        })
+    });
+    g.bench_function("ProcessPoolExecutor(2).submit + result", |b| {
+        b.iter(|| {
+            x += 1;
+            assert_eq!(ex.submit(inc, x).unwrap().result().unwrap(), x + 1)
+        })
+    });
+    g.finish();
+
+    // 2. Round trip, awaited on this thread: the collector thread wakes it.
+    let mut g = c.benchmark_group("executor submit + await per trivial task");
+    g.sample_size(20);
+    g.bench_function("Pool(2).apply", |b| {
+        b.iter(|| {
+            x += 1;
+            assert_eq!(pool.apply(inc, x).unwrap(), x + 1)
+        })
+    });
+    g.bench_function("ProcessPoolExecutor(2).submit + block_on(.await)", |b| {
+        b.iter(|| {
+            x += 1;
+            assert_eq!(block_on(ex.submit(inc, x).unwrap()).unwrap(), x + 1)
+        })
+    });
+    g.finish();
+
+    // 3. Throughput: 64 concurrent submitters against one map of as many items.
+    let submitters = 64u64;
+    let each = common::size(1_000, 10);
+    let items = submitters * each;
+    let args: Vec<u64> = (0..items).collect();
+    let want_sum: u64 = args.iter().map(|&a| a + 1).sum();
+    let mut g = c.benchmark_group("executor throughput, 64 submitters vs map");
+    g.throughput(Throughput::Elements(items));
+    g.sample_size(10);
+    g.bench_function(format!("Pool(2).chunksize(1).map of {items}"), |b| {
+        b.iter(|| {
+            let out = pool.chunksize(1).map(inc, args.iter().copied()).unwrap();
+            assert_eq!(out.iter().sum::<u64>(), want_sum)
+        })
+    });
+    g.bench_function(
+        format!("ProcessPoolExecutor(2), 64 async submitters x {each} submit + await"),
+        |b| {
+            b.iter(|| {
+                let ex = &ex;
+                let sums = block_on(join_all((0..submitters).map(|s| async move {
+                    let mut sum = 0;
+                    for i in 0..each {
+                        sum += ex.submit(inc, s * each + i).unwrap().await.unwrap();
+                    }
+                    sum
+                })));
+                assert_eq!(sums.iter().sum::<u64>(), want_sum)
+            })
+        },
+    );
+    g.finish();
+
+    // 4. Waiting costs nothing: owner CPU over one long task (printed, not a group).
+    let ms = common::size(2_000, 200);
+    for how in ["result()", ".await"] {
+        let (t0, c0) = (Instant::now(), cpu_time());
+        let f = ex.submit(nap, ms).unwrap();
+        let got = if how == "result()" {
+            f.result().unwrap()
+        } else {
+            block_on(f).unwrap()
+        };
+        let (took, cpu) = (t0.elapsed(), cpu_time() - c0);
+        assert_eq!(got, ms);
+        println!(
+            "executor waiting: owner CPU while waiting by {how} for one {ms} ms task: \
+             {:.3} ms over {:.3} s (target < 10 ms)",
+            cpu.as_secs_f64() * 1e3,
+            took.as_secs_f64()
+        );
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = executor_benches
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
