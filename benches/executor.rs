@@ -7,7 +7,8 @@
 //! - throughput: 64 async submitters each submitting and awaiting 1,000 trivial tasks, driven
 //!   by one `block_on` over a `join_all` written here, vs `pool.chunksize(1).map` of 64,000
 //!   items, target at least 0.8x the map's throughput; beside them, the same tasks as 1,000
-//!   waves of 64 submits, each wave awaited by one `join_all` or waited for by `result()`;
+//!   waves of 64 submits, each wave awaited by one `join_all` or waited for by `result()`
+//!   (on the executor whose collector thread runs, and on one that never started it);
 //! - waiting costs nothing: the owner's CPU time (`getrusage(RUSAGE_SELF)`, every thread of
 //!   this process) while it waits for one 2 s task, by `result()` and by `.await`, target
 //!   under 10 ms. Not a criterion group (one 2 s wait per figure); printed after the groups.
@@ -174,6 +175,10 @@ fn executor_benches(c: &mut Criterion) {
     let pool = Pool::new(2).expect("pool");
     common::assert_single_threaded();
     let ex = ProcessPoolExecutor::new(2).expect("executor");
+    // Never awaited and never given a callback, so it never starts a collector thread:
+    // its `result()` row shows what the waiter collecting by itself costs.
+    common::assert_single_threaded();
+    let ex_no_collector = ProcessPoolExecutor::new(2).expect("executor");
 
     // 1. Round trip, waited for by `result()` (no thread: the waiter collects).
     let mut g = c.benchmark_group("executor round trip per trivial task");
@@ -219,33 +224,45 @@ fn executor_benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("executor throughput, 64 submitters vs map");
     g.throughput(Throughput::Elements(items));
     g.sample_size(10);
-    g.bench_function(format!("Pool(2).chunksize(1).map of {items}"), |b| {
+    g.bench_function(format!("Pool.chunksize(1).map of {items}"), |b| {
         b.iter(|| {
             let out = pool.chunksize(1).map(inc, args.iter().copied()).unwrap();
             assert_eq!(out.iter().sum::<u64>(), want_sum)
         })
     });
-    g.bench_function(
-        format!("ProcessPoolExecutor(2), 64 async submitters x {each} submit + await"),
-        |b| {
-            b.iter(|| {
-                let ex = &ex;
-                let sums = block_on(join_all((0..submitters).map(|s| async move {
-                    let mut sum = 0;
-                    for i in 0..each {
-                        sum += ex.submit(inc, s * each + i).unwrap().await.unwrap();
-                    }
-                    sum
-                })));
-                assert_eq!(sums.iter().sum::<u64>(), want_sum)
-            })
-        },
-    );
+    g.bench_function(format!("executor: 64 async submitters x {each}"), |b| {
+        b.iter(|| {
+            let ex = &ex;
+            let sums = block_on(join_all((0..submitters).map(|s| async move {
+                let mut sum = 0;
+                for i in 0..each {
+                    sum += ex.submit(inc, s * each + i).unwrap().await.unwrap();
+                }
+                sum
+            })));
+            assert_eq!(sums.iter().sum::<u64>(), want_sum)
+        })
+    });
     // The other shape the question allows: 64 futures submitted in a wave, then the wave
     // awaited (one `join_all`) or waited for by `result()` in turn (no collector thread
     // involved in the hand-over: the waiter collects), then the next wave.
+    g.bench_function(format!("executor: {each} waves of 64, join_all"), |b| {
+        b.iter(|| {
+            let mut sum = 0;
+            for w in 0..each {
+                let wave: Vec<_> = (0..submitters)
+                    .map(|s| ex.submit(inc, w * submitters + s).unwrap())
+                    .collect();
+                sum += block_on(join_all(wave))
+                    .into_iter()
+                    .map(Result::unwrap)
+                    .sum::<u64>();
+            }
+            assert_eq!(sum, want_sum)
+        })
+    });
     g.bench_function(
-        format!("ProcessPoolExecutor(2), {each} waves of 64 submits, awaited by join_all"),
+        format!("executor: {each} waves of 64, result(), collector on"),
         |b| {
             b.iter(|| {
                 let mut sum = 0;
@@ -253,23 +270,20 @@ fn executor_benches(c: &mut Criterion) {
                     let wave: Vec<_> = (0..submitters)
                         .map(|s| ex.submit(inc, w * submitters + s).unwrap())
                         .collect();
-                    sum += block_on(join_all(wave))
-                        .into_iter()
-                        .map(Result::unwrap)
-                        .sum::<u64>();
+                    sum += wave.iter().map(|f| f.result().unwrap()).sum::<u64>();
                 }
                 assert_eq!(sum, want_sum)
             })
         },
     );
     g.bench_function(
-        format!("ProcessPoolExecutor(2), {each} waves of 64 submits, result() in turn"),
+        format!("executor: {each} waves of 64, result(), no collector"),
         |b| {
             b.iter(|| {
                 let mut sum = 0;
                 for w in 0..each {
                     let wave: Vec<_> = (0..submitters)
-                        .map(|s| ex.submit(inc, w * submitters + s).unwrap())
+                        .map(|s| ex_no_collector.submit(inc, w * submitters + s).unwrap())
                         .collect();
                     sum += wave.iter().map(|f| f.result().unwrap()).sum::<u64>();
                 }
