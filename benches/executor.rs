@@ -13,6 +13,9 @@
 //!   this process) while it waits for one 2 s task, by `result()` and by `.await`, target
 //!   under 10 ms. Not a criterion group (one 2 s wait per figure); printed after the groups.
 //!
+//! After the groups, the first three ratios again with the two sides alternating in short
+//! blocks (medians over the blocks), which a burst of load from elsewhere hits alike.
+//!
 //! `cargo bench --bench executor` measures; `cargo test --benches` runs each once, small
 //! (64 x 10 tasks, a 0.2 s task for the CPU figure).
 //!
@@ -170,6 +173,32 @@ fn cpu_time() -> Duration {
     micros(usage.user_time()) + micros(usage.system_time())
 }
 
+/// Time `ours` and `baseline` (each gives its time per task for one block) alternately,
+/// `rounds` times each, and print their medians and the ratio of the medians.
+fn interleaved(
+    what: &str,
+    rounds: usize,
+    mut baseline: impl FnMut() -> Duration,
+    mut ours: impl FnMut() -> Duration,
+) {
+    let (mut b, mut o) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        b.push(baseline());
+        o.push(ours());
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let (mb, mo) = (median(&mut b), median(&mut o));
+    println!(
+        "executor interleaved ({rounds} alternating blocks): {what}: {:.2} us / {:.2} us = {:.2}x",
+        mo.as_secs_f64() * 1e6,
+        mb.as_secs_f64() * 1e6,
+        mo.as_secs_f64() / mb.as_secs_f64()
+    );
+}
+
 fn executor_benches(c: &mut Criterion) {
     common::assert_single_threaded();
     let pool = Pool::new(2).expect("pool");
@@ -292,6 +321,84 @@ fn executor_benches(c: &mut Criterion) {
         },
     );
     g.finish();
+
+    // 3b. The same three ratios, robust to a loaded machine: the two sides alternate in
+    // short blocks, so a burst of load from elsewhere hits both; medians over the blocks.
+    let (rounds, block) = (common::size(30, 2) as usize, common::size(200, 5));
+    let apply = || {
+        let t = Instant::now();
+        for x in 0..block {
+            assert_eq!(pool.apply(inc, x).unwrap(), x + 1);
+        }
+        t.elapsed() / block as u32
+    };
+    interleaved(
+        "round trip: submit + result(), no collector / Pool.apply",
+        rounds,
+        apply,
+        || {
+            let t = Instant::now();
+            for x in 0..block {
+                assert_eq!(
+                    ex_no_collector.submit(inc, x).unwrap().result().unwrap(),
+                    x + 1
+                );
+            }
+            t.elapsed() / block as u32
+        },
+    );
+    // Fewer and shorter blocks: with the collector running, a lone result() was seen to
+    // take ~20 ms (see BENCHMARKS.md).
+    let short = common::size(10, 2);
+    interleaved(
+        "round trip: submit + result(), collector running / Pool.apply",
+        common::size(5, 1) as usize,
+        apply,
+        || {
+            let t = Instant::now();
+            for x in 0..short {
+                assert_eq!(ex.submit(inc, x).unwrap().result().unwrap(), x + 1);
+            }
+            t.elapsed() / short as u32
+        },
+    );
+    interleaved(
+        "round trip: submit + block_on(.await) / Pool.apply",
+        rounds,
+        apply,
+        || {
+            let t = Instant::now();
+            for x in 0..block {
+                assert_eq!(block_on(ex.submit(inc, x).unwrap()).unwrap(), x + 1);
+            }
+            t.elapsed() / block as u32
+        },
+    );
+    let small_each = common::size(50, 2);
+    let small: Vec<u64> = (0..submitters * small_each).collect();
+    interleaved(
+        "per task: 64 async submitters / Pool.chunksize(1).map",
+        common::size(20, 1) as usize,
+        || {
+            let t = Instant::now();
+            let out = pool.chunksize(1).map(inc, small.iter().copied()).unwrap();
+            assert_eq!(out.len(), small.len());
+            t.elapsed() / small.len() as u32
+        },
+        || {
+            let t = Instant::now();
+            let ex = &ex;
+            let sums = block_on(join_all((0..submitters).map(|s| async move {
+                let mut sum = 0;
+                for i in 0..small_each {
+                    sum += ex.submit(inc, s * small_each + i).unwrap().await.unwrap();
+                }
+                sum
+            })));
+            assert_eq!(sums.len(), submitters as usize);
+            t.elapsed() / small.len() as u32
+        },
+    );
 
     // 4. Waiting costs nothing: owner CPU over one long task (printed, not a group).
     let ms = common::size(2_000, 200);
