@@ -19,7 +19,7 @@
 //! `cargo bench --bench executor` measures; `cargo test --benches` runs each once, small
 //! (64 x 10 tasks, a 0.2 s task for the CPU figure).
 //!
-//! The pool and the executor are made first, while this process is single-threaded (both
+//! The pool and both executors are made first, while this process is single-threaded (all
 //! fork); the first `.await` that finds its result not in starts the executor's collector
 //! thread, so nothing forks after it.
 
