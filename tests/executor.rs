@@ -23,6 +23,7 @@ fn main() -> std::process::ExitCode {
             the_handle_is_send_sync_and_clone_and_threads_share_it,
             no_thread_is_started_until_a_future_is_awaited_or_given_a_callback,
             an_awaited_future_sleeps_until_its_result_comes,
+            waiting_for_a_long_task_costs_the_owner_almost_no_cpu,
             many_async_tasks_awaiting_on_one_thread_each_get_their_result,
             as_completed_hands_back_each_future_once_in_the_order_they_finish,
             as_completed_awaited_yields_every_future,
@@ -180,6 +181,43 @@ fn an_awaited_future_sleeps_until_its_result_comes() {
     assert_eq!(out.unwrap(), 42);
     // Woken for the result, not polled in a loop: a handful of polls over 300 ms.
     assert!(polls <= 5, "polled {polls} times");
+}
+
+fn nap_ms(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// CPU time of this process so far (user + system, every thread: the collector too).
+fn cpu_time() -> Duration {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let usage = getrusage(UsageWho::RUSAGE_SELF).unwrap();
+    let of = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
+    };
+    of(usage.user_time()) + of(usage.system_time())
+}
+
+/// Waiting, by `result()` or by `.await`, sleeps: no polling loop burns the owner's CPU.
+/// The bound is very loose on purpose (speed is for benches/executor.rs, which prints the
+/// figure for a 2 s task: about 1-2 ms): only a busy wait would reach it.
+fn waiting_for_a_long_task_costs_the_owner_almost_no_cpu() {
+    let ex = executor(1);
+    for awaited in [false, true] {
+        let before = cpu_time();
+        let f = ex.submit(nap_ms, 1000).unwrap();
+        let got = if awaited {
+            block_on(f).0.unwrap()
+        } else {
+            f.result().unwrap()
+        };
+        assert_eq!(got, 1000);
+        let cpu = cpu_time() - before;
+        assert!(
+            cpu < Duration::from_millis(100),
+            "waiting (awaited: {awaited}) for a 1 s task took {cpu:?} of CPU"
+        );
+    }
 }
 
 fn many_async_tasks_awaiting_on_one_thread_each_get_their_result() {
