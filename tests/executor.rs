@@ -55,6 +55,18 @@ fn executor(n: usize) -> ProcessPoolExecutor {
     ProcessPoolExecutor::new(n).unwrap()
 }
 
+/// An executor of `n` workers that have `objects` (Python: `initargs`).
+fn sharing<T>(n: usize, objects: T) -> ProcessPoolExecutor
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    ProcessPoolExecutor::builder()
+        .processes(n)
+        .share(objects)
+        .build_executor()
+        .unwrap()
+}
+
 /// Run `future` to completion on this thread: park until woken (a runtime-agnostic
 /// executor, as `futures::executor::block_on` or `pollster`). Counts its polls.
 fn block_on<F: std::future::Future>(future: F) -> (F::Output, usize) {
@@ -133,11 +145,7 @@ fn no_thread_is_started_until_a_future_is_awaited_or_given_a_callback() {
     let mut p = multiproc::Process::spawn(|| 7).unwrap();
     assert_eq!(p.join().unwrap(), 7);
     let stop = Event::new();
-    let ex = ProcessPoolExecutor::builder()
-        .processes(1)
-        .share(stop.clone())
-        .build_executor()
-        .unwrap();
+    let ex = sharing(1, stop.clone());
     let slow = ex.submit(spin_until, stop.clone()).unwrap();
     slow.add_done_callback(|_| {});
     assert_eq!(
@@ -163,11 +171,7 @@ fn wait_for(release: Event) -> u64 {
 
 fn an_awaited_future_sleeps_until_its_result_comes() {
     let release = Event::new();
-    let ex = ProcessPoolExecutor::builder()
-        .processes(1)
-        .share(release.clone())
-        .build_executor()
-        .unwrap();
+    let ex = sharing(1, release.clone());
     let f = ex.submit(wait_for, release.clone()).unwrap();
     let setter = {
         let release = release.clone();
@@ -281,11 +285,7 @@ fn fail_on_3(x: u64) -> u64 {
 
 fn wait_returns_on_the_first_done_the_first_failure_or_all() {
     let release = Event::new();
-    let ex = ProcessPoolExecutor::builder()
-        .processes(2)
-        .share(release.clone())
-        .build_executor()
-        .unwrap();
+    let ex = sharing(2, release.clone());
     let blocked = ex.submit(wait_for, release.clone()).unwrap();
     let quick = ex.submit(wait_for, release.clone()).unwrap();
     // Neither can finish: FirstCompleted with a short timeout returns both not done.
@@ -316,11 +316,7 @@ fn wait_returns_on_the_first_done_the_first_failure_or_all() {
 
 fn wait_with_a_timeout_returns_what_is_done_by_then() {
     let release = Event::new();
-    let ex = ProcessPoolExecutor::builder()
-        .processes(2)
-        .share(release.clone())
-        .build_executor()
-        .unwrap();
+    let ex = sharing(2, release.clone());
     let fast = ex.submit(square, 4).unwrap();
     let slow = ex.submit(wait_for, release.clone()).unwrap();
     assert_eq!(fast.result().unwrap(), 16);
@@ -336,11 +332,7 @@ fn wait_with_a_timeout_returns_what_is_done_by_then() {
 
 fn cancel_stops_a_running_task_and_the_executor_goes_on() {
     let (started, never) = (Event::new(), Event::new());
-    let ex = ProcessPoolExecutor::builder()
-        .processes(1)
-        .share((started.clone(), never.clone()))
-        .build_executor()
-        .unwrap();
+    let ex = sharing(1, (started.clone(), never.clone()));
     let f = ex
         .submit(start_then_wait, (started.clone(), never.clone()))
         .unwrap();
@@ -494,11 +486,7 @@ fn shutdown_waits_for_the_futures_and_refuses_new_tasks() {
 
 fn shutdown_with_cancel_futures_cancels_the_queued_ones() {
     let (started, release) = (Event::new(), Event::new());
-    let ex = ProcessPoolExecutor::builder()
-        .processes(1)
-        .share((started.clone(), release.clone()))
-        .build_executor()
-        .unwrap();
+    let ex = sharing(1, (started.clone(), release.clone()));
     let running = ex
         .submit(start_then_wait, (started.clone(), release.clone()))
         .unwrap();
@@ -518,11 +506,7 @@ fn shutdown_with_cancel_futures_cancels_the_queued_ones() {
 
 fn dropping_the_executor_resolves_the_futures_closed_and_none_hangs() {
     let release = Event::new();
-    let ex = ProcessPoolExecutor::builder()
-        .processes(1)
-        .share(release.clone())
-        .build_executor()
-        .unwrap();
+    let ex = sharing(1, release.clone());
     let futures: Vec<_> = (0..3)
         .map(|_| ex.submit(wait_for, release.clone()).unwrap())
         .collect();
@@ -569,11 +553,7 @@ fn a_result_is_handed_over_once() {
 fn a_hundred_thousand_outstanding_futures_cost_bounded_memory() {
     const N: u64 = 100_000;
     let release = Event::new();
-    let ex = ProcessPoolExecutor::builder()
-        .processes(2)
-        .share(release.clone())
-        .build_executor()
-        .unwrap();
+    let ex = sharing(2, release.clone());
     // Two tasks hold both workers, so all N futures stay outstanding while they are made.
     let holds: Vec<_> = (0..2)
         .map(|_| ex.submit(wait_for, release.clone()).unwrap())

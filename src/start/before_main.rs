@@ -43,13 +43,13 @@ extern "C" fn adopt_before_main() {
     super::child::adopt(&what)
 }
 
+#[cfg(target_os = "linux")]
+#[used]
 // SAFETY: `.init_array` is the ELF array of constructors: the C library's start-up calls
 // each entry once, before `main`, on the main thread. The entry is an `extern "C" fn` with
 // no parameters (the extra arguments glibc passes are ignored by the C calling convention),
 // which never unwinds: `adopt_before_main` returns at once without a role, and with one it
 // ends in `_exit` after catching the task's panic. It uses only what works before `main`
 // (see the module docs). `#[used]` keeps the entry in the executable.
-#[cfg(target_os = "linux")]
-#[used]
 #[unsafe(link_section = ".init_array")]
 static ADOPT_BEFORE_MAIN: extern "C" fn() = adopt_before_main;
