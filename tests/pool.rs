@@ -32,6 +32,7 @@ fn main() -> std::process::ExitCode {
             initializer_runs_in_every_worker,
             maxtasksperchild_replaces_workers,
             a_worker_over_its_memory_limit_after_a_task_is_replaced,
+            a_task_whose_worker_died_is_run_again_up_to_its_retries_then_is_poison,
             a_shared_event_created_before_the_pool_stops_a_task,
             an_object_created_after_the_pool_cannot_be_sent,
             close_then_join_finishes_queued_work,
@@ -1409,4 +1410,37 @@ fn callbacks_get_each_result_or_failure_once_and_join_runs_the_rest() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("three is refused"), "{errors:?}");
     assert_eq!(*whole.lock().unwrap(), Some(vec![0, 1, 4, 9, 16]));
+}
+
+/// Counts its runs in `runs`, and kills its worker on the first two.
+fn die_on_the_first_two_runs(runs: Value<u32>) -> u32 {
+    let run = {
+        let mut n = runs.lock().unwrap();
+        *n += 1;
+        *n
+    };
+    if run < 3 {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
+    run
+}
+
+fn a_task_whose_worker_died_is_run_again_up_to_its_retries_then_is_poison() {
+    let runs = Value::new(0u32);
+    let pool = builder(2).retries(2).share(runs.clone()).build().unwrap();
+    assert_eq!(
+        pool.apply(die_on_the_first_two_runs, runs.clone()).unwrap(),
+        3,
+        "run a third time, on a fresh worker, after two deaths"
+    );
+    match pool.apply(square_but_die_on_7, 7) {
+        Err(Error::WorkerDied(what)) => assert!(what.contains("run 3 times"), "{what}"),
+        other => panic!("a task that always kills its worker is poison, got {other:?}"),
+    }
+    let squares: Vec<u64> = (0..20).map(square).collect();
+    assert_eq!(
+        pool.map(square, 0..20).unwrap(),
+        squares,
+        "the pool goes on"
+    );
 }

@@ -3,6 +3,7 @@
 //! its server, or asking the start server for it.
 
 use super::Pool;
+use super::collect::Book;
 use super::server::{self, MAX_WORKERS, ServerProcess, Slots, WorkerSetup};
 use crate::error::{Error, InvalidKind, Result};
 use crate::queue::buffer::RawQueue;
@@ -20,6 +21,7 @@ pub struct PoolBuilder {
     initializer: Option<Box<dyn Fn()>>,
     max_tasks: u64,
     max_memory: u64,
+    retries: u32,
     method: Option<StartMethod>,
     shared: Option<Shared>,
 }
@@ -97,6 +99,16 @@ impl PoolBuilder {
     /// 0 means never (Python: `None`).
     pub fn maxtasksperchild(mut self, n: u64) -> PoolBuilder {
         self.max_tasks = n;
+        self
+    }
+
+    /// Send a task whose worker died (killed, crashed, aborted) again, to another worker,
+    /// up to `n` times; a task that kills `n + 1` workers fails with `Error::WorkerDied`
+    /// saying it is a poison task. 0 (the default) fails it at the first death. Python's
+    /// `Pool` has none (Celery's `acks_late` with redelivery comes closest). The task's
+    /// argument bytes are kept until it has an outcome.
+    pub fn retries(mut self, n: u32) -> PoolBuilder {
+        self.retries = n;
         self
     }
 
@@ -302,7 +314,7 @@ impl PoolBuilder {
             slots,
             skip_next: AtomicUsize::new(0),
             server: Mutex::new(server),
-            book: Mutex::default(),
+            book: Mutex::new(Book::with_retries(self.retries)),
             filed: Condvar::new(),
             collecting: AtomicBool::new(false),
             handlers: Mutex::default(),
@@ -318,6 +330,7 @@ impl fmt::Debug for PoolBuilder {
             .field("initializer", &self.initializer.is_some())
             .field("maxtasksperchild", &self.max_tasks)
             .field("max_memory_per_child", &self.max_memory)
+            .field("retries", &self.retries)
             .field("start_method", &self.method)
             .field("shared", &self.shared.is_some())
             .finish()

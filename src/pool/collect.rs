@@ -28,6 +28,12 @@ pub(super) struct Book {
 }
 
 impl Book {
+    pub(super) fn with_retries(retries: u32) -> Book {
+        let mut book = Book::default();
+        book.jobs.set_retries(retries);
+        book
+    }
+
     pub(super) fn file(&mut self, outcome: Outcome) {
         self.jobs.file(outcome);
         self.filings += 1;
@@ -103,6 +109,7 @@ impl Pool {
             drop(book);
             self.filed.notify_all();
             if filed {
+                self.resend();
                 self.dispatch();
             }
             book = self.book();
@@ -148,6 +155,7 @@ impl Pool {
         }
         drop(book);
         self.filed.notify_all();
+        self.resend();
         self.dispatch();
     }
 

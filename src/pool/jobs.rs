@@ -47,6 +47,18 @@ impl Job {
     }
 }
 
+/// A task as it was sent, kept to send it again if its worker dies
+/// ([`PoolBuilder::retries`](super::PoolBuilder::retries)).
+#[derive(Debug, Clone)]
+pub(crate) struct Resend {
+    pub call: i64,
+    pub func: i64,
+    pub timeout: u64,
+    pub args: Vec<u8>,
+    /// Times it was sent again so far.
+    pub attempts: u32,
+}
+
 /// Every call of one pool, and the pool's state as its owner knows it.
 #[derive(Debug, Default)]
 pub(crate) struct Jobs {
@@ -58,6 +70,12 @@ pub(crate) struct Jobs {
     closed: bool,
     terminated: bool,
     broken: Option<String>,
+    /// How many times a task whose worker died is sent again (`PoolBuilder::retries`).
+    retries: u32,
+    /// What it takes to send a task again, while it has no outcome (only with retries).
+    resendable: HashMap<u64, Resend>,
+    /// Tasks whose worker died, to be sent again (`take_resends`).
+    resends: Vec<(u64, Resend)>,
     /// The jobs to log once they settle (`watch`), and the log.
     watched: std::collections::HashSet<u64>,
     newly_settled: Vec<u64>,
@@ -136,6 +154,28 @@ impl Jobs {
 
     // ----- submitting ---------------------------------------------------------------
 
+    /// Send a task whose worker died again, up to `n` times (0: never, the default).
+    pub(crate) fn set_retries(&mut self, n: u32) {
+        self.retries = n;
+    }
+
+    /// Whether sent tasks are kept to be sent again (`keep`).
+    pub(crate) fn retrying(&self) -> bool {
+        self.retries > 0
+    }
+
+    /// Keep task `id` as it was sent, in case its worker dies.
+    pub(crate) fn keep(&mut self, id: u64, task: Resend) {
+        if self.tasks.contains_key(&id) {
+            self.resendable.insert(id, task);
+        }
+    }
+
+    /// The tasks to send again, with their ids (the same as before).
+    pub(crate) fn take_resends(&mut self) -> Vec<(u64, Resend)> {
+        std::mem::take(&mut self.resends)
+    }
+
     /// A new job with no chunks yet.
     pub(crate) fn begin(&mut self) -> u64 {
         self.next_job += 1;
@@ -182,7 +222,7 @@ impl Jobs {
             Outcome::Done { id, value } => self.settle(id, Ok(value)),
             Outcome::Panicked { id, message } => self.settle(id, Err(Error::TaskPanicked(message))),
             Outcome::Codec { id, message } => self.settle(id, Err(Error::Codec(message))),
-            Outcome::WorkerDied { id, what } => self.settle(id, Err(Error::WorkerDied(what))),
+            Outcome::WorkerDied { id, what } => self.worker_died(id, what),
             Outcome::TimedOut { id } => self.settle(id, Err(Error::TimedOut)),
             Outcome::Cancelled { id } => self.settle(id, Err(Error::Cancelled)),
             Outcome::Broken { reason } => self.break_pool(reason),
@@ -191,9 +231,28 @@ impl Jobs {
         }
     }
 
+    /// Task `id`'s worker died: send it again if it has retries left, else fail it (a task
+    /// that killed every worker it ran on is poison).
+    fn worker_died(&mut self, id: u64, what: String) {
+        if let Some(mut task) = self.resendable.remove(&id) {
+            if task.attempts < self.retries && self.tasks.contains_key(&id) {
+                task.attempts += 1;
+                self.resends.push((id, task));
+                return;
+            }
+            let runs = task.attempts + 1;
+            let what = format!(
+                "{what}; it was run {runs} times and killed a worker each time (a poison task)"
+            );
+            return self.settle(id, Err(Error::WorkerDied(what)));
+        }
+        self.settle(id, Err(Error::WorkerDied(what)));
+    }
+
     /// The first outcome of a task counts; a later one (a task reported dead, then run
     /// elsewhere) or one of a forgotten job is ignored.
     fn settle(&mut self, id: u64, outcome: Result<Vec<u8>>) {
+        self.resendable.remove(&id);
         let Some((job, i)) = self.tasks.remove(&id) else {
             return;
         };
@@ -214,6 +273,8 @@ impl Jobs {
     /// Fail every chunk still waiting for its outcome.
     pub(crate) fn fail_pending(&mut self, error: impl Fn() -> Error) {
         let tasks: Vec<(u64, usize)> = self.tasks.drain().map(|(_, at)| at).collect();
+        self.resendable.clear();
+        self.resends.clear();
         for (job, i) in tasks {
             if let Some(j) = self.jobs.get_mut(&job)
                 && let Some(chunk) = j.chunks.get_mut(&i)
@@ -241,6 +302,7 @@ impl Jobs {
         for chunk in j.chunks.values_mut() {
             if let Chunk::Pending(id) = *chunk {
                 self.tasks.remove(&id);
+                self.resendable.remove(&id);
                 ids.push(id);
                 *chunk = Chunk::Failed(Error::Cancelled);
             }
@@ -298,6 +360,7 @@ impl Jobs {
                 }
                 Some(Chunk::Pending(id)) => {
                     self.tasks.remove(&id);
+                    self.resendable.remove(&id);
                 }
                 None => {}
             }
@@ -348,6 +411,7 @@ impl Jobs {
             for chunk in j.chunks.into_values() {
                 if let Chunk::Pending(id) = chunk {
                     self.tasks.remove(&id);
+                    self.resendable.remove(&id);
                 }
             }
         }
@@ -592,6 +656,51 @@ mod tests {
             [e],
             "watched after it settled: logged at once"
         );
+    }
+
+    #[test]
+    fn a_dead_workers_task_is_sent_again_up_to_its_retries_then_is_poison() {
+        let mut book = Jobs::default();
+        book.set_retries(2);
+        let (job, ids) = job_of(&mut book, 1);
+        let task = Resend {
+            call: 1,
+            func: 2,
+            timeout: 0,
+            args: vec![7],
+            attempts: 0,
+        };
+        book.keep(ids[0], task);
+        for attempt in 1..=2 {
+            book.file(died(ids[0]));
+            let again = book.take_resends();
+            assert_eq!(again.len(), 1, "sent again");
+            assert_eq!((again[0].0, again[0].1.attempts), (ids[0], attempt));
+            assert!(!book.settled(job));
+            book.keep(ids[0], again[0].1.clone());
+        }
+        book.file(died(ids[0]));
+        assert!(book.take_resends().is_empty());
+        match book.take_all(job) {
+            Err(Error::WorkerDied(what)) => assert!(what.contains("run 3 times"), "{what}"),
+            other => panic!("{other:?}"),
+        }
+        // A task that succeeds on a retry settles with its value.
+        let (job, ids) = job_of(&mut book, 1);
+        book.keep(
+            ids[0],
+            Resend {
+                call: 1,
+                func: 2,
+                timeout: 0,
+                args: vec![],
+                attempts: 0,
+            },
+        );
+        book.file(died(ids[0]));
+        assert_eq!(book.take_resends().len(), 1);
+        book.file(done(ids[0], 9));
+        assert_eq!(book.take_all(job).unwrap(), [vec![9]]);
     }
 
     #[test]

@@ -315,11 +315,45 @@ impl Pool {
             timeout: limit_nanos(timeout),
             args,
         };
+        {
+            let mut book = self.book();
+            if book.jobs.retrying() {
+                let task = jobs::Resend {
+                    call: msg.call,
+                    func: msg.func,
+                    timeout: msg.timeout,
+                    args: args.to_vec(),
+                    attempts: 0,
+                };
+                book.jobs.keep(id, task);
+            }
+        }
         match self.tasks.put_value(&msg, None) {
             Ok(()) => true,
             Err(e) => {
                 self.book().jobs.unsent(id, e);
                 false
+            }
+        }
+    }
+
+    /// Send again the tasks whose workers died and that have retries left, under their
+    /// own ids (a replacement worker, or another, takes them).
+    fn resend(&self) {
+        let again = self.book().jobs.take_resends();
+        for (id, task) in again {
+            let msg = TaskRef {
+                id,
+                call: task.call,
+                func: task.func,
+                timeout: task.timeout,
+                args: &task.args,
+            };
+            let sent = self.tasks.put_value(&msg, None);
+            let mut book = self.book();
+            match sent {
+                Ok(()) => book.jobs.keep(id, task),
+                Err(e) => book.jobs.unsent(id, e),
             }
         }
     }
