@@ -5,7 +5,7 @@
 
 use harness::checks;
 use multiproc::connection::{Address, Client, Listener, NO_KEY, Options};
-use multiproc::{Error, InvalidKind, Process};
+use multiproc::{Error, InvalidKind, Pipe, Process, current_process};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
@@ -26,6 +26,8 @@ fn main() -> std::process::ExitCode {
         many_attempts_half_bad_leave_fds_flat,
         rust_client_talks_to_a_cpython_listener,
         cpython_client_talks_to_a_rust_listener,
+        the_cpython_3_12_handshake_form_is_spoken_both_ways,
+        fork_children_share_the_programs_authkey,
     ])
 }
 
@@ -460,4 +462,98 @@ fn cpython_client_talks_to_a_rust_listener() {
     assert!(matches!(conn.recv_bytes(), Err(Error::Closed)));
     drop(listener);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn fork_children_share_the_programs_authkey() {
+    let key = current_process().authkey();
+    assert_eq!(key.len(), 32);
+    assert_ne!(key, [0u8; 32]);
+    let (mine, theirs) = Pipe::new();
+    let mut child = Process::spawn(move || {
+        theirs.send(&current_process().authkey()).unwrap();
+        // The default key authenticates the child to its parent.
+        let conn = Client::connect(
+            theirs.recv::<Address>().unwrap(),
+            current_process().authkey(),
+        );
+        conn.unwrap().send(&"hello with the program's key").unwrap();
+    })
+    .unwrap();
+    assert_eq!(mine.recv::<Vec<u8>>().unwrap(), key);
+    let mut listener = Listener::new(current_process().authkey()).unwrap();
+    mine.send(listener.address()).unwrap();
+    let conn = listener.accept_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(
+        conn.recv::<String>().unwrap(),
+        "hello with the program's key"
+    );
+    assert_eq!(child.join().unwrap(), 0);
+    assert_eq!(listener.refused(), 0);
+}
+
+/// CPython 3.12's handshake, for a CPython that speaks only 3.11's (this machine's):
+/// `{sha256}` challenges and prefixed answers, installed over the module's functions, which
+/// `Listener.accept` and `Client` call. Written from the protocol's description; on 3.12+ it
+/// is what the module does already (strictly: only the sha256 form is accepted here).
+const PY_MODERN: &str = r##"
+import hmac, os, sys
+import multiprocessing.connection as mc
+from multiprocessing import AuthenticationError
+
+def deliver(conn, key):
+    msg = b"{sha256}" + os.urandom(40)
+    conn.send_bytes(b"#CHALLENGE#" + msg)
+    got = conn.recv_bytes(256)
+    want = b"{sha256}" + hmac.new(key, msg, "sha256").digest()
+    if not hmac.compare_digest(got, want):
+        conn.send_bytes(b"#FAILURE#")
+        raise AuthenticationError("digest received was wrong")
+    conn.send_bytes(b"#WELCOME#")
+
+def answer(conn, key):
+    m = conn.recv_bytes(256)
+    if not m.startswith(b"#CHALLENGE#{sha256}"):
+        raise AuthenticationError("not a 3.12 challenge: %r" % m[:20])
+    m = m[len(b"#CHALLENGE#"):]
+    conn.send_bytes(b"{sha256}" + hmac.new(key, m, "sha256").digest())
+    if conn.recv_bytes(256) != b"#WELCOME#":
+        raise AuthenticationError("digest sent was rejected")
+
+mc.deliver_challenge, mc.answer_challenge = deliver, answer
+if sys.argv[1] == "listen":
+    with mc.Listener(("127.0.0.1", 0), authkey=b"modern") as l:
+        print("port", l.address[1], flush=True)
+        with l.accept() as c:
+            c.send_bytes(c.recv_bytes() + b" back, sha256")
+else:
+    host, port = sys.argv[2].rsplit(":", 1)
+    with mc.Client((host, int(port)), authkey=b"modern") as c:
+        c.send_bytes(b"python 3.12 form")
+        print("got", c.recv_bytes().decode(), flush=True)
+"##;
+
+fn the_cpython_3_12_handshake_form_is_spoken_both_ways() {
+    if !python3() {
+        return;
+    }
+    let (py, mut out) = Python::run(PY_MODERN, &["listen"]);
+    let port: u16 = line(&mut out)
+        .strip_prefix("port ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let conn = Client::connect(format!("127.0.0.1:{port}").as_str(), b"modern").unwrap();
+    conn.send_bytes(b"rust").unwrap();
+    assert_eq!(conn.recv_bytes().unwrap(), b"rust back, sha256");
+    assert!(py.wait().success());
+    let mut listener = Listener::bind("127.0.0.1:0", b"modern").unwrap();
+    let Address::Tcp(sa) = listener.address().clone() else {
+        panic!()
+    };
+    let (py, mut out) = Python::run(PY_MODERN, &["connect", &sa.to_string()]);
+    let conn = listener.accept_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(conn.recv_bytes().unwrap(), b"python 3.12 form");
+    conn.send_bytes(b"rust listener, sha256").unwrap();
+    assert_eq!(line(&mut out), "got rust listener, sha256");
+    assert!(py.wait().success());
 }

@@ -52,9 +52,12 @@
 //!   header, before anything is allocated, and the connection is closed (CPython:
 //!   `recv_bytes(maxlength)` per call). Handshake frames are limited to 256 bytes, as in
 //!   CPython.
-//! - **The key is any bytes you pass** (`b"secret"`, a `Vec<u8>`, a `&str`, or [`NO_KEY`]);
-//!   CPython's default of `current_process().authkey` is used by its managers, not by
-//!   `Listener` and `Client`, and neither is it here.
+//! - **The key is any bytes you pass** (`b"secret"`, a `Vec<u8>`, a `&str`, or [`NO_KEY`]).
+//!   A per-program random key, [`current_process().authkey()`](crate::ProcessInfo::authkey),
+//!   is there to pass, as in CPython (32 bytes from `getrandom`, made before the first fork
+//!   so every fork child, pool workers too, holds the same; children of the `forkserver`
+//!   and `spawn` start methods have a key of their own, not yet their parent's: pass it in
+//!   their argument). As in CPython, `Listener` and `Client` never use it unasked.
 //! - Unix socket files are created with mode 0600; [`Listener::new`]'s in a directory of
 //!   mode 0700 of their own. An existing file or symlink at the path is never followed or
 //!   replaced (binding fails with "address in use"). The listener removes its socket file
@@ -104,8 +107,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where a [`Listener`] listens and a [`Client`] connects (Python: the `address` argument,
-/// a path string, a `'\0'`-led abstract name or a `(host, port)` tuple).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// a path string, a `'\0'`-led abstract name or a `(host, port)` tuple). It can be sent in
+/// a message (serde), e.g. to tell a child where to connect.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Address {
     /// A Unix socket at this path in the file system.
     Unix(PathBuf),
@@ -297,6 +301,24 @@ impl Options {
         self.trusted_network = trusted;
         self
     }
+}
+
+/// This program's random key (see [`ProcessInfo::authkey`](crate::ProcessInfo::authkey)):
+/// made on first use, and by the crate before every fork, so fork children share it.
+pub(crate) fn process_authkey() -> &'static [u8; 32] {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut k = [0u8; 32];
+        let mut filled = 0;
+        while filled < k.len() {
+            match rustix::rand::getrandom(&mut k[filled..], rustix::rand::GetRandomFlags::empty()) {
+                Ok(n) => filled += n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => panic!("getrandom failed: {e}"),
+            }
+        }
+        k
+    })
 }
 
 // ----- the connection -----
