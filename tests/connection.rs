@@ -4,7 +4,7 @@
 //! no `python3` is installed.
 
 use harness::checks;
-use multiproc::connection::{Address, Client, Listener, NO_KEY, Options};
+use multiproc::connection::{Address, Client, Listener, NO_KEY, Options, wait};
 use multiproc::{Error, InvalidKind, Pipe, Process, current_process};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -28,6 +28,7 @@ fn main() -> std::process::ExitCode {
         cpython_client_talks_to_a_rust_listener,
         the_cpython_3_12_handshake_form_is_spoken_both_ways,
         fork_children_share_the_programs_authkey,
+        wait_wakes_for_connections_listeners_and_sentinels_without_spinning,
     ])
 }
 
@@ -556,4 +557,77 @@ fn the_cpython_3_12_handshake_form_is_spoken_both_ways() {
     conn.send_bytes(b"rust listener, sha256").unwrap();
     assert_eq!(line(&mut out), "got rust listener, sha256");
     assert!(py.wait().success());
+}
+
+/// CPU time this process used so far.
+fn cpu_time() -> Duration {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let u = getrusage(UsageWho::RUSAGE_SELF).unwrap();
+    let t = |tv: nix::sys::time::TimeVal| {
+        Duration::from_secs(tv.tv_sec() as u64) + Duration::from_micros(tv.tv_usec() as u64)
+    };
+    t(u.user_time()) + t(u.system_time())
+}
+
+fn wait_wakes_for_connections_listeners_and_sentinels_without_spinning() {
+    use std::os::fd::AsFd;
+    let mut listener = Listener::bind(abstract_name("wait").as_str(), b"k").unwrap();
+    let address = listener.address().clone();
+    let (pipe_here, pipe_there) = Pipe::new();
+    // A child that, 300 ms apart: sends on the pipe, connects to the listener, sends on
+    // that connection, then ends.
+    let mut child = Process::spawn(move || {
+        let pause = || std::thread::sleep(Duration::from_millis(300));
+        pause();
+        pipe_there.send(&1u8).unwrap();
+        pause();
+        let conn = Client::connect(&address, b"k").unwrap();
+        pause();
+        conn.send(&2u8).unwrap();
+        pause();
+    })
+    .unwrap();
+    let sentinel = child.sentinel().unwrap();
+    let forever = Some(Duration::from_secs(20));
+    {
+        let objects: [&dyn AsFd; 3] = [&pipe_here, &listener, &sentinel];
+        assert_eq!(
+            wait(&objects, Some(Duration::ZERO)).unwrap(),
+            Vec::<usize>::new()
+        );
+        let (cpu, started) = (cpu_time(), Instant::now());
+        assert_eq!(wait(&objects, forever).unwrap(), [0], "the pipe first");
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert!(
+            cpu_time() - cpu < Duration::from_millis(100),
+            "wait spun: {:?}",
+            cpu_time() - cpu
+        );
+    }
+    assert_eq!(pipe_here.recv::<u8>().unwrap(), 1);
+    {
+        let objects: [&dyn AsFd; 3] = [&pipe_here, &listener, &sentinel];
+        assert_eq!(wait(&objects, forever).unwrap(), [1], "then the listener");
+    }
+    let conn = listener.accept().unwrap();
+    {
+        let objects: [&dyn AsFd; 3] = [&pipe_here, &conn, &sentinel];
+        assert_eq!(wait(&objects, forever).unwrap(), [1], "then the connection");
+        assert_eq!(conn.recv::<u8>().unwrap(), 2);
+        // The child ends: its sentinel, and its ends of the pipe and connection, close.
+        let ready = wait(&objects[2..], forever).unwrap();
+        assert_eq!(ready, [0], "then the sentinel");
+        let ready = wait(&objects, forever).unwrap();
+        assert_eq!(ready, [0, 1, 2], "closed peers count as ready");
+    }
+    assert!(matches!(conn.recv::<u8>(), Err(Error::Closed)));
+    assert_eq!(child.join().unwrap(), 0);
+    // A joined child's sentinel is ready at once.
+    let joined = child.sentinel().unwrap();
+    assert_eq!(wait(&[&joined], Some(Duration::ZERO)).unwrap(), [0]);
+    let not_started = Process::new(|| ());
+    assert_eq!(
+        not_started.sentinel().unwrap_err().invalid_kind(),
+        Some(InvalidKind::NotStarted)
+    );
 }

@@ -30,6 +30,8 @@
 //! | `conn.send_bytes(b)` / `conn.recv_bytes()` | [`Connection::send_bytes`] / [`Connection::recv_bytes`] (the same bytes on the wire as CPython's) |
 //! | `conn.poll(timeout)` | [`Connection::poll`] |
 //! | `conn.close()`, `listener.close()` | drop, or `close()` |
+//! | `wait(object_list, timeout)` | [`wait`]`(&objects, timeout)`: the indices of the ready ones |
+//! | `process.sentinel` | [`Process::sentinel`](crate::Process::sentinel) (a pidfd) |
 //! | `AuthenticationError` | [`Error::Authentication`] |
 //! | `EOFError` | [`Error::Closed`] |
 //!
@@ -453,6 +455,46 @@ impl AsFd for Connection {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+}
+
+// ----- wait -----
+
+/// Block until at least one of `objects` is ready, or `timeout` passes (`None`: no limit);
+/// the indices of the ready ones, in order, none if the time ran out (Python:
+/// `multiprocessing.connection.wait(object_list, timeout)`, which returns the objects).
+///
+/// Ready means: a [`Connection`], a pipe [`Connection`](crate::Connection) or
+/// [`PipeReceiver`](crate::PipeReceiver) has a message or its peer closed (the next `recv`
+/// does not block, or reports [`Error::Closed`]); a [`Listener`] has a client waiting (with
+/// a key, `accept` then runs its handshake, and may go on waiting for another if that one
+/// fails); a [`Process::sentinel`](crate::Process::sentinel) has ended. Anything else with a
+/// descriptor (`AsFd`) can be waited on for reading too. One `poll` for all of them: the
+/// process sleeps until one is ready, never spinning.
+///
+/// ```
+/// use multiproc::connection::wait;
+/// use multiproc::{Pipe, Process};
+/// use std::os::fd::AsFd;
+/// use std::time::Duration;
+/// let (a, b) = Pipe::new();
+/// let (quiet, _other) = Pipe::new();
+/// let mut p = Process::spawn(move || b.send(&"hi").unwrap()).unwrap();
+/// let sentinel = p.sentinel().unwrap();
+/// let objects: [&dyn AsFd; 3] = [&quiet, &a, &sentinel];
+/// let ready = wait(&objects, Some(Duration::from_secs(10))).unwrap();
+/// assert!(ready.contains(&1) || ready.contains(&2));
+/// assert!(!ready.contains(&0));
+/// assert_eq!(a.recv::<String>().unwrap(), "hi");
+/// assert_eq!(p.join().unwrap(), 0);
+/// assert_eq!(wait(&objects[2..], Some(Duration::ZERO)).unwrap(), [0]);
+/// ```
+pub fn wait(objects: &[&dyn AsFd], timeout: Option<Duration>) -> Result<Vec<usize>> {
+    let deadline = timeout.and_then(Deadline::after);
+    let fds: Vec<BorrowedFd<'_>> = objects.iter().map(|o| o.as_fd()).collect();
+    Ok(crate::sys::poll::any_readable_until(
+        &fds,
+        deadline.as_ref(),
+    )?)
 }
 
 // ----- the client -----
