@@ -246,12 +246,29 @@ fn a_wrong_missing_or_garbage_key_is_refused_and_the_next_client_served() {
     let mut tail = Vec::new();
     garbage.read_to_end(&mut tail).unwrap();
     assert!(tail.ends_with(b"#FAILURE#"), "{tail:?}");
+    // An answer announcing 2^31-1 bytes (over the handshake's 256): dropped unread.
+    let mut huge = raw_connect(&address);
+    huge.write_all(&[0x7f, 0xff, 0xff, 0xff]).unwrap();
+    let mut tail = Vec::new();
+    huge.read_to_end(&mut tail).unwrap();
+    assert!(
+        tail.starts_with(&[0, 0, 0, 59]) && tail.len() == 63,
+        "{tail:?}"
+    );
     let conn = Client::connect(&address, b"right").unwrap();
     let (i, refused) = conn.recv::<(u64, u64)>().unwrap();
     assert_eq!(i, 1);
-    assert!(refused >= 2, "{refused}");
+    assert!(refused >= 3, "{refused}");
     assert_eq!(child.join().unwrap(), 0);
     drop(silent);
+    // A client with a key against a listener without one: no challenge comes, and the
+    // client gives up after its handshake timeout.
+    let open = Listener::bind(abstract_name("open").as_str(), NO_KEY).unwrap();
+    let quick = Options::new().handshake_timeout(Duration::from_millis(200));
+    let started = Instant::now();
+    let err = Client::connect_with(open.address(), b"key", &quick).unwrap_err();
+    assert!(matches!(err, Error::Authentication(_)), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 fn a_silent_peer_does_not_stop_accept() {
@@ -305,7 +322,7 @@ fn many_attempts_half_bad_leave_fds_flat() {
     let opts = Options::new().handshake_timeout(Duration::from_secs(5));
     let listener = Listener::bind_with(abstract_name("many").as_str(), b"k", &opts).unwrap();
     let address = listener.address().clone();
-    const GOOD: usize = 100;
+    const GOOD: usize = 500;
     let mut child = counting_listener(listener, GOOD);
     for i in 0..GOOD {
         let bad = Client::connect_with(&address, b"bad", &opts).unwrap_err();
