@@ -1,5 +1,5 @@
-//! B. Communication: pipe_greeting, queue_squares, queue_sentinel, mandelbrot_pipeline and
-//! multi_work_queues.
+//! B. Communication: pipe_greeting, listener_client, queue_squares, queue_sentinel,
+//! mandelbrot_pipeline and multi_work_queues.
 
 mod words;
 
@@ -8,6 +8,23 @@ use predicates::prelude::*;
 use std::collections::HashSet;
 use std::path::Path;
 use words::Words;
+
+#[test]
+fn listener_client_workers_started_as_commands_compute_every_item_once() {
+    let run = example!("listener_client")
+        .args(["--workers", "3", "--items", "30"])
+        .run();
+    run.expect_success();
+    assert_eq!(run.word::<u32>("accepted"), 3);
+    assert_eq!(run.word::<u32>("refused"), 0);
+    assert_eq!(run.word::<u32>("results"), 30);
+    assert_eq!(run.word::<u32>("distinct_workers"), 3);
+    assert_eq!(run.word::<u64>("total"), run.word::<u64>("expected"));
+    assert_eq!(run.words("exited"), ["0"; 3]);
+    let server: u32 = run.word("pid");
+    let workers: Vec<u32> = run.words_parsed("worker_pid");
+    assert!(!workers.contains(&server));
+}
 
 #[test]
 fn the_greeting_arrives_intact_as_object_and_as_bytes() {
