@@ -1,5 +1,5 @@
-//! B. Communication: pipe_greeting, listener_client, queue_squares, queue_sentinel,
-//! mandelbrot_pipeline and multi_work_queues.
+//! B. Communication: pipe_greeting, listener_client, wait_many, queue_squares,
+//! queue_sentinel, mandelbrot_pipeline and multi_work_queues.
 
 mod words;
 
@@ -24,6 +24,31 @@ fn listener_client_workers_started_as_commands_compute_every_item_once() {
     let server: u32 = run.word("pid");
     let workers: Vec<u32> = run.words_parsed("worker_pid");
     assert!(!workers.contains(&server));
+}
+
+#[test]
+fn wait_many_gets_every_message_and_every_sentinel_without_spinning() {
+    let run = example!("wait_many")
+        .args(["--children", "4", "--messages", "5", "--pause", "20"])
+        .run();
+    run.expect_success();
+    assert_eq!(run.word::<u32>("received"), 20);
+    assert_eq!(run.word::<u32>("expected"), 20);
+    assert_eq!(run.word::<u32>("ended"), 4);
+    assert_eq!(run.words("exitcode"), ["0"; 4]);
+    let mut sentinels: Vec<u32> = run.words_parsed("child");
+    sentinels.sort();
+    assert_eq!(
+        sentinels.len(),
+        24,
+        "20 messages and 4 sentinels name their child"
+    );
+    let (wall, cpu): (u64, u64) = (run.word("wall_ms"), run.word("cpu_ms"));
+    assert!(wall >= 90, "the slowest child takes 5 x 80 ms: {wall}");
+    assert!(
+        cpu * 4 < wall,
+        "the parent spun while waiting: {cpu} ms of CPU in {wall} ms"
+    );
 }
 
 #[test]
