@@ -79,6 +79,14 @@ pub enum Error {
         /// The number of threads this process ran when `fork` was refused.
         threads: usize,
     },
+    /// A connection's authentication handshake failed: the peer of a
+    /// [`Listener`](crate::connection::Listener) or [`Client`](crate::connection::Client)
+    /// proved no key, a different key, or spoke something else than the handshake, or fell
+    /// silent past the handshake timeout (Python:
+    /// `multiprocessing.AuthenticationError`). Nothing the peer sent was decoded as a
+    /// message. The text says what went wrong, never the key.
+    #[doc(alias = "AuthenticationError")]
+    Authentication(String),
 }
 
 impl fmt::Debug for Error {
@@ -97,6 +105,7 @@ impl fmt::Debug for Error {
             Error::TimedOut => "TimedOut",
             Error::Cancelled => "Cancelled",
             Error::Threaded { .. } => "Threaded",
+            Error::Authentication(_) => "Authentication",
         };
         write!(f, "{self} ({variant})")
     }
@@ -119,6 +128,7 @@ impl fmt::Display for Error {
                 f.write_str("the task ran past its time limit: its worker was killed and replaced")
             }
             Error::Cancelled => f.write_str("the call was cancelled"),
+            Error::Authentication(m) => write!(f, "authentication failed: {m}"),
             Error::Threaded { threads } => write!(
                 f,
                 "cannot fork: {threads} threads are running in this process, and fork is only \

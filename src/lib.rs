@@ -32,6 +32,7 @@ mod array;
 mod barrier;
 mod codec;
 mod condition;
+pub mod connection;
 pub mod cpu;
 mod deadline;
 #[allow(unsafe_code)]

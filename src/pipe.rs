@@ -284,6 +284,21 @@ impl Connection {
     }
 }
 
+/// The receiving socket: readable when a message or the end of the stream is there (for
+/// [`connection::wait`](crate::connection::wait)).
+impl AsFd for PipeReceiver {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// The receiving socket of this end (see [`PipeReceiver`]'s).
+impl AsFd for Connection {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.rx.as_fd()
+    }
+}
+
 // ----- passing ends to spawn and forkserver children -----
 
 /// A pipe end in a start request: the hash of its type, then its socket as a descriptor

@@ -109,6 +109,35 @@ impl Popen {
         }
     }
 
+    /// A new descriptor that is readable once the child has ended (Python: `sentinel`): a
+    /// pidfd of it, or, for a child already reaped (whose pid may be another process's
+    /// now), one that is readable at once. For the process that started the child only.
+    pub(crate) fn sentinel(&self) -> Result<OwnedFd> {
+        self.owner_only()?;
+        let unavailable = || {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "no pidfd for the child (a kernel without pidfd_open?)",
+            ))
+        };
+        if self.code.is_some() {
+            let ready = rustix::event::eventfd(1, rustix::event::EventfdFlags::CLOEXEC)
+                .map_err(std::io::Error::from)?;
+            return Ok(ready);
+        }
+        match &self.exit {
+            Exit::Forked { pidfd: Some(fd) }
+            | Exit::Served {
+                pidfd: Some(fd), ..
+            } => Ok(fd.try_clone()?),
+            // Not reaped yet, so the pid is still this child's.
+            Exit::Forked { pidfd: None } => {
+                crate::sys::child::pidfd_open(self.pid).ok_or_else(unavailable)
+            }
+            Exit::Served { pidfd: None, .. } => Err(unavailable()),
+        }
+    }
+
     /// Keep `code`; the pidfd is of no more use.
     fn record(&mut self, code: i32) -> i32 {
         self.code = Some(code);

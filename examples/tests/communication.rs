@@ -1,5 +1,5 @@
-//! B. Communication: pipe_greeting, queue_squares, queue_sentinel, mandelbrot_pipeline and
-//! multi_work_queues.
+//! B. Communication: pipe_greeting, listener_client, wait_many, queue_squares,
+//! queue_sentinel, mandelbrot_pipeline and multi_work_queues.
 
 mod words;
 
@@ -8,6 +8,48 @@ use predicates::prelude::*;
 use std::collections::HashSet;
 use std::path::Path;
 use words::Words;
+
+#[test]
+fn listener_client_workers_started_as_commands_compute_every_item_once() {
+    let run = example!("listener_client")
+        .args(["--workers", "3", "--items", "30"])
+        .run();
+    run.expect_success();
+    assert_eq!(run.word::<u32>("accepted"), 3);
+    assert_eq!(run.word::<u32>("refused"), 0);
+    assert_eq!(run.word::<u32>("results"), 30);
+    assert_eq!(run.word::<u32>("distinct_workers"), 3);
+    assert_eq!(run.word::<u64>("total"), run.word::<u64>("expected"));
+    assert_eq!(run.words("exited"), ["0"; 3]);
+    let server: u32 = run.word("pid");
+    let workers: Vec<u32> = run.words_parsed("worker_pid");
+    assert!(!workers.contains(&server));
+}
+
+#[test]
+fn wait_many_gets_every_message_and_every_sentinel_without_spinning() {
+    let run = example!("wait_many")
+        .args(["--children", "4", "--messages", "5", "--pause", "20"])
+        .run();
+    run.expect_success();
+    assert_eq!(run.word::<u32>("received"), 20);
+    assert_eq!(run.word::<u32>("expected"), 20);
+    assert_eq!(run.word::<u32>("ended"), 4);
+    assert_eq!(run.words("exitcode"), ["0"; 4]);
+    let mut sentinels: Vec<u32> = run.words_parsed("child");
+    sentinels.sort();
+    assert_eq!(
+        sentinels.len(),
+        24,
+        "20 messages and 4 sentinels name their child"
+    );
+    let (wall, cpu): (u64, u64) = (run.word("wall_ms"), run.word("cpu_ms"));
+    assert!(wall >= 90, "the slowest child takes 5 x 80 ms: {wall}");
+    assert!(
+        cpu * 4 < wall,
+        "the parent spun while waiting: {cpu} ms of CPU in {wall} ms"
+    );
+}
 
 #[test]
 fn the_greeting_arrives_intact_as_object_and_as_bytes() {

@@ -137,6 +137,8 @@ pub(crate) unsafe fn fork_child(name: &str, identity: &[u32], target: Target) ->
         ensure_single_threaded()?;
     }
     install_panic_banner();
+    // The program's key exists before any fork, so every fork child inherits it.
+    crate::connection::process_authkey();
     let me = Me {
         name: name.to_string(),
         identity: identity.to_vec(),

@@ -44,6 +44,23 @@ impl ProcessInfo {
     pub fn pid(&self) -> u32 {
         self.pid
     }
+
+    /// Python: `.authkey`: this program's random key, 32 bytes from `getrandom`, to pass
+    /// to a [`Listener`](crate::connection::Listener) and [`Client`](crate::connection::Client).
+    /// Made before the first fork, so the main process and every fork child (pool workers
+    /// too) hold the same; children of the `forkserver` and `spawn` start methods hold one
+    /// of their own (not yet their parent's). Never sent anywhere by the crate; it is the
+    /// calling process's key whichever `ProcessInfo` asks.
+    ///
+    /// ```
+    /// use multiproc::current_process;
+    /// let key = current_process().authkey();
+    /// assert_eq!(key.len(), 32);
+    /// assert_eq!(key, current_process().authkey());
+    /// ```
+    pub fn authkey(&self) -> Vec<u8> {
+        crate::connection::process_authkey().to_vec()
+    }
 }
 
 /// The next child's default name and identity, Python's way: `<kind>-1`, `<kind>-2`, ...

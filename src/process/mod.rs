@@ -215,6 +215,22 @@ impl Process {
         })
     }
 
+    /// A descriptor that becomes readable when the child ends (Python: `.sentinel`), to
+    /// wait on beside connections and pipes with
+    /// [`connection::wait`](crate::connection::wait): a pidfd of the child (its own
+    /// descriptor, closed when dropped). It does not reap the child: `join` still gives
+    /// the exit code. For a child already joined, it is readable at once. An error before
+    /// `start`, in a process other than the one that started the child, or on a kernel
+    /// without `pidfd_open` (Linux 5.3).
+    pub fn sentinel(&self) -> Result<std::os::fd::OwnedFd> {
+        self.child
+            .as_ref()
+            .ok_or_else(|| {
+                Error::invalid(InvalidKind::NotStarted, "the process has not been started")
+            })?
+            .sentinel()
+    }
+
     /// Wait for the child to end and return its exit code (Python: `.join()` then
     /// `.exitcode`).
     pub fn join(&mut self) -> Result<i32> {
