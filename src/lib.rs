@@ -16,7 +16,8 @@
 //! enum, [`Error`]; Python's exceptions map onto its variants.
 
 #![deny(missing_docs)]
-// `unsafe` lives in named places only: the platform layer (`sys`), the mapping (`shm`), the
+// `unsafe` lives in named places only: the platform layer (`sys`), the mappings (`shm`: the
+// crate's own and a named segment's), the
 // robust mutex (`raw_mutex`) and the state it guards (`locked`), the element core
 // (`elements`, `shared_buffer`), the queue log (`queue::buffer`, `queue::slab`), the
 // functions that travel (`pool::task`, `start::task`), and the places that fork or
@@ -60,6 +61,7 @@ mod rlock;
 mod semaphore;
 #[allow(unsafe_code)]
 mod shared_buffer;
+mod shared_memory;
 mod shared_slice;
 #[allow(unsafe_code)]
 mod shm;
@@ -87,6 +89,7 @@ pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphorePermit};
 pub use shared_buffer::{RangeMut, SharedBuffer};
+pub use shared_memory::{SharedMemory, SharedMemoryView};
 pub use shared_slice::{SharedSlice, SharedSliceBuilder};
 pub use start::StartMethod;
 pub use value::{Value, ValueGuard};

@@ -222,3 +222,73 @@ impl<S: SharedState> Drop for Shm<S> {
 pub(crate) fn memfd_for<S: Zeroed>(len: usize) -> OwnedFd {
     crate::sys::memfd::create_sealed(&memfd_name::<S>(), len as u64).expect("memfd_create")
 }
+
+/// A shared read-write mapping of the first `len` bytes of a file this process opened (a
+/// named segment, see [`crate::SharedMemory`]), viewed as atomics only.
+///
+/// Unlike a [`Shm`], nothing in it is a Rust value the crate initialised: another program
+/// may write any bytes into it at any time. So it hands out only atomic cells of types for
+/// which every bit pattern is a value ([`FdMapping::cells`]), never a reference to a
+/// structure, and it is bounds-checked against `len`, this process's own record of the
+/// size it found when it mapped the file.
+pub(crate) struct FdMapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is reached only as shared slices of atomics, which may be used from
+// any thread; it is not tied to the thread that created it.
+unsafe impl Send for FdMapping {}
+// SAFETY: as for `Send`: all access is through `&[T::Atomic]`.
+unsafe impl Sync for FdMapping {}
+
+impl FdMapping {
+    /// Map `len` (> 0) bytes of `fd` from offset 0, shared, read-write.
+    pub(crate) fn new(fd: &OwnedFd, len: usize) -> std::io::Result<FdMapping> {
+        if len == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "cannot map 0 bytes",
+            ));
+        }
+        let ptr = map_fd(fd, len)?.cast::<u8>();
+        Ok(FdMapping { ptr, len })
+    }
+
+    /// Bytes mapped (this process's own record).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The whole mapping as cells of `T` (as many whole ones as fit in `len` bytes).
+    ///
+    /// `T` must be a type for which every bit pattern is valid: another process may have
+    /// written anything. `bool` is refused at compile time (`Plain::ANY_BITS`).
+    pub(crate) fn cells<T: crate::Plain>(&self) -> &[T::Atomic] {
+        const {
+            assert!(
+                T::ANY_BITS,
+                "a named segment cannot be viewed as bool: another program may write a byte that is not 0 or 1"
+            )
+        };
+        const { assert!(std::mem::align_of::<T::Atomic>() <= 4096) };
+        let n = self.len / std::mem::size_of::<T::Atomic>();
+        // SAFETY: `ptr` is the start of a live mapping of `len` bytes (unmapped only in
+        // `drop`, and the slice borrows `self`), page-aligned and so aligned for
+        // `T::Atomic` (checked above); `n` cells fit in `len` bytes. Every bit pattern is
+        // a valid `T::Atomic` (`T::ANY_BITS`, checked above), so whatever another process
+        // wrote is a value, and atomics may be shared with other threads and processes.
+        // Another process that shrinks the file under the mapping makes an access past the
+        // new end raise SIGBUS (the process dies; no memory of this process is read or
+        // written wrongly): see SOUNDNESS.md.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().cast::<T::Atomic>(), n) }
+    }
+}
+
+impl Drop for FdMapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` describe a mapping made in `new` that nobody else unmaps;
+        // every slice handed out borrows `self`, so none outlives this.
+        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), self.len) };
+    }
+}
