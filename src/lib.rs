@@ -80,7 +80,7 @@ pub use lock::{Lock, LockError, LockGuard, LockResult, OwnerDied, TryLockError, 
 #[cfg(feature = "instruments")]
 pub use occupancy::{Occupancy, Occupant};
 pub use pipe::{Connection, Pipe, PipeReceiver, PipeSender};
-pub use plain::Plain;
+pub use plain::{AnyBits, Plain};
 pub use pool::{AsyncResult, ImapIter, Pool, PoolBuilder};
 pub use process::{
     ChildOutcome, Process, ProcessInfo, current_process, exit, join_all, parent_process, start_all,

@@ -26,10 +26,6 @@ pub trait Plain:
     /// The atomic that stores it.
     #[doc(hidden)]
     type Atomic: Send + Sync;
-    /// Whether every bit pattern of `Atomic` is a value (all but `bool`): only such types
-    /// view memory another program may write ([`SharedMemory`](crate::SharedMemory)).
-    #[doc(hidden)]
-    const ANY_BITS: bool;
     #[doc(hidden)]
     fn load(cell: &Self::Atomic) -> Self;
     #[doc(hidden)]
@@ -37,11 +33,10 @@ pub trait Plain:
 }
 
 macro_rules! plain_int {
-    ($($t:ty => $a:ty, $any:expr);* $(;)?) => {$(
+    ($($t:ty => $a:ty),* $(,)?) => {$(
         impl sealed::Sealed for $t {}
         impl Plain for $t {
             type Atomic = $a;
-            const ANY_BITS: bool = $any;
             fn load(cell: &$a) -> $t { cell.load(Relaxed) }
             fn store(cell: &$a, value: $t) { cell.store(value, Relaxed) }
         }
@@ -49,11 +44,9 @@ macro_rules! plain_int {
 }
 
 plain_int!(
-    i8 => AtomicI8, true; i16 => AtomicI16, true; i32 => AtomicI32, true;
-    i64 => AtomicI64, true; isize => AtomicIsize, true;
-    u8 => AtomicU8, true; u16 => AtomicU16, true; u32 => AtomicU32, true;
-    u64 => AtomicU64, true; usize => AtomicUsize, true;
-    bool => AtomicBool, false;
+    i8 => AtomicI8, i16 => AtomicI16, i32 => AtomicI32, i64 => AtomicI64, isize => AtomicIsize,
+    u8 => AtomicU8, u16 => AtomicU16, u32 => AtomicU32, u64 => AtomicU64, usize => AtomicUsize,
+    bool => AtomicBool,
 );
 
 macro_rules! plain_float {
@@ -61,7 +54,6 @@ macro_rules! plain_float {
         impl sealed::Sealed for $t {}
         impl Plain for $t {
             type Atomic = $a;
-            const ANY_BITS: bool = true;
             fn load(cell: &$a) -> $t { <$t>::from_bits(cell.load(Relaxed)) }
             fn store(cell: &$a, value: $t) { cell.store(value.to_bits(), Relaxed) }
         }
@@ -69,3 +61,14 @@ macro_rules! plain_float {
 }
 
 plain_float!(f32 => AtomicU32, f64 => AtomicU64);
+
+/// `AnyBits`: the [`Plain`] types every bit pattern of which is a value: the integers,
+/// `f32` and `f64`, not `bool`. Only these view memory that another program may write
+/// any byte into: the element types of a [`SharedMemory`](crate::SharedMemory) view.
+pub trait AnyBits: Plain {}
+
+macro_rules! any_bits {
+    ($($t:ty),*) => {$( impl AnyBits for $t {} )*};
+}
+
+any_bits!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, f32, f64);

@@ -2,7 +2,7 @@
 //! name (Python: `multiprocessing.shared_memory.SharedMemory(name=..., create=..., size=...)`).
 
 use crate::error::{Error, InvalidKind, Result};
-use crate::plain::Plain;
+use crate::plain::{AnyBits, Plain};
 use crate::shm::FdMapping;
 use rustix::fs::{FileType, Mode};
 use rustix::shm::OFlags;
@@ -60,7 +60,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 ///   [`unlink`](SharedMemory::unlink). The memory itself is freed when the name is gone and
 ///   the last process that maps it ends.
 /// - **Typed views** instead of a `memoryview`: `view::<u64>()` and so on, atomics per
-///   element (`bool` is refused at compile time, since another program may write a byte
+///   element (a `bool` view does not compile, [`AnyBits`], since another program may write a byte
 ///   that is not 0 or 1). Views are bounds-checked against the size this process found when
 ///   it created or attached the segment, never against anything read from the segment.
 /// - `close()` is `drop`.
@@ -256,15 +256,16 @@ impl SharedMemory {
     }
 
     /// The whole segment as elements of `T`: as many whole ones as fit in
-    /// [`size`](SharedMemory::size) bytes. `T` is any [`Plain`] type but `bool` (refused at
-    /// compile time: another program may write a byte that is not 0 or 1).
+    /// [`size`](SharedMemory::size) bytes. `T` is any [`Plain`] type but `bool`
+    /// ([`AnyBits`]): another program may write a byte that is not 0 or 1, so a `bool` view
+    /// does not compile.
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0277
     /// # fn f(shm: &multiproc::SharedMemory) {
     /// let flags = shm.view::<bool>();
     /// # }
     /// ```
-    pub fn view<T: Plain>(&self) -> SharedMemoryView<'_, T> {
+    pub fn view<T: AnyBits>(&self) -> SharedMemoryView<'_, T> {
         SharedMemoryView {
             cells: self.map.cells::<T>(),
             _t: PhantomData,
@@ -273,7 +274,7 @@ impl SharedMemory {
 
     /// The first `len` elements of `T`, or [`InvalidKind::Segment`] when the segment is too
     /// small for them.
-    pub fn view_len<T: Plain>(&self, len: usize) -> Result<SharedMemoryView<'_, T>> {
+    pub fn view_len<T: AnyBits>(&self, len: usize) -> Result<SharedMemoryView<'_, T>> {
         let all = self.map.cells::<T>();
         match all.get(..len) {
             Some(cells) => Ok(SharedMemoryView {
@@ -356,12 +357,12 @@ fn check_name(name: &str) -> Result<()> {
 /// [`Array::load`](crate::Array::load): a program that writes a run of elements for
 /// another to read signals it separately (a flag element stored last, read first, with
 /// an [`Event`](crate::Event) or a pipe between them).
-pub struct SharedMemoryView<'a, T: Plain> {
+pub struct SharedMemoryView<'a, T: AnyBits> {
     cells: &'a [T::Atomic],
     _t: PhantomData<fn() -> T>,
 }
 
-impl<T: Plain> SharedMemoryView<'_, T> {
+impl<T: AnyBits> SharedMemoryView<'_, T> {
     /// Number of elements.
     pub fn len(&self) -> usize {
         self.cells.len()
@@ -421,7 +422,7 @@ impl<T: Plain> SharedMemoryView<'_, T> {
     }
 }
 
-impl<T: Plain> fmt::Debug for SharedMemoryView<'_, T> {
+impl<T: AnyBits> fmt::Debug for SharedMemoryView<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SharedMemoryView")
             .field("type", &std::any::type_name::<T>())

@@ -262,21 +262,15 @@ impl FdMapping {
 
     /// The whole mapping as cells of `T` (as many whole ones as fit in `len` bytes).
     ///
-    /// `T` must be a type for which every bit pattern is valid: another process may have
-    /// written anything. `bool` is refused at compile time (`Plain::ANY_BITS`).
-    pub(crate) fn cells<T: crate::Plain>(&self) -> &[T::Atomic] {
-        const {
-            assert!(
-                T::ANY_BITS,
-                "a named segment cannot be viewed as bool: another program may write a byte that is not 0 or 1"
-            )
-        };
+    /// `T` is a type for which every bit pattern is valid ([`crate::plain::AnyBits`]):
+    /// another process may have written anything.
+    pub(crate) fn cells<T: crate::plain::AnyBits>(&self) -> &[T::Atomic] {
         const { assert!(std::mem::align_of::<T::Atomic>() <= 4096) };
         let n = self.len / std::mem::size_of::<T::Atomic>();
         // SAFETY: `ptr` is the start of a live mapping of `len` bytes (unmapped only in
         // `drop`, and the slice borrows `self`), page-aligned and so aligned for
         // `T::Atomic` (checked above); `n` cells fit in `len` bytes. Every bit pattern is
-        // a valid `T::Atomic` (`T::ANY_BITS`, checked above), so whatever another process
+        // a valid `T::Atomic` (`T: AnyBits`: the integers and floats), so whatever another process
         // wrote is a value, and atomics may be shared with other threads and processes.
         // Another process that shrinks the file under the mapping makes an access past the
         // new end raise SIGBUS (the process dies; no memory of this process is read or
