@@ -146,7 +146,8 @@ impl SharedMemory {
     /// # Errors
     /// [`InvalidKind::Name`] for a bad name; an [`Error::Io`] of kind `NotFound` when no
     /// segment has that name; [`InvalidKind::Segment`] when it is empty, not owned by this
-    /// user, or its mode is not `0600`.
+    /// user, its mode is not `0600`, or it is a link planted to a file outside `/dev/shm`
+    /// (or one with other names).
     pub fn attach(name: &str) -> Result<SharedMemory> {
         SharedMemory::attach_min(name, 1)
     }
@@ -184,6 +185,16 @@ impl SharedMemory {
         };
         if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
             return refuse("not a regular file".into());
+        }
+        // A name in the world-writable /dev/shm can be a symbolic or hard link someone
+        // planted to a file of ours elsewhere (a 0600 key, say): map only a file that lives
+        // on /dev/shm's own file system and has no other name.
+        let dir = rustix::fs::stat("/dev/shm").map_err(io::Error::from)?;
+        if st.st_dev != dir.st_dev {
+            return refuse("not a file of /dev/shm (a link to elsewhere?): refused".into());
+        }
+        if st.st_nlink != 1 {
+            return refuse(format!("{} names link to it: refused", st.st_nlink));
         }
         let me = rustix::process::geteuid().as_raw();
         if st.st_uid != me {

@@ -178,8 +178,9 @@ impl<S: SharedState> Shm<S> {
 
 /// Map `len` bytes of `fd`, shared, read-write.
 fn map_fd(fd: &OwnedFd, len: usize) -> nix::Result<NonNull<std::ffi::c_void>> {
-    // SAFETY: a fresh mapping of a file: it aliases no memory of this process, and the
-    // file's size is sealed at no less than `len`, so no access through it can fault.
+    // SAFETY: a fresh mapping of a file: it aliases no memory of this process. Whether an
+    // access through it can fault is its users' concern: `Shm`'s memfds are sealed at no
+    // less than `len`; a named segment is not (see `FdMapping::cells`).
     unsafe {
         nix::sys::mman::mmap(
             None,
@@ -263,18 +264,17 @@ impl FdMapping {
     /// The whole mapping as cells of `T` (as many whole ones as fit in `len` bytes).
     ///
     /// `T` is a type for which every bit pattern is valid ([`crate::plain::AnyBits`]):
-    /// another process may have written anything.
+    /// another process may have written anything. Another process that shrinks the file
+    /// under the mapping makes an access past the new end raise SIGBUS (this process dies;
+    /// no other memory of it is read or written): see SOUNDNESS.md.
     pub(crate) fn cells<T: crate::plain::AnyBits>(&self) -> &[T::Atomic] {
         const { assert!(std::mem::align_of::<T::Atomic>() <= 4096) };
         let n = self.len / std::mem::size_of::<T::Atomic>();
-        // SAFETY: `ptr` is the start of a live mapping of `len` bytes (unmapped only in
-        // `drop`, and the slice borrows `self`), page-aligned and so aligned for
-        // `T::Atomic` (checked above); `n` cells fit in `len` bytes. Every bit pattern is
-        // a valid `T::Atomic` (`T: AnyBits`: the integers and floats), so whatever another process
-        // wrote is a value, and atomics may be shared with other threads and processes.
-        // Another process that shrinks the file under the mapping makes an access past the
-        // new end raise SIGBUS (the process dies; no memory of this process is read or
-        // written wrongly): see SOUNDNESS.md.
+        // SAFETY: `ptr` starts a live mapping of `len` bytes (unmapped only in `drop`; the
+        // slice borrows `self`), page-aligned so aligned for `T::Atomic` (checked above);
+        // `n` cells fit in `len` bytes. Every bit pattern is a valid `T::Atomic` (`T:
+        // AnyBits`), so whatever another process wrote is a value; atomics may be shared
+        // with other threads and processes.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().cast::<T::Atomic>(), n) }
     }
 }

@@ -23,7 +23,7 @@ fn main() -> std::process::ExitCode {
         a_separately_started_program_reads_the_writers_values_and_writes_back,
         bad_names_are_refused,
         attaching_a_missing_name_or_a_too_small_segment_is_an_error,
-        a_segment_with_another_mode_is_refused,
+        a_segment_with_another_mode_or_a_planted_link_is_refused,
         racing_creators_exactly_one_wins,
         the_creators_drop_unlinks_unless_kept_and_an_attacher_never_unlinks,
         a_sigkilled_creator_leaves_the_name_and_unlink_name_reclaims_it,
@@ -188,7 +188,7 @@ fn attaching_a_missing_name_or_a_too_small_segment_is_an_error() {
     drop(shm);
 }
 
-fn a_segment_with_another_mode_is_refused() {
+fn a_segment_with_another_mode_or_a_planted_link_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     let name = unique("mode");
     let shm = SharedMemory::create(&name, 64).unwrap();
@@ -210,6 +210,25 @@ fn a_segment_with_another_mode_is_refused() {
     let e = SharedMemory::attach(&planted).unwrap_err();
     assert_eq!(e.invalid_kind(), Some(InvalidKind::Segment), "{e}");
     SharedMemory::unlink_name(&planted).unwrap();
+    // A symbolic link planted in /dev/shm to a 0600 file of ours elsewhere is refused, and
+    // the file is not touched.
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique("target"));
+    std::fs::write(&target, [7u8; 4096]).unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = unique("symlink");
+    std::os::unix::fs::symlink(&target, Path::new("/dev/shm").join(&link)).unwrap();
+    let e = SharedMemory::attach(&link).unwrap_err();
+    assert_eq!(e.invalid_kind(), Some(InvalidKind::Segment), "{e}");
+    assert_eq!(std::fs::read(&target).unwrap(), [7u8; 4096]);
+    std::fs::remove_file(Path::new("/dev/shm").join(&link)).unwrap();
+    std::fs::remove_file(&target).unwrap();
+    // A hard link beside a real segment: two names, refused.
+    let hard = unique("hardlink");
+    std::fs::hard_link(&path, Path::new("/dev/shm").join(&hard)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let e = SharedMemory::attach(&hard).unwrap_err();
+    assert!(e.to_string().contains("names link"), "{e}");
+    SharedMemory::unlink_name(&hard).unwrap();
     drop(shm);
     // (A segment of another user cannot be made without privileges here; the uid check
     // sits beside the mode check in `attach`.)
