@@ -5,7 +5,7 @@
 
 use harness::checks;
 use multiproc::{Error, InvalidKind, Process, SharedMemory};
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -310,11 +310,16 @@ fn the_creators_drop_unlinks_unless_kept_and_an_attacher_never_unlinks() {
 fn a_sigkilled_creator_leaves_the_name_and_unlink_name_reclaims_it() {
     let name = unique("killed");
     let mut creator = start("create_and_hang", &name);
-    let mut line = String::new();
-    BufReader::new(creator.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready");
+    // Wait (bounded) until its write is visible; kill it and fail if it never comes.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !SharedMemory::attach(&name).is_ok_and(|s| s.view::<u32>().load(5) == 0xfeed) {
+        if Instant::now() > deadline {
+            let _ = creator.kill();
+            let _ = creator.wait();
+            panic!("the creator never wrote its value: killed");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     creator.kill().unwrap(); // SIGKILL: no destructor runs
     let status = wait(&mut creator, Duration::from_secs(10));
     use std::os::unix::process::ExitStatusExt;
