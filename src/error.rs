@@ -195,6 +195,15 @@ pub enum InvalidKind {
     ChildFailed,
     /// Another logger was installed in this process first.
     LoggerInstalled,
+    /// A [`SharedMemory`](crate::SharedMemory) name that cannot be a segment's: empty,
+    /// with a `/` or a NUL in it, `.` or `..`, or longer than
+    /// [`SharedMemory::MAX_NAME_LEN`](crate::SharedMemory::MAX_NAME_LEN) bytes (Python:
+    /// `ValueError` or `OSError`).
+    Name,
+    /// A named segment this process will not map: smaller than the caller needs, empty, not
+    /// owned by this user, or with a mode other than `0600` (planted or opened up by
+    /// someone else).
+    Segment,
 }
 
 impl Error {

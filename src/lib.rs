@@ -16,7 +16,8 @@
 //! enum, [`Error`]; Python's exceptions map onto its variants.
 
 #![deny(missing_docs)]
-// `unsafe` lives in named places only: the platform layer (`sys`), the mapping (`shm`), the
+// `unsafe` lives in named places only: the platform layer (`sys`), the mappings (`shm`: the
+// crate's own and a named segment's), the
 // robust mutex (`raw_mutex`) and the state it guards (`locked`), the element core
 // (`elements`, `shared_buffer`), the queue log (`queue::buffer`, `queue::slab`), the
 // functions that travel (`pool::task`, `start::task`), and the places that fork or
@@ -61,6 +62,7 @@ mod rlock;
 mod semaphore;
 #[allow(unsafe_code)]
 mod shared_buffer;
+mod shared_memory;
 mod shared_slice;
 #[allow(unsafe_code)]
 mod shm;
@@ -79,7 +81,7 @@ pub use lock::{Lock, LockError, LockGuard, LockResult, OwnerDied, TryLockError, 
 #[cfg(feature = "instruments")]
 pub use occupancy::{Occupancy, Occupant};
 pub use pipe::{Connection, Pipe, PipeReceiver, PipeSender};
-pub use plain::Plain;
+pub use plain::{AnyBits, Plain};
 pub use pool::{AsyncResult, ImapIter, Pool, PoolBuilder};
 pub use process::{
     ChildOutcome, Process, ProcessInfo, current_process, exit, join_all, parent_process, start_all,
@@ -88,6 +90,7 @@ pub use queue::{JoinableQueue, Queue, SimpleQueue};
 pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphorePermit};
 pub use shared_buffer::{RangeMut, SharedBuffer};
+pub use shared_memory::{SharedMemory, SharedMemoryView};
 pub use shared_slice::{SharedSlice, SharedSliceBuilder};
 pub use start::StartMethod;
 pub use value::{Value, ValueGuard};

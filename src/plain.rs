@@ -61,3 +61,14 @@ macro_rules! plain_float {
 }
 
 plain_float!(f32 => AtomicU32, f64 => AtomicU64);
+
+/// `AnyBits`: the [`Plain`] types every bit pattern of which is a value: the integers,
+/// `f32` and `f64`, not `bool`. Only these view memory that another program may write
+/// any byte into: the element types of a [`SharedMemory`](crate::SharedMemory) view.
+pub trait AnyBits: Plain {}
+
+macro_rules! any_bits {
+    ($($t:ty),*) => {$( impl AnyBits for $t {} )*};
+}
+
+any_bits!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, f32, f64);

@@ -178,8 +178,9 @@ impl<S: SharedState> Shm<S> {
 
 /// Map `len` bytes of `fd`, shared, read-write.
 fn map_fd(fd: &OwnedFd, len: usize) -> nix::Result<NonNull<std::ffi::c_void>> {
-    // SAFETY: a fresh mapping of a file: it aliases no memory of this process, and the
-    // file's size is sealed at no less than `len`, so no access through it can fault.
+    // SAFETY: a fresh mapping of a file: it aliases no memory of this process. Whether an
+    // access through it can fault is its users' concern: `Shm`'s memfds are sealed at no
+    // less than `len`; a named segment is not (see `FdMapping::cells`).
     unsafe {
         nix::sys::mman::mmap(
             None,
@@ -221,4 +222,67 @@ impl<S: SharedState> Drop for Shm<S> {
 #[cfg(test)]
 pub(crate) fn memfd_for<S: Zeroed>(len: usize) -> OwnedFd {
     crate::sys::memfd::create_sealed(&memfd_name::<S>(), len as u64).expect("memfd_create")
+}
+
+/// A shared read-write mapping of the first `len` bytes of a file this process opened (a
+/// named segment, see [`crate::SharedMemory`]), viewed as atomics only.
+///
+/// Unlike a [`Shm`], nothing in it is a Rust value the crate initialised: another program
+/// may write any bytes into it at any time. So it hands out only atomic cells of types for
+/// which every bit pattern is a value ([`FdMapping::cells`]), never a reference to a
+/// structure, and it is bounds-checked against `len`, this process's own record of the
+/// size it found when it mapped the file.
+pub(crate) struct FdMapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is reached only as shared slices of atomics, which may be used from
+// any thread; it is not tied to the thread that created it.
+unsafe impl Send for FdMapping {}
+// SAFETY: as for `Send`: all access is through `&[T::Atomic]`.
+unsafe impl Sync for FdMapping {}
+
+impl FdMapping {
+    /// Map `len` (> 0) bytes of `fd` from offset 0, shared, read-write.
+    pub(crate) fn new(fd: &OwnedFd, len: usize) -> std::io::Result<FdMapping> {
+        if len == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "cannot map 0 bytes",
+            ));
+        }
+        let ptr = map_fd(fd, len)?.cast::<u8>();
+        Ok(FdMapping { ptr, len })
+    }
+
+    /// Bytes mapped (this process's own record).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The whole mapping as cells of `T` (as many whole ones as fit in `len` bytes).
+    ///
+    /// `T` is a type for which every bit pattern is valid ([`crate::plain::AnyBits`]):
+    /// another process may have written anything. Another process that shrinks the file
+    /// under the mapping makes an access past the new end raise SIGBUS (this process dies;
+    /// no other memory of it is read or written): see SOUNDNESS.md.
+    pub(crate) fn cells<T: crate::plain::AnyBits>(&self) -> &[T::Atomic] {
+        const { assert!(std::mem::align_of::<T::Atomic>() <= 4096) };
+        let n = self.len / std::mem::size_of::<T::Atomic>();
+        // SAFETY: `ptr` starts a live mapping of `len` bytes (unmapped only in `drop`; the
+        // slice borrows `self`), page-aligned so aligned for `T::Atomic` (checked above);
+        // `n` cells fit in `len` bytes. Every bit pattern is a valid `T::Atomic` (`T:
+        // AnyBits`), so whatever another process wrote is a value; atomics may be shared
+        // with other threads and processes.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().cast::<T::Atomic>(), n) }
+    }
+}
+
+impl Drop for FdMapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` describe a mapping made in `new` that nobody else unmaps;
+        // every slice handed out borrows `self`, so none outlives this.
+        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), self.len) };
+    }
 }
