@@ -16,6 +16,7 @@ fn main() -> std::process::ExitCode {
     start::init();
     harness::forked::run(checks![
         each_method_runs_a_child_and_returns_its_result,
+        a_served_childs_sentinel_is_ready_once_it_ends,
         a_panic_or_a_death_in_the_child_is_an_error,
         a_child_of_each_method_dies_with_its_killed_parent,
         shared_objects_reach_served_children_as_the_same_memory,
@@ -703,4 +704,40 @@ fn children_have_python_names_and_know_their_parent() {
         );
     }
     start::shutdown();
+}
+
+/// Waits until `go` is set, then returns 7.
+fn after(go: multiproc::Event) -> u64 {
+    go.wait();
+    7
+}
+
+fn a_served_childs_sentinel_is_ready_once_it_ends() {
+    use multiproc::connection::wait;
+    use std::os::fd::AsFd;
+    use std::time::Duration;
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let go = multiproc::Event::new();
+        let mut child = method.start(after, go.clone()).unwrap();
+        let sentinel = child.sentinel().unwrap();
+        let objects: [&dyn AsFd; 1] = [&sentinel];
+        assert!(
+            wait(&objects, Some(Duration::ZERO)).unwrap().is_empty(),
+            "{method}: not ready while the child runs"
+        );
+        go.set();
+        assert_eq!(
+            wait(&objects, Some(Duration::from_secs(30))).unwrap(),
+            [0],
+            "{method}: ready once it ends"
+        );
+        assert_eq!(child.join().unwrap(), 7);
+        let joined = child.sentinel().unwrap();
+        let objects: [&dyn AsFd; 1] = [&joined];
+        assert_eq!(
+            wait(&objects, Some(Duration::ZERO)).unwrap(),
+            [0],
+            "{method}: joined"
+        );
+    }
 }

@@ -67,6 +67,16 @@ impl<R> Child<R> {
         self.method
     }
 
+    /// A descriptor that is readable once the child has ended (Python: `Process.sentinel`),
+    /// to wait on beside connections and pipes with
+    /// [`connection::wait`](crate::connection::wait): a pidfd of the child, which the start
+    /// server sent. It does not collect the result: `join` still does. For a child already
+    /// joined, it is readable at once. An error in a process other than the one that
+    /// started the child.
+    pub fn sentinel(&self) -> Result<std::os::fd::OwnedFd> {
+        self.popen.sentinel()
+    }
+
     /// The exit code once joined (`-N` for signal `N`), else `None` (Python: `.exitcode`).
     pub fn exitcode(&self) -> Option<i32> {
         self.popen.code()
