@@ -25,9 +25,11 @@ use std::time::Duration;
 /// this pay anything for it: one more futex call per `RECHECK`.
 pub(crate) const RECHECK: Duration = Duration::from_millis(50);
 
+// SAFETY: the declaration is glibc's own (`<pthread.h>`, glibc >= 2.30): the same argument
+// and return types, the C calling convention; each call site says why its call is sound.
 unsafe extern "C" {
-    // glibc >= 2.30; the `libc` crate does not declare it yet. Like
-    // `pthread_mutex_timedlock` but on a clock of our choice (CLOCK_MONOTONIC).
+    // The `libc` crate does not declare it yet. Like `pthread_mutex_timedlock` but on a
+    // clock of our choice (CLOCK_MONOTONIC).
     fn pthread_mutex_clocklock(
         mutex: *mut libc::pthread_mutex_t,
         clockid: libc::clockid_t,

@@ -53,6 +53,8 @@ pub(crate) fn memfd_enabled() -> bool {
 /// Every field, recursively, must accept all-zero bytes (integers, atomics, `bool`,
 /// `UnsafeCell`s of those, arrays of such types), and the type must have no `Drop` glue that
 /// matters: the mapping is unmapped without running destructors.
+// SAFETY: declaring the trait promises nothing; each `unsafe impl` says why its type keeps
+// the contract above.
 pub(crate) unsafe trait Zeroed: Sized {}
 
 /// State that lives at the start of a shared mapping.
