@@ -290,35 +290,24 @@ fn executor_benches(c: &mut Criterion) {
             assert_eq!(sum, want_sum)
         })
     });
+    // Waves of 64 submitted, then each future's `result()` in turn, on executor `on`.
+    let waves_by_result = |on: &ProcessPoolExecutor| {
+        let mut sum = 0;
+        for w in 0..each {
+            let wave: Vec<_> = (0..submitters)
+                .map(|s| on.submit(inc, w * submitters + s).unwrap())
+                .collect();
+            sum += wave.iter().map(|f| f.result().unwrap()).sum::<u64>();
+        }
+        assert_eq!(sum, want_sum)
+    };
     g.bench_function(
         format!("executor: {each} waves of 64, result(), collector on"),
-        |b| {
-            b.iter(|| {
-                let mut sum = 0;
-                for w in 0..each {
-                    let wave: Vec<_> = (0..submitters)
-                        .map(|s| ex.submit(inc, w * submitters + s).unwrap())
-                        .collect();
-                    sum += wave.iter().map(|f| f.result().unwrap()).sum::<u64>();
-                }
-                assert_eq!(sum, want_sum)
-            })
-        },
+        |b| b.iter(|| waves_by_result(&ex)),
     );
     g.bench_function(
         format!("executor: {each} waves of 64, result(), no collector"),
-        |b| {
-            b.iter(|| {
-                let mut sum = 0;
-                for w in 0..each {
-                    let wave: Vec<_> = (0..submitters)
-                        .map(|s| ex_no_collector.submit(inc, w * submitters + s).unwrap())
-                        .collect();
-                    sum += wave.iter().map(|f| f.result().unwrap()).sum::<u64>();
-                }
-                assert_eq!(sum, want_sum)
-            })
-        },
+        |b| b.iter(|| waves_by_result(&ex_no_collector)),
     );
     g.finish();
 

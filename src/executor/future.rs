@@ -52,7 +52,7 @@ impl<R> Slot<R> {
     }
 
     fn state(&self) -> MutexGuard<'_, State<R>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::pool::lock(&self.state)
     }
 
     /// Call `listener` once the result is in: now, if it is.

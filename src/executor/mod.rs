@@ -64,13 +64,13 @@ pub use future::Future;
 pub use wait::{AsCompleted, NextCompleted, ReturnWhen, Waited, as_completed, wait};
 
 use crate::error::Result;
-use crate::pool::{Chunked, ImapIter, Pool, PoolBuilder};
+use crate::pool::{Chunked, ImapIter, Pool, PoolBuilder, lock};
 use crate::start::StartMethod;
 use future::Slot;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -95,10 +95,6 @@ pub(crate) struct Inner {
     pool: Pool,
     collector: Mutex<Option<JoinHandle<()>>>,
     ending: AtomicBool,
-}
-
-fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl PoolBuilder {

@@ -235,9 +235,10 @@ impl Pool {
     }
 }
 
-/// Lock `m`; a thread that panicked holding it left the book consistent (every change to
-/// it is one call of `Jobs`), so its poison is ignored.
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Lock `m`, ignoring poison: the state under these locks (the pool's book, an executor's
+/// future slots) is changed only in single calls that leave it whole, so a thread that
+/// panicked holding one left it consistent. Written once for the pool and the executor.
+pub(crate) fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
